@@ -1,0 +1,69 @@
+# qvr: two commands are the contract.
+#   make quickstart   set up .venv and run the main job on this machine
+#   make test         set up .venv and run the test suite (what CI runs)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help setup quickstart test clean
+
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+TORCH_VERSION := 2.13.0
+# Where pip should look for torch, e.g. https://download.pytorch.org/whl/cpu; empty = pip's own
+# configuration (index, find-links). Setup refuses a CPU install that would pull CUDA packages.
+TORCH_INDEX_URL ?=
+# Extras to install: test tools by default; `make setup EXTRAS=test,gpu` on CUDA machines.
+EXTRAS ?= test
+PYTEST_ARGS ?=
+QUICKSTART_CONFIG ?= configs/verify-quickstart.yaml
+comma := ,
+STAMP := $(VENV)/.qvr-setup-$(subst $(comma),-,$(EXTRAS))
+
+# uv reads UV_FIND_LINKS, not pip's setting: hand pip's find-links on so both see the same wheels.
+ifdef PIP_FIND_LINKS
+export UV_FIND_LINKS ?= $(PIP_FIND_LINKS)
+endif
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+help:
+	@echo "make quickstart   set up and run the main job ($(QUICKSTART_CONFIG))"
+	@echo "make test         set up and run the tests"
+	@echo "make setup        only create/update $(VENV) (idempotent)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@test -x $(VPY) || $(UV) venv --seed --python "$$(command -v $(PYTHON))" $(VENV)
+	@$(MAKE) --no-print-directory torch
+	@echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
+	$(UV) pip install --python $(VPY) --constraint $(VENV)/constraints.txt -e ".[$(EXTRAS)]"
+	@rm -f $(VENV)/.qvr-setup-*
+	@touch $@
+	@echo "setup done: $(VENV)"
+
+# torch first: the CUDA build where a GPU driver answers, otherwise the CPU build, never CUDA wheels.
+.PHONY: torch
+torch:
+	@if $(VPY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null; then \
+	  echo "torch $(TORCH_VERSION) present"; \
+	elif nvidia-smi -L >/dev/null 2>&1; then \
+	  $(VPY) -m pip install --quiet "torch==$(TORCH_VERSION)"; \
+	else \
+	  index="$(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))"; \
+	  $(VPY) -m pip install --quiet --dry-run --report $(VENV)/torch-plan.json $$index "torch==$(TORCH_VERSION)" && \
+	  $(VPY) -c "import json, sys; plan = json.load(open('$(VENV)/torch-plan.json')); \
+	    cuda = [i['metadata']['name'] for i in plan['install'] if i['metadata']['name'].startswith('nvidia')]; \
+	    cuda and sys.exit('no CUDA here, but torch==$(TORCH_VERSION) would pull ' + ', '.join(cuda) + \
+	      ': set TORCH_INDEX_URL to a CPU wheel index (e.g. https://download.pytorch.org/whl/cpu)')" && \
+	  $(VPY) -m pip install --quiet $$index "torch==$(TORCH_VERSION)"; \
+	fi
+
+quickstart: setup
+	$(VPY) -m pipelines verify --config $(QUICKSTART_CONFIG)
+
+test: setup
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

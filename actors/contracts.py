@@ -1,0 +1,125 @@
+"""The data contracts of DESIGN.md: Task, Completion, Verdict.
+
+Plain dataclasses in memory; Arrow/Parquet on disk through :func:`to_table` / :func:`from_table`.
+JSON-valued fields (``metadata``, ``reward_parts``) are dicts in memory and JSON strings on disk,
+so the Parquet schema stays flat and readable by any tool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+Harness = Literal["qhe", "unittest", "program", "qasm"]
+HARNESSES: tuple[str, ...] = ("qhe", "unittest", "program", "qasm")
+Status = Literal["passed", "failed", "error", "timeout", "killed"]
+STATUSES: tuple[str, ...] = ("passed", "failed", "error", "timeout", "killed")
+
+
+@dataclass
+class Task:
+    """One prompt with its hidden tests.
+
+    ``harness`` says how tests run: ``qhe`` (prompt + completion + test, then
+    ``check(entry_point)``), ``unittest`` (program + a TestCase class), ``program`` (must run
+    cleanly), ``qasm`` (OpenQASM 3 problems).
+    """
+
+    task_id: str
+    family: str
+    harness: str
+    prompt: str
+    tests: str
+    entry_point: str | None = None
+    reference_solution: str | None = None
+    requires_qpu: bool = False
+    difficulty: str | None = None
+    area: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.harness not in HARNESSES:
+            raise ValueError(f"task {self.task_id!r}: harness {self.harness!r} is not one of {HARNESSES}")
+        if self.harness == "qhe" and not self.entry_point:
+            raise ValueError(f"task {self.task_id!r}: harness 'qhe' needs an entry_point")
+
+
+@dataclass
+class Completion:
+    """One sampled answer to a task."""
+
+    task_id: str
+    sample_idx: int
+    text: str
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    policy_version: int = 0
+    finish_reason: str = "stop"
+
+
+@dataclass
+class Verdict:
+    """What the verifier concluded about one completion."""
+
+    task_id: str
+    sample_idx: int
+    status: str
+    tests_passed: int
+    tests_total: int
+    reward: float
+    reward_parts: dict[str, float] = field(default_factory=dict)
+    isolation: str = "shared"
+    duration_s: float = 0.0
+    qpu_wait_s: float = 0.0
+    stderr_tail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"verdict status {self.status!r} is not one of {STATUSES}")
+
+
+_JSON_FIELDS = {"metadata", "reward_parts"}
+Record = TypeVar("Record", Task, Completion, Verdict)
+
+
+def to_rows(records: list[Task] | list[Completion] | list[Verdict]) -> list[dict[str, Any]]:
+    """Flat rows (JSON fields as strings), as written to Parquet."""
+    rows = []
+    for record in records:
+        row = dataclasses.asdict(record)
+        for name in _JSON_FIELDS & row.keys():
+            row[name] = json.dumps(row[name], sort_keys=True)
+        rows.append(row)
+    return rows
+
+
+def from_row(cls: type[Record], row: dict[str, Any]) -> Record:
+    """Rebuild a record from a flat row; unknown columns are an error, missing optional ones default."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(row) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__} row has unknown columns {sorted(unknown)}; known: {sorted(names)}")
+    values = dict(row)
+    for name in _JSON_FIELDS & values.keys():
+        if isinstance(values[name], str):
+            values[name] = json.loads(values[name]) if values[name] else {}
+        elif values[name] is None:
+            values[name] = {}
+    return cls(**values)
+
+
+def write_parquet(records: list[Task] | list[Completion] | list[Verdict], path: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not records:
+        raise ValueError(f"refusing to write an empty Parquet file to {path}")
+    pq.write_table(pa.Table.from_pylist(to_rows(records)), path)
+
+
+def read_parquet(cls: type[Record], path: str) -> list[Record]:
+    import pyarrow.parquet as pq
+
+    return [from_row(cls, row) for row in pq.read_table(path).to_pylist()]

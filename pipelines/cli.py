@@ -1,0 +1,125 @@
+"""The `qvr` command line (also `python -m pipelines`): one subcommand per job, plus `config show`.
+
+Exit status: 0 done, 1 the job failed, 2 bad usage or config (nothing started).
+With ``--json`` the last line of standard output is exactly one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from typing import Any
+
+from pipelines.config import ConfigError, dump_config, resolve_config
+from pipelines.jobs import JOBS, job_module
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+log = logging.getLogger("qvr")
+
+
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML preset (see configs/)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. verifier.timeout_s=30")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qvr", description="qvr: post-train code LLMs to write Qiskit with quantum-verifiable rewards.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in JOBS:
+        _job_arguments(name, commands.add_parser(name, help=job_module(name).HELP, description=job_module(name).HELP))
+    config = commands.add_parser("config", help="show a job's resolved config (defaults <- --config <- overrides)")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = config_commands.add_parser("show", help="print the resolved config of JOB")
+    show.add_argument("job", choices=list(JOBS), metavar="JOB", help=f"one of: {', '.join(JOBS)}")
+    show.add_argument("job_args", nargs=argparse.REMAINDER, metavar="...",
+                      help="the job's own arguments: --config FILE, KEY=VALUE overrides, flags")
+    return parser
+
+
+def _job_arguments(name: str, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    _common_arguments(parser)
+    module = job_module(name)
+    if hasattr(module, "add_arguments"):
+        module.add_arguments(parser)
+    return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Overrides may follow options (`--config F a.b=c`): argparse leaves such positionals over."""
+    args, extra = parser.parse_known_args(argv)
+    flags = [item for item in extra if item.startswith("-")]
+    if flags:
+        parser.error(f"unrecognized arguments: {' '.join(flags)}")
+    if hasattr(args, "overrides"):
+        args.overrides = list(args.overrides) + extra
+    return args
+
+
+def _resolve(job: str, args: argparse.Namespace) -> Any:
+    module = job_module(job)
+    overrides = list(args.overrides)
+    if hasattr(module, "overrides_from"):
+        overrides += module.overrides_from(args)
+    return resolve_config(module.Config, args.config, overrides)
+
+
+def _run_job(name: str, args: argparse.Namespace, config: Any) -> int:
+    from pipelines.runs import Run
+
+    module = job_module(name)
+    run = Run(name, config, config.run)
+    print(f"run directory: {run.path}", flush=True)
+    status = 0
+    try:
+        summary = module.run(config, run)
+        summary = {"job": name, "run_dir": str(run.path), **summary}
+        run.write_summary(summary)
+    except Exception as error:  # noqa: BLE001 - reported, logged to the run, exit status 1
+        log.error("%s failed: %s\n%s", name, error, traceback.format_exc())
+        summary = {"job": name, "run_dir": str(run.path), "error": f"{type(error).__name__}: {error}"}
+        run.write_summary(summary)
+        status = EXIT_FAILED
+    finally:
+        run.close()
+        _shutdown_ray()
+    print(f"run directory: {run.path} ({'done' if status == 0 else 'failed'})", flush=True)
+    if args.json:
+        print(json.dumps(summary, default=str), flush=True)
+    return status
+
+
+def _shutdown_ray() -> None:
+    """Disconnect before the final line so that no late Ray output follows the JSON."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    args = _parse(build_parser(), argv)
+    job = args.command
+    if args.command == "config":
+        job = args.job
+        show = argparse.ArgumentParser(prog=f"qvr config show {job}")
+        args = _parse(_job_arguments(job, show), args.job_args)
+        args.command = "config"
+    try:
+        config = _resolve(job, args)
+    except ConfigError as error:
+        print(f"qvr: config error:\n{error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "config":
+        print(json.dumps(config.model_dump(mode="json")) if args.json else dump_config(config), end="\n")
+        return 0
+    return _run_job(job, args, config)
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""What every job shares: its config base (run directory, Ray) and how it connects to Ray."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from pydantic import Field
+
+from actors.config import Config
+from pipelines.runs import RunConfig
+
+log = logging.getLogger("qvr")
+
+
+class RayConfig(Config):
+    num_cpus: int | None = Field(None, ge=1)
+    """Logical CPUs of the embedded local Ray; None = all cores. Ignored when joining a cluster
+    (RAY_ADDRESS set, or under `ray job submit`): the cluster decides."""
+
+    object_store_memory_mb: int | None = Field(None, ge=80)
+    """Object store size of the embedded local Ray in MiB; None = Ray's default."""
+
+    include_dashboard: bool = False
+    """Start the dashboard with the embedded local Ray."""
+
+    namespace: str = "qvr"
+    """Ray namespace: named actors (the QPU gateway) are shared within it across jobs."""
+
+
+class JobConfig(Config):
+    """Base of every job's config: where its run goes and how it reaches Ray."""
+
+    run: RunConfig = RunConfig()
+    """Run directory and metric sinks."""
+
+    ray: RayConfig = RayConfig()
+    """Ray connection; ray.init() is called without an address."""
+
+
+def joins_cluster() -> bool:
+    """Whether ray.init() will join an existing cluster rather than start an embedded one."""
+    return bool(os.environ.get("RAY_ADDRESS"))
+
+
+def connect_ray(config: RayConfig) -> None:
+    """ray.init() without an address: an embedded local Ray by default, the cluster when
+    RAY_ADDRESS is set (as `ray job submit` does for its driver)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if joins_cluster():
+        ray.init(namespace=config.namespace)
+    else:
+        memory = config.object_store_memory_mb * 1024 * 1024 if config.object_store_memory_mb else None
+        ray.init(namespace=config.namespace, num_cpus=config.num_cpus, object_store_memory=memory,
+                 include_dashboard=config.include_dashboard)
+    log.info("ray: %s", ray.cluster_resources())

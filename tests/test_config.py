@@ -1,0 +1,144 @@
+"""Config resolution: presets, typed overrides, and bad configs that must exit 2 naming the field."""
+
+from pathlib import Path
+
+import pytest
+
+from pipelines import cli
+from pipelines.config import ConfigError, resolve_config, split_override
+from pipelines.jobs import JOBS, job_module
+
+PRESETS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+VerifyConfig = job_module("verify").Config
+
+
+def test_there_are_presets():
+    assert PRESETS, "configs/ holds no preset"
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_every_preset_loads(preset):
+    job = preset.stem.split("-")[0]
+    assert job in JOBS, f"preset {preset.name} must start with a job name ({', '.join(JOBS)})"
+    config = resolve_config(job_module(job).Config, preset)
+    assert config.model_dump()
+
+
+def test_overrides_parse_to_the_field_type():
+    config = resolve_config(VerifyConfig, None, [
+        "verifier.timeout_s=30", "tasks.limit=3", "run.tensorboard=false", "tasks.task_ids=[a, b]",
+        "run.root=007", "completions=null", "ray.num_cpus=4", "ray.object_store_memory_mb=null",
+        "verifier.cpus_per_verification=0.25", "tasks.source=x=y.jsonl",
+    ])
+    assert config.verifier.timeout_s == 30.0 and isinstance(config.verifier.timeout_s, float)
+    assert config.tasks.limit == 3 and isinstance(config.tasks.limit, int)
+    assert config.run.tensorboard is False
+    assert config.tasks.task_ids == ["a", "b"]
+    assert config.run.root == "007"
+    assert config.completions is None
+    assert config.ray.num_cpus == 4
+    assert config.ray.object_store_memory_mb is None
+    assert config.verifier.cpus_per_verification == 0.25
+    assert config.tasks.source == "x=y.jsonl"
+
+
+def test_override_wins_over_file(tmp_path):
+    preset = tmp_path / "verify-x.yaml"
+    preset.write_text("verifier:\n  timeout_s: 10\n")
+    assert resolve_config(VerifyConfig, preset).verifier.timeout_s == 10
+    assert resolve_config(VerifyConfig, preset, ["verifier.timeout_s=20"]).verifier.timeout_s == 20
+
+
+def test_split_override_keeps_equals_in_value():
+    assert split_override("a.b=c=d") == ("a.b", "c=d")
+    with pytest.raises(ConfigError):
+        split_override("a.b")
+
+
+# (YAML text or None, overrides, substrings the message must contain)
+BAD_CONFIGS = [
+    ("verifer: {}\n", [], ["unknown key verifer", "did you mean 'verifier'"]),
+    ("verifier:\n  timeot_s: 3\n", [], ["unknown key verifier.timeot_s", "timeout_s"]),
+    ("verifier:\n  timeout_s: abc\n", [], ["verifier.timeout_s", "'abc'", "a number"]),
+    ("verifier:\n  timeout_s: 0\n", [], ["verifier.timeout_s", "bad value 0", "> 0"]),
+    ("verifier:\n  timeout_s: 100000\n", [], ["verifier.timeout_s", "100000", "<= 3600"]),
+    ("verifier:\n  cpus_per_verification: -1\n", [], ["verifier.cpus_per_verification", "-1", "> 0"]),
+    ("verifier:\n  executor: forked\n", [], ["verifier.executor", "'forked'", "one of 'subprocess'"]),
+    ("run:\n  tensorboard: maybe\n", [], ["run.tensorboard", "'maybe'", "true or false"]),
+    ("tasks:\n  limit: 2.5\n", [], ["tasks.limit", "2.5", "an integer"]),
+    ("tasks:\n  limit: 0\n", [], ["tasks.limit", "bad value 0", "> 0"]),
+    ("tasks:\n  task_ids: abc\n", [], ["tasks.task_ids", "'abc'", "a list"]),
+    ("verifier: 5\n", [], ["verifier", "bad value 5", "a mapping with keys executor"]),
+    ("ray:\n  num_cpus: 0\n", [], ["ray.num_cpus", "bad value 0", ">= 1"]),
+    ("ray:\n  object_store_memory_mb: 10\n", [], ["ray.object_store_memory_mb", "10", ">= 80"]),
+    ("verifier:\n  max_output_bytes: 10\n", [], ["verifier.max_output_bytes", "10", ">= 256"]),
+    ("tasks:\n  source: [1, 2]\n", [], ["tasks.source", "[1, 2]", "a string"]),
+    ("verifier: [unclosed\n", [], ["broken YAML", ":2:"]),
+    ("- a\n- b\n", [], ["top level must be a mapping"]),
+    ("verifier:\n  timeout_s: 3\n  timeout_s: 4\n", [], ["'timeout_s' appears twice", "line 3"]),
+    (None, ["verifier.timeout_s"], ["expected KEY=VALUE"]),
+    (None, ["verifier..timeout_s=1"], ["not a dotted field name"]),
+    (None, ["verifier.timout_s=1"], ["unknown key verifier.timout_s", "did you mean 'timeout_s'"]),
+    (None, ["verifier.timeout_s=abc"], ["override 'verifier.timeout_s=abc'", "verifier.timeout_s", "a number"]),
+    (None, ["verifier.timeout_s=-1"], ["override 'verifier.timeout_s=-1'", "bad value -1", "> 0"]),
+    (None, ["verifier.timeout_s.x=1"], ["verifier.timeout_s is a number", "no field 'x'"]),
+    (None, ["ray.include_dashboard=maybe"], ["ray.include_dashboard", "'maybe'", "true or false"]),
+    (None, ["tasks.task_ids=5"], ["tasks.task_ids", "'5'", "a list"]),
+    (None, ["=3"], ["not a dotted field name"]),
+]
+
+
+@pytest.mark.parametrize("yaml_text,overrides,expected", BAD_CONFIGS,
+                         ids=[f"bad{i}" for i in range(len(BAD_CONFIGS))])
+def test_bad_config_exits_2_naming_the_field(tmp_path, capsys, yaml_text, overrides, expected):
+    args = ["verify", f"run.root={tmp_path / 'runs'}"]
+    if yaml_text is not None:
+        preset = tmp_path / "verify-bad.yaml"
+        preset.write_text(yaml_text)
+        args += ["--config", str(preset)]
+    assert cli.main(args + overrides) == 2
+    err = capsys.readouterr().err
+    for text in expected:
+        assert text in err, f"{text!r} not in:\n{err}"
+    if yaml_text is not None and not any("override" in text for text in expected):
+        assert str(tmp_path / "verify-bad.yaml") in err
+    assert not (tmp_path / "runs").exists(), "a bad config must not start the job"
+
+
+def test_missing_config_file(tmp_path, capsys):
+    assert cli.main(["verify", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: config file not found" in capsys.readouterr().err
+
+
+def test_all_problems_are_reported_at_once(capsys):
+    assert cli.main(["config", "show", "verify", "verifier.timeout_s=-1", "ray.num_cpu=2", "tasks.limit=x"]) == 2
+    err = capsys.readouterr().err
+    assert "verifier.timeout_s" in err and "ray.num_cpu" in err and "tasks.limit" in err
+
+
+def test_config_show_prints_resolved_yaml(capsys):
+    assert cli.main(["config", "show", "verify", "verifier.timeout_s=12"]) == 0
+    out = capsys.readouterr().out
+    assert "timeout_s: 12.0" in out and "executor: subprocess" in out
+
+
+def test_config_show_json_last_line(capsys):
+    import json
+
+    assert cli.main(["config", "show", "verify", "--json", "tasks.limit=2"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last)["tasks"]["limit"] == 2
+
+
+def test_flags_are_validated_like_overrides(tmp_path, capsys):
+    assert cli.main(["config", "show", "verify", "--json", "--tasks", "t.jsonl", "--canonical"]) == 0
+    import json
+
+    config = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert config["tasks"]["source"] == "t.jsonl" and config["completions"] is None
+
+
+def test_unknown_flag_is_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["verify", "--nope"])
+    assert exit_.value.code == 2
