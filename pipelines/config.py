@@ -183,7 +183,8 @@ def parse_override_value(annotation: Any, raw: str) -> Any:
             parsed = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise raw_error from None
-        if isinstance(parsed, str) and parsed == raw:
+        # A bool read from YAML only fits where the raw text already failed: never let 'true' become 1.
+        if (isinstance(parsed, str) and parsed == raw) or isinstance(parsed, bool):
             raise
         return adapter.validate_python(parsed)
 

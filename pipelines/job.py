@@ -44,8 +44,9 @@ def joins_cluster() -> bool:
 
 
 def connect_ray(config: RayConfig) -> None:
-    """ray.init() without an address: an embedded local Ray by default, the cluster when
-    RAY_ADDRESS is set (as `ray job submit` does for its driver)."""
+    """ray.init() without an address: Ray itself decides. It joins the cluster named by RAY_ADDRESS
+    (as under `ray job submit`) or one started with `ray start` on this machine, and otherwise
+    starts an embedded local Ray, the only case where this config's local sizes apply."""
     import ray
 
     if ray.is_initialized():
@@ -54,6 +55,11 @@ def connect_ray(config: RayConfig) -> None:
         ray.init(namespace=config.namespace)
     else:
         memory = config.object_store_memory_mb * 1024 * 1024 if config.object_store_memory_mb else None
-        ray.init(namespace=config.namespace, num_cpus=config.num_cpus, object_store_memory=memory,
-                 include_dashboard=config.include_dashboard)
+        try:
+            ray.init(namespace=config.namespace, num_cpus=config.num_cpus, object_store_memory=memory,
+                     include_dashboard=config.include_dashboard)
+        except ValueError:
+            # Ray found a local `ray start` cluster and refuses local sizes for it: join it as it is.
+            ray.init(namespace=config.namespace)
+            log.info("joined the local Ray cluster started with `ray start` (ray.* sizes ignored)")
     log.info("ray: %s", ray.cluster_resources())

@@ -142,3 +142,22 @@ def test_unknown_flag_is_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["verify", "--nope"])
     assert exit_.value.code == 2
+
+
+def _models(model, seen=None):
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return seen
+    seen.add(model)
+    for field in model.model_fields.values():
+        for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
+            if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
+                _models(candidate, seen)
+    return seen
+
+
+@pytest.mark.parametrize("job", list(JOBS))
+def test_every_config_field_is_documented(job):
+    for model in _models(job_module(job).Config):
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} needs a docstring"

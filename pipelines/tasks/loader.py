@@ -22,7 +22,7 @@ QPU_MARKERS = ("QiskitRuntimeService",)
 
 class TaskSourceConfig(Config):
     source: str = "pipelines/tasks/examples/qiskit-basics.jsonl"
-    """A local .json (QHE's list), .jsonl or .parquet file, or a Hugging Face dataset id.
+    """A local .json (QHE's list), .jsonl or .parquet file, a dataset folder, or a Hugging Face dataset id.
     Relative paths are read from the working directory (the project root, also under
     ``ray job submit --working-dir .``)."""
 
@@ -65,6 +65,8 @@ def row_to_task(row: dict[str, Any]) -> Task:
 def _read_rows(source: str, split: str) -> list[dict[str, Any]]:
     path = Path(source)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        return _read_hub(source, split)  # a dataset folder: datasets reads it like a hub id
     if path.exists():
         if suffix == ".json":
             data = json.loads(path.read_text())

@@ -1,0 +1,68 @@
+"""The `qvr` command line as a user runs it: help, a real job, JSON on the last line, exit codes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from actors.contracts import Verdict, read_parquet
+from pipelines.jobs import JOBS
+from tests.conftest import ROOT, child_env
+
+
+def qvr(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).parent / "qvr"
+    return subprocess.run([str(script), *args], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_help_lists_every_job_with_one_line():
+    result = qvr("--help")
+    assert result.returncode == 0
+    for job in JOBS:
+        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(job + " "))
+        assert len(line.split(None, 1)[1]) > 10
+    assert "config" in result.stdout
+
+
+def test_python_dash_m_pipelines_is_the_same_cli():
+    result = subprocess.run([sys.executable, "-m", "pipelines", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0 and "verify" in result.stdout
+
+
+@pytest.mark.slow
+def test_verify_job_end_to_end(tmp_path):
+    completions = tmp_path / "completions.jsonl"
+    completions.write_text("\n".join(json.dumps(row) for row in [
+        {"task_id": "examples/bell-state", "completion": "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n"},
+        {"task_id": "examples/bell-state", "completion": "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\n"},
+        {"task_id": "examples/ghz-function", "completion": "    return QuantumCircuit(n)\n"},
+    ]) + "\n")
+    result = qvr("verify", "--config", "configs/verify-quickstart.yaml", "--completions", str(completions),
+                 f"run.root={tmp_path / 'runs'}", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert summary["total"] == 3 and summary["passed"] == 1 and summary["by_status"] == {"failed": 2, "passed": 1}
+    assert lines[0] == f"run directory: {summary['run_dir']}"
+    assert lines[-2].startswith(f"run directory: {summary['run_dir']}")
+    verdicts = read_parquet(Verdict, summary["verdicts"])
+    assert [(v.task_id, v.sample_idx, v.tests_passed) for v in verdicts] == [
+        ("examples/bell-state", 0, 2), ("examples/bell-state", 1, 1), ("examples/ghz-function", 0, 0)]
+
+
+def test_failing_job_exits_1_and_records_the_error(tmp_path):
+    result = qvr("verify", "--tasks", str(tmp_path / "missing.jsonl"), f"run.root={tmp_path}", "--json")
+    assert result.returncode == 1
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "no such file" in summary["error"]
+    assert json.loads((Path(summary["run_dir"]) / "summary.json").read_text())["error"] == summary["error"]
+
+
+def test_bad_config_exits_2_before_anything_starts(tmp_path):
+    result = qvr("verify", "verifier.timeout_s=soon", f"run.root={tmp_path / 'runs'}")
+    assert result.returncode == 2
+    assert "verifier.timeout_s" in result.stderr and "'soon'" in result.stderr
+    assert not (tmp_path / "runs").exists()
