@@ -1,10 +1,14 @@
-"""Run one verification in a fresh Python subprocess.
+"""One verification job, how the subprocess baseline runs it, and how any outcome becomes a Verdict.
 
-The child gets a clean environment (no variable of the parent's leaks in: no tokens, no
-credentials), a private temporary working directory that is removed afterwards, its own session
-(so the whole process group is killed at the end), RLIMIT_FSIZE against disk floods, and a
-wall-clock timeout enforced here, in the parent. Stronger isolation (namespaces, seccomp) and the
-fork-server belong to the sandboxed executors.
+An *outcome* is what an executor reports: ``{"status": ok|timeout|killed|error, "record": the
+harness's result record or None, "stderr_tail", "stdout_tail", "reason"?}``. The forked executor
+(actors/verify/zygote.py) and the subprocess baseline here report the same shape, so that
+scoring is one function for all of them.
+
+The subprocess baseline: a fresh ``python -I`` per job with an environment built from scratch, a
+private temporary working directory removed afterwards, its own session (the whole group is
+killed at the end), RLIMIT_FSIZE and a wall-clock timeout. No namespaces, no seccomp: it exists
+to be measured against.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from actors.contracts import Task, Verdict
 from actors.verify.config import VerifierConfig
 from actors.verify.harness import RESULT_FD_ENV, count_tests
+from actors.verify.rewards import RewardInput, score
+from actors.verify.zygote import child_environment
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 # -I: no PYTHON* variables, no user site, no cwd on sys.path; the project root is added by hand
@@ -35,31 +42,52 @@ _CHILD_BOOT = f"import sys; sys.path.insert(0, {_PROJECT_ROOT!r}); from actors.v
 @dataclass
 class VerificationJob:
     task: Task
-    completion: str
+    code: str | None
+    """What runs: the extracted code (QHE: the prompt's continuation). None = no code found."""
     sample_idx: int = 0
+    text: str | None = None
+    """The raw completion, for rewards that judge its form; defaults to ``code``."""
+
+    def payload(self, timeout_s: float) -> dict[str, Any]:
+        task = self.task
+        return {"harness": task.harness, "prompt": task.prompt, "completion": self.code, "tests": task.tests,
+                "entry_point": task.entry_point, "timeout_s": timeout_s}
 
 
-def child_environment(workdir: str) -> dict[str, str]:
-    """The whole environment of a child: built from scratch, nothing inherited."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": workdir,
-        "TMPDIR": workdir,
-        "LANG": "C.UTF-8",
-        "MPLBACKEND": "Agg",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "RAYON_NUM_THREADS": "1",
-        "QISKIT_IN_PARALLEL": "TRUE",
-        "QISKIT_SETTINGS": os.path.join(workdir, "qiskit-settings.conf"),
-    }
+def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: VerifierConfig,
+                 duration_s: float) -> Verdict:
+    task = job.task
+    record = outcome.get("record")
+    tests_total = count_tests(task.harness, task.tests)
+    passed = 0
+    notes = [outcome.get("stderr_tail") or ""]
+    status = {"timeout": "timeout", "killed": "killed", "error": "error"}.get(outcome["status"], "failed")
+    if outcome["status"] == "ok":
+        if record is None:
+            notes.append(f"no result record (exit code {outcome.get('exit_code')}, signal {outcome.get('signal')})")
+        else:
+            passed = int(record.get("tests_passed", 0))
+            tests_total = int(record.get("tests_total") or tests_total)
+            notes += [str(record[key]) for key in ("failures", "error") if record.get(key)]
+            status = "passed" if passed == tests_total and not record.get("error") else "failed"
+    if outcome.get("reason"):
+        notes.append(f"reason: {outcome['reason']}")
+    reward, parts = score(config.rewards, RewardInput(job.text if job.text is not None else job.code or "",
+                                                      status, passed, tests_total))
+    return Verdict(task_id=task.task_id, sample_idx=job.sample_idx, status=status, tests_passed=passed,
+                   tests_total=tests_total, reward=reward, reward_parts=parts, isolation="shared",
+                   duration_s=duration_s,
+                   stderr_tail="\n".join(note for note in notes if note)[-config.sandbox.max_output_bytes:])
+
+
+def no_code_verdict(job: VerificationJob, config: VerifierConfig) -> Verdict:
+    return make_verdict(job, {"status": "error", "reason": "no code"}, config, 0.0)
 
 
 def _tail(path: str, limit: int) -> str:
     with open(path, "rb") as stream:
         stream.seek(0, os.SEEK_END)
-        size = stream.tell()
-        stream.seek(max(0, size - limit))
+        stream.seek(max(0, stream.tell() - limit))
         return stream.read().decode("utf-8", "replace")
 
 
@@ -70,28 +98,25 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def run_subprocess(job: VerificationJob, config: VerifierConfig) -> Verdict:
-    """Verify one completion in a fresh interpreter and return its Verdict (never raises on bad code)."""
-    task = job.task
-    started = time.monotonic()
-    tests_total = count_tests(task.harness, task.tests)
-    payload = json.dumps({"harness": task.harness, "prompt": task.prompt, "completion": job.completion,
-                          "tests": task.tests, "entry_point": task.entry_point})
+def run_subprocess(job: VerificationJob, config: VerifierConfig) -> dict[str, Any]:
+    """The outcome of one job in a fresh interpreter."""
+    payload = json.dumps(job.payload(config.timeout_s))
     workdir = tempfile.mkdtemp(prefix="qvr-verify-")
     read_end, write_end = os.pipe()
     env = child_environment(workdir)
     env[RESULT_FD_ENV] = str(write_end)
     stderr_path = os.path.join(workdir, ".stderr")
+    max_file = config.sandbox.max_file_mb * 1024 * 1024
 
     def limit_child() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (config.max_file_bytes, config.max_file_bytes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file, max_file))
 
-    status, record = "error", None
+    status = "ok"
     try:
-        with open(stderr_path, "wb") as stderr_file, open(os.devnull, "wb") as devnull:
+        with open(stderr_path, "wb") as stderr_file:
             child = subprocess.Popen(
                 [config.python or sys.executable, "-I", "-c", _CHILD_BOOT],
-                stdin=subprocess.PIPE, stdout=devnull, stderr=stderr_file, cwd=workdir, env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr_file, cwd=workdir, env=env,
                 pass_fds=(write_end,), start_new_session=True, preexec_fn=limit_child,
             )
             os.close(write_end)
@@ -104,35 +129,17 @@ def run_subprocess(job: VerificationJob, config: VerifierConfig) -> Verdict:
             finally:
                 _kill_group(child.pid)
                 child.wait()
-        raw = reader.result()
-        if status != "timeout":
-            record = _parse_record(raw)
-            if record is None:
-                status = "killed" if child.returncode < 0 else "failed"
-        stderr_tail = _tail(stderr_path, config.max_output_bytes)
+        record = _parse_record(reader.result()) if status == "ok" else None
+        if status == "ok" and record is None and child.returncode < 0:
+            status = "killed"
+        return {"status": status, "record": record, "stderr_tail": _tail(stderr_path, config.sandbox.max_output_bytes),
+                "exit_code": child.returncode if child.returncode >= 0 else None,
+                "signal": -child.returncode if child.returncode < 0 else None}
     finally:
         if write_end >= 0:
             os.close(write_end)
         os.close(read_end)
         shutil.rmtree(workdir, ignore_errors=True)
-
-    passed = 0
-    if record is not None:
-        passed = int(record.get("tests_passed", 0))
-        tests_total = int(record.get("tests_total", tests_total)) or tests_total
-        status = "passed" if passed == tests_total and not record.get("error") else "failed"
-        notes = "\n".join(str(record[key]) for key in ("failures", "error") if record.get(key))
-        if notes:
-            stderr_tail = (stderr_tail + "\n" + notes)[-config.max_output_bytes:]
-    elif status == "failed":
-        stderr_tail = (stderr_tail + f"\nno result record (exit code {child.returncode})")[-config.max_output_bytes:]
-    fraction = passed / tests_total if tests_total else 0.0
-    return Verdict(
-        task_id=task.task_id, sample_idx=job.sample_idx, status=status,
-        tests_passed=passed, tests_total=tests_total, reward=fraction,
-        reward_parts={"verification": fraction}, isolation="shared",
-        duration_s=time.monotonic() - started, stderr_tail=stderr_tail,
-    )
 
 
 class _ChannelReader:
@@ -171,3 +178,8 @@ def _parse_record(raw: bytes) -> dict | None:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def timed(fn, *args) -> tuple[Any, float]:  # noqa: ANN001 - tiny helper
+    started = time.monotonic()
+    return fn(*args), time.monotonic() - started

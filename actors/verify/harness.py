@@ -121,14 +121,17 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                 "error": f"{type(error).__name__}: {error}"[:2000]}
 
 
+def write_record(fd: int, record: dict[str, Any]) -> None:
+    """The record, whole, on the result channel (the reader drains it concurrently)."""
+    view = memoryview(json.dumps(record).encode())
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def main() -> None:
-    """Child entry point: job JSON on stdin, record JSON on the result descriptor."""
+    """Subprocess entry point: job JSON on stdin, record JSON on the result descriptor."""
     result_fd = int(os.environ.pop(RESULT_FD_ENV))
-    channel = os.fdopen(result_fd, "w")
-    job = json.loads(sys.stdin.read())
-    record = run_job(job)
-    channel.write(json.dumps(record))
-    channel.flush()
+    write_record(result_fd, run_job(json.loads(sys.stdin.read())))
     # Skip interpreter teardown: threads or atexit hooks left by the solution must not change the record.
     os._exit(0)
 

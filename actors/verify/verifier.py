@@ -1,32 +1,40 @@
-"""The Verifier Python API: verify(tasks, completions) -> verdicts, in parallel over slots."""
+"""The Verifier Python API: verify(tasks, completions) -> verdicts, in parallel over slots.
+
+With the ``forked`` (default) and ``inprocess`` executors each slot owns one warm zygote; with
+``subprocess`` each slot starts a fresh interpreter per job. Verdicts come back in completion
+order from :meth:`Verifier.verify`, or as they finish from :meth:`Verifier.stream`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from actors.contracts import Completion, Task, Verdict
 from actors.verify.config import VerifierConfig
-from actors.verify.executor import VerificationJob, run_subprocess
-
-EXECUTORS: dict[str, Callable[[VerificationJob, VerifierConfig], Verdict]] = {
-    "subprocess": run_subprocess,
-}
+from actors.verify.executor import VerificationJob, make_verdict, no_code_verdict, run_subprocess, timed
+from actors.verify.extract import extract_code
+from actors.verify.forkserver import ForkServer
 
 
 def pair_jobs(tasks: Iterable[Task], completions: Iterable[Completion]) -> list[VerificationJob]:
-    """Match completions to their tasks; a completion for an unknown task is an error, not a skip."""
+    """Match completions to their tasks and extract their code; an unknown task id is an error."""
     by_id = {task.task_id: task for task in tasks}
     jobs = []
     for completion in completions:
         if completion.task_id not in by_id:
             raise KeyError(f"completion for unknown task {completion.task_id!r} (sample {completion.sample_idx})")
-        jobs.append(VerificationJob(by_id[completion.task_id], completion.text, completion.sample_idx))
+        task = by_id[completion.task_id]
+        jobs.append(VerificationJob(task, extract_code(completion.text, task.harness), completion.sample_idx,
+                                    completion.text))
     return jobs
 
 
 def reference_jobs(tasks: Iterable[Task]) -> list[VerificationJob]:
-    """One job per task that carries its reference solution (QHE's canonical_solution)."""
+    """One job per task running its reference solution as it is (QHE's canonical_solution)."""
     jobs = []
     for task in tasks:
         if task.reference_solution is None:
@@ -35,18 +43,30 @@ def reference_jobs(tasks: Iterable[Task]) -> list[VerificationJob]:
     return jobs
 
 
-def verify_job(job: VerificationJob, config: VerifierConfig) -> Verdict:
-    return EXECUTORS[config.executor](job, config)
-
-
 class Verifier:
-    """Runs verifications ``slots`` at a time in this process (each in its own child)."""
+    """Owns ``slots`` execution slots; use as a context manager (or call close())."""
 
-    def __init__(self, config: VerifierConfig | None = None, slots: int = 1) -> None:
-        if slots < 1:
-            raise ValueError(f"slots must be >= 1, got {slots}")
+    def __init__(self, config: VerifierConfig | None = None, slots: int | None = None) -> None:
         self.config = config or VerifierConfig()
-        self.slots = slots
+        self.slots = slots or self.config.slots or os.cpu_count() or 1
+        self.servers: list[ForkServer] = []
+        if self.config.executor != "subprocess":
+            with ThreadPoolExecutor(self.slots) as pool:
+                starting = [pool.submit(ForkServer, self.config, slot, self.config.executor)
+                            for slot in range(self.slots)]
+                errors = []
+                for future in starting:
+                    try:
+                        self.servers.append(future.result())
+                    except Exception as error:  # noqa: BLE001 - close the started ones, then re-raise
+                        errors.append(error)
+            if errors:
+                self.close()
+                raise errors[0]
+
+    @property
+    def features(self) -> list[str]:
+        return self.servers[0].features if self.servers else []
 
     def verify(self, tasks: Iterable[Task], completions: Iterable[Completion]) -> list[Verdict]:
         """Verdicts in the order of ``completions``."""
@@ -58,9 +78,55 @@ class Verifier:
             verdicts[index] = verdict
         return verdicts  # type: ignore[return-value]
 
+    def verify_one(self, job: VerificationJob, slot: int = 0) -> Verdict:
+        if job.code is None:
+            return no_code_verdict(job, self.config)
+        if self.config.executor == "subprocess":
+            outcome, seconds = timed(run_subprocess, job, self.config)
+        else:
+            outcome, seconds = timed(self.servers[slot].run, job.payload(self.config.timeout_s))
+        verdict = make_verdict(job, outcome, self.config, seconds)
+        if self.config.executor == "forked":
+            verdict.isolation = "shared"  # tests and candidate share the child (the split checker changes this)
+        return verdict
+
     def stream(self, jobs: list[VerificationJob]) -> Iterator[tuple[int, Verdict]]:
         """(index, verdict) pairs as they finish."""
-        with ThreadPoolExecutor(max_workers=self.slots) as pool:
-            futures = {pool.submit(verify_job, job, self.config): index for index, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+        todo: queue.SimpleQueue = queue.SimpleQueue()
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        for item in enumerate(jobs):
+            todo.put(item)
+
+        def serve(slot: int) -> None:
+            while True:
+                try:
+                    index, job = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done.put((index, self.verify_one(job, slot)))
+                except BaseException as error:  # noqa: BLE001 - surfaced to the caller below
+                    done.put((index, error))
+
+        threads = [threading.Thread(target=serve, args=(slot,), daemon=True)
+                   for slot in range(min(self.slots, len(jobs)))]
+        for thread in threads:
+            thread.start()
+        for _ in jobs:
+            index, result = done.get()
+            if isinstance(result, BaseException):
+                raise result
+            yield index, result
+        for thread in threads:
+            thread.join()
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+        self.servers = []
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

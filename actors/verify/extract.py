@@ -1,0 +1,38 @@
+"""Find the code in a model's answer.
+
+Order: drop ``<think>`` blocks (an unclosed one runs to the end); inside ``<answer>`` if there is
+one; then the first fenced block tagged python (else the first fenced block); else the raw text,
+which for full programs must at least parse. QHE completion mode keeps raw text as it is: the
+model continues the prompt's function body.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
+_ANSWER = re.compile(r"<answer>(.*?)(</answer>|$)", re.DOTALL)
+_FENCE = re.compile(r"```[ \t]*(?P<lang>[\w+-]*)[^\n]*\n(?P<code>.*?)(```|$)", re.DOTALL)
+
+
+def extract_code(text: str, harness: str) -> str | None:
+    """The code to run, or None when there is none."""
+    text = _THINK.sub("", text)
+    answer = _ANSWER.search(text)
+    if answer:
+        text = answer.group(1)
+    fences = list(_FENCE.finditer(text))
+    if fences:
+        python = [fence for fence in fences if fence.group("lang").lower() in ("python", "py", "python3")]
+        code = (python or fences)[0].group("code")
+        return code if code.strip() else None
+    if not text.strip():
+        return None
+    if harness == "qhe":
+        return text  # completion mode: continues the prompt, need not parse alone
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return None
+    return text

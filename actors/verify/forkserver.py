@@ -1,0 +1,116 @@
+"""The parent's handle on one zygote (one CPU slot): start it, send jobs, respawn it if it dies."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from actors.verify.config import VerifierConfig
+from actors.verify.isolation import FEATURES
+from actors.verify.zygote import child_environment, read_frame, write_frame
+
+log = logging.getLogger("qvr.verify")
+_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+_BOOT = f"import sys; sys.path.insert(0, {_PROJECT_ROOT!r}); from actors.verify.zygote import main; main()"
+_warned: set[str] = set()
+_warn_lock = threading.Lock()
+
+
+class SandboxUnavailable(RuntimeError):
+    """The kernel lacks an isolation feature and the config does not allow weaker isolation."""
+
+
+class ForkServer:
+    """One zygote. ``mode`` is ``forked`` (isolated child per job) or ``inprocess`` (benchmark floor)."""
+
+    START_TIMEOUT_S = 180.0
+
+    def __init__(self, config: VerifierConfig, slot: int = 0, mode: str = "forked") -> None:
+        self.config, self.slot, self.mode = config, slot, mode
+        self.process: subprocess.Popen | None = None
+        self.features: list[str] = []
+        self.restarts = -1
+        self._start()
+
+    def _start(self) -> None:
+        self.restarts += 1
+        requests_r, requests_w = os.pipe()
+        replies_r, replies_w = os.pipe()
+        settings = {"slot": self.slot, "mode": self.mode, "sandbox": self.config.sandbox.model_dump(),
+                    "host_home": os.path.expanduser("~")}
+        env = child_environment(os.environ.get("TMPDIR", "/tmp"))
+        # One thread for every numerical library, before they load: forked children inherit it.
+        self.process = subprocess.Popen(
+            [self.config.python or sys.executable, "-I", "-c", _BOOT, json.dumps(settings), str(requests_r), str(replies_w)],
+            pass_fds=(requests_r, replies_w), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            start_new_session=True)
+        os.close(requests_r)
+        os.close(replies_w)
+        self._requests, self._replies = requests_w, replies_r
+        try:
+            ready = read_frame(self._replies, self.START_TIMEOUT_S)
+        except TimeoutError:
+            ready = None
+        if not ready or not ready.get("ready"):
+            self.close()
+            raise RuntimeError(f"zygote for slot {self.slot} did not start (exit {self.process.poll()})")
+        self.features = self._agree_on_features(ready.get("probe", {}))
+
+    def _agree_on_features(self, probe: dict[str, str | None]) -> list[str]:
+        if self.mode != "forked":
+            return []
+        missing = {name: error for name, error in probe.items() if error is not None}
+        if missing:
+            detail = "; ".join(f"{name} ({error})" for name, error in sorted(missing.items()))
+            if not self.config.sandbox.allow_weaker_isolation:
+                self.close()
+                raise SandboxUnavailable(
+                    f"this kernel lacks sandbox features: {detail}. Set verifier.sandbox.allow_weaker_isolation=true "
+                    "to verify with weaker isolation anyway.")
+            with _warn_lock:
+                if detail not in _warned:
+                    _warned.add(detail)
+                    log.warning("verifying with weaker isolation: missing %s", detail)
+        features = [name for name in FEATURES if name not in missing]
+        write_frame(self._requests, {"features": features})
+        return read_frame(self._replies, 30)["features"]
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        """One job's outcome. A zygote that dies is respawned; the job is then reported as an error."""
+        try:
+            write_frame(self._requests, job)
+            outcome = read_frame(self._replies, job["timeout_s"] + 60)
+        except (OSError, TimeoutError, ValueError) as error:
+            outcome, reason = None, f"{type(error).__name__}: {error}"
+        else:
+            reason = "zygote exited"
+        if outcome is None:
+            log.warning("zygote of slot %d failed (%s); respawning", self.slot, reason)
+            self.close()
+            self._start()
+            return {"status": "error", "reason": f"zygote failed: {reason}"}
+        return outcome
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def close(self) -> None:
+        for fd in (getattr(self, "_requests", -1), getattr(self, "_replies", -1)):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._requests = self._replies = -1
+        if self.process and self.process.poll() is None:
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()

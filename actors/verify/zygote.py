@@ -1,0 +1,403 @@
+"""The zygote fork-server: a warm Python that forks one isolated child per verification.
+
+Started with a clean environment by :class:`actors.verify.forkserver.ForkServer`, it imports and
+warms Qiskit (one transpile, one simulation), freezes its heap (``gc.freeze``) and serves jobs
+one at a time over two pipes (length-prefixed JSON frames). Per job:
+
+    zygote ──fork──> supervisor (trusted: it never runs model code)
+                       drops to the slot's uid (as root), unshares user/mount/net/IPC/PID
+                       namespaces, mounts a private tmpfs working dir
+                       ──fork──> child = PID 1 of the new PID namespace
+                                   mounts its own /proc, rlimits, seccomp, runs the harness
+                       reads the child's stdout/stderr (tails, capped) and result record,
+                       enforces the wall-clock timeout (SIGKILL to the namespace's PID 1
+                       kills every process in it), reports one frame to the zygote
+
+A fork from the warm zygote costs milliseconds where a fresh interpreter pays 2-4 s of imports.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+_HEADER = struct.Struct(">I")
+MAX_FRAME = 64 * 1024 * 1024
+
+
+# ---------------------------------------------------------------- frames
+
+
+def write_frame(fd: int, message: Any) -> None:
+    data = json.dumps(message).encode()
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, size: int, deadline: float | None) -> bytes | None:
+    chunks, got = [], 0
+    while got < size:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError("no frame before the deadline")
+        chunk = os.read(fd, min(size - got, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int, timeout_s: float | None = None) -> Any:
+    """The next message, or None at end of file; TimeoutError when nothing came in time."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    header = _read_exact(fd, _HEADER.size, deadline)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ValueError(f"frame of {size} bytes is over the {MAX_FRAME} limit")
+    body = _read_exact(fd, size, deadline)
+    return None if body is None else json.loads(body)
+
+
+# ---------------------------------------------------------------- the warm process
+
+
+def warm_up() -> None:
+    """Import what QHE and synthetic tasks use and run each hot path once, then freeze the heap."""
+    import numpy  # noqa: F401
+    import qiskit
+    import qiskit_aer
+    import qiskit_ibm_runtime  # noqa: F401
+    import scipy  # noqa: F401
+    from qiskit.quantum_info import Statevector
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    circuit = qiskit.QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    Statevector(circuit)
+    circuit.measure_all()
+    transpiled = qiskit.transpile(circuit, backend=FakeManilaV2(), optimization_level=1, seed_transpiler=1)
+    qiskit_aer.AerSimulator().run(transpiled, shots=16, seed_simulator=1).result()
+    gc.collect()
+    gc.freeze()
+
+
+def child_environment(home: str) -> dict[str, str]:
+    """The child's whole environment, built from scratch: nothing of the host's, no secret."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "RAYON_NUM_THREADS": "1", "QISKIT_IN_PARALLEL": "TRUE", "QISKIT_SETTINGS": os.path.join(home, ".qiskit.conf"),
+    }
+
+
+class _Tail:
+    """Keeps the last ``limit`` bytes of a stream and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.data, self.total = limit, bytearray(), 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self.data += chunk
+        if len(self.data) > self.limit:
+            del self.data[: len(self.data) - self.limit]
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
+class Zygote:
+    def __init__(self, settings: dict[str, Any]) -> None:
+        from actors.verify.isolation import FEATURES, SandboxConfig, plan_masks
+
+        self.slot: int = settings["slot"]
+        self.mode: str = settings["mode"]
+        self.sandbox = SandboxConfig.model_validate(settings["sandbox"])
+        self.requested = set(settings.get("features", FEATURES))
+        self.features: set[str] = set()
+        # The mount point of each job's private tmpfs: an empty host directory of this zygote's
+        # (the tmpfs itself exists only inside the job's mount namespace).
+        self.workdir = tempfile.mkdtemp(prefix=f"qvr-slot{self.slot}-")
+        os.chmod(self.workdir, 0o755)
+        keep = [sys.prefix, sys.base_prefix, sys.exec_prefix, self.workdir,
+                *(path for path in sys.path if path and os.path.exists(path))]
+        self.masks = plan_masks(self.sandbox, settings.get("host_home"), keep)
+
+    # -- isolation probe
+
+    def probe(self) -> dict[str, str | None]:
+        """Feature -> None when it works here, else the error. Tries the real setup code."""
+        from actors.verify.isolation import FEATURES
+
+        if self.mode != "forked":
+            return {}
+        everything = self._try(set(FEATURES))
+        if everything is None:
+            return dict.fromkeys(FEATURES)
+        results: dict[str, str | None] = {}
+        for feature in FEATURES:
+            needs = {feature} | ({"user_namespace"} if feature.endswith("namespace") else set())
+            results[feature] = self._try(needs)
+        return results
+
+    def _try(self, features: set[str]) -> str | None:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            try:
+                self._enter(features)
+                grandchild = os.fork()
+                if grandchild == 0:
+                    try:
+                        self._lock_down(features, nproc=None, vm_bytes=None)
+                        os._exit(0)
+                    except BaseException as error:  # noqa: BLE001
+                        os.write(write_end, f"{type(error).__name__}: {error}".encode()[:500])
+                        os._exit(1)
+                _, status = os.waitpid(grandchild, 0)
+                os._exit(0 if status == 0 else 1)
+            except BaseException as error:  # noqa: BLE001
+                os.write(write_end, f"{type(error).__name__}: {error}".encode()[:500])
+                os._exit(1)
+        os.close(write_end)
+        message = os.read(read_end, 1000).decode(errors="replace")
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+        return None if status == 0 else (message or f"exit status {status}")
+
+    # -- one job
+
+    def _enter(self, features: set[str]) -> int | None:
+        """In the supervisor: private mounts, unprivileged uid, namespaces. Returns RLIMIT_NPROC."""
+        from actors.verify.isolation import (
+            CLONE_NEWNS, count_processes_of, drop_to_uid, enter_namespaces, mount_private_dirs, unshare)
+
+        mounts = "mount_namespace" in features
+        if os.geteuid() == 0 and mounts:
+            def as_root() -> None:
+                unshare(CLONE_NEWNS)
+                mount_private_dirs(self.sandbox, self.workdir, self.masks)
+                drop_to_uid(self.sandbox.sandbox_uid_base + self.slot)
+
+            enter_namespaces(features, before_user_namespace=as_root)
+            return self.sandbox.max_processes + 2
+        nproc = count_processes_of(os.geteuid()) + self.sandbox.max_processes
+        enter_namespaces(features)
+        if mounts:
+            mount_private_dirs(self.sandbox, self.workdir, self.masks)
+        return nproc
+
+    def _lock_down(self, features: set[str], nproc: int | None, vm_bytes: int | None) -> None:
+        """In the child, before model code: own session, own /proc, rlimits, seccomp."""
+        from actors.verify.isolation import apply_rlimits, install_seccomp, mount_proc
+
+        os.setsid()
+        if {"pid_namespace", "mount_namespace"} <= features:
+            mount_proc()
+        if vm_bytes is not None:
+            apply_rlimits(self.sandbox, vm_bytes, nproc)
+        if "seccomp" in features:
+            install_seccomp()
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
+        outcome = self._run_inprocess(job) if self.mode == "inprocess" else self._run_forked(job)
+        outcome["duration_s"] = time.monotonic() - started
+        return outcome
+
+    def _run_inprocess(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The floor for benchmarks: no fork, no isolation, state leaks between jobs."""
+        import contextlib
+        import io
+
+        from actors.verify.harness import run_job
+
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            record = run_job(job)
+        return {"status": "ok", "record": record, "stdout_tail": stdout.getvalue()[-self.sandbox.max_output_bytes:],
+                "stderr_tail": stderr.getvalue()[-self.sandbox.max_output_bytes:]}
+
+    def _run_forked(self, job: dict[str, Any]) -> dict[str, Any]:
+        report_r, report_w = os.pipe()
+        supervisor = os.fork()
+        if supervisor == 0:
+            os.close(report_r)
+            try:
+                outcome = self._supervise(job)
+            except BaseException as error:  # noqa: BLE001 - reported as a sandbox error
+                outcome = {"status": "error", "reason": f"sandbox setup failed: {type(error).__name__}: {error}"}
+            try:
+                write_frame(report_w, outcome)
+            finally:
+                os._exit(0)
+        os.close(report_w)
+        try:
+            outcome = read_frame(report_r, timeout_s=job["timeout_s"] + 30)
+        except (TimeoutError, ValueError, json.JSONDecodeError) as error:
+            outcome = {"status": "error", "reason": f"supervisor failed: {error}"}
+        finally:
+            os.close(report_r)
+            _kill_and_reap(supervisor)
+        return outcome or {"status": "error", "reason": "supervisor died without a report"}
+
+    def _supervise(self, job: dict[str, Any]) -> dict[str, Any]:
+        from actors.verify.isolation import vm_size_bytes
+
+        os.setpgid(0, 0)
+        vm_bytes = vm_size_bytes()
+        nproc = self._enter(self.features)
+        workdir = self.workdir if "mount_namespace" in self.features else _host_workdir()
+        pipes = {name: os.pipe() for name in ("stdout", "stderr", "result")}
+        child = os.fork()
+        if child == 0:
+            self._child(job, workdir, pipes, nproc, vm_bytes)
+        for read_end, write_end in pipes.values():
+            os.close(write_end)
+        try:
+            return self._watch(child, job["timeout_s"], {name: ends[0] for name, ends in pipes.items()})
+        finally:
+            if workdir != self.workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    def _child(self, job: dict[str, Any], workdir: str, pipes: dict[str, tuple[int, int]],
+               nproc: int | None, vm_bytes: int) -> None:
+        try:
+            result_fd = pipes["result"][1]
+            os.chdir(workdir)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(pipes["stdout"][1], 1)
+            os.dup2(pipes["stderr"][1], 2)
+            os.closerange(3, result_fd)
+            os.closerange(result_fd + 1, 65536)
+            os.environ.clear()
+            os.environ.update(child_environment(workdir))
+            self._lock_down(self.features, nproc, vm_bytes)
+            from actors.verify.harness import run_job, write_record
+
+            write_record(result_fd, run_job(job))
+        except BaseException:  # noqa: BLE001
+            traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except BaseException:  # noqa: BLE001
+                    pass
+            os._exit(0)
+
+    def _watch(self, child: int, timeout_s: float, fds: dict[str, int]) -> dict[str, Any]:
+        """Collect the child's output and record until it and its namespace are gone, or time is up."""
+        limit = self.sandbox.max_output_bytes
+        tails = {"stdout": _Tail(limit), "stderr": _Tail(limit), "result": _Tail(MAX_FRAME)}
+        names = {fd: name for name, fd in fds.items()}
+        deadline = time.monotonic() + timeout_s
+        status, exit_status, exited_at = "ok", None, None
+        while names:
+            now = time.monotonic()
+            if now >= deadline:
+                status = "timeout"
+                break
+            if exit_status is None:
+                pid, code = os.waitpid(child, os.WNOHANG)
+                if pid:
+                    exit_status, exited_at = code, now
+            if exited_at is not None and now - exited_at > 1.0:
+                break  # descendants outside a PID namespace still hold the pipes
+            ready, _, _ = select.select(list(names), [], [], min(0.25, deadline - now))
+            for fd in ready:
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    tails[names[fd]].add(chunk)
+                else:
+                    del names[fd]
+        _kill_tree(child, reaped=exit_status is not None)
+        if exit_status is None:
+            _, exit_status = os.waitpid(child, 0)
+        for fd in fds.values():
+            os.close(fd)
+        record = None
+        raw = bytes(tails["result"].data)
+        if raw and status == "ok":
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = None
+        killed_by = os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else None
+        if status == "ok" and record is None and killed_by is not None:
+            status = "killed"
+        return {"status": status, "record": record if isinstance(record, dict) else None,
+                "stdout_tail": tails["stdout"].text(), "stderr_tail": tails["stderr"].text(),
+                "signal": killed_by, "exit_code": os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None,
+                "stdout_bytes": tails["stdout"].total, "stderr_bytes": tails["stderr"].total}
+
+
+def _host_workdir() -> str:
+    return tempfile.mkdtemp(prefix="qvr-sandbox-")
+
+
+def _kill_tree(pid: int, reaped: bool) -> None:
+    """SIGKILL to the child (PID 1 of its namespace: the kernel then kills the rest) and its group.
+    A reaped pid may already belong to someone else; its process group id cannot while members live."""
+    targets = [os.killpg] if reaped else [os.kill, os.killpg]
+    for kill in targets:
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def main() -> None:
+    """Zygote entry: settings as argv[1] (JSON); frames in on fd argv[2], out on fd argv[3]."""
+    settings = json.loads(sys.argv[1])
+    requests, replies = int(sys.argv[2]), int(sys.argv[3])
+    zygote = Zygote(settings)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    warm_up()
+    probe = zygote.probe()
+    zygote.features = {name for name, error in probe.items() if error is None} & zygote.requested
+    write_frame(replies, {"ready": True, "pid": os.getpid(), "probe": probe, "features": sorted(zygote.features)})
+    while True:
+        message = read_frame(requests)
+        if message is None:
+            break
+        if "features" in message:  # the parent decides what to use after seeing the probe
+            zygote.features = set(message["features"])
+            write_frame(replies, {"features": sorted(zygote.features)})
+            continue
+        write_frame(replies, zygote.run(message))
+    shutil.rmtree(zygote.workdir, ignore_errors=True)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
