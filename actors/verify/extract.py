@@ -11,9 +11,9 @@ from __future__ import annotations
 import ast
 import re
 
-_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
-_ANSWER = re.compile(r"<answer>(.*?)(</answer>|$)", re.DOTALL)
-_FENCE = re.compile(r"```[ \t]*(?P<lang>[\w+-]*)[^\n]*\n(?P<code>.*?)(```|$)", re.DOTALL)
+_THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL)
+_ANSWER = re.compile(r"<answer>(.*?)(</answer>|\Z)", re.DOTALL)
+_FENCE = re.compile(r"```[ \t]*(?P<lang>[\w+-]*)[^\n]*\n(?P<code>.*?)(```|\Z)", re.DOTALL)
 
 
 def extract_code(text: str, harness: str) -> str | None:

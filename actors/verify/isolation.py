@@ -152,6 +152,9 @@ def plan_masks(config: SandboxConfig, home: str | None, keep: list[str]) -> dict
     roots = [os.path.realpath(root) for root in ("/tmp", "/dev/shm", *([home] if home else []))]
     cover = _minimal([root for root in roots if os.path.isdir(root) and root not in kept])
     hide = [os.path.realpath(path) for path in config.hidden_paths if os.path.exists(path)]
+    # Under a covered root and outside every kept path, a hidden path is gone already.
+    hide = [path for path in hide if any(_inside(path, kept_path) for kept_path in kept)
+            or not any(_inside(path, root) for root in cover)]
     return {"cover": [(path, True) for path in cover], "keep": kept,
             "hide": [(path, os.path.isdir(path)) for path in _minimal(hide)]}
 

@@ -1,0 +1,231 @@
+"""The attack battery: what a policy might write, run in the forked sandbox.
+
+Each case has its expected verdicts; after each, the worker still serves, no process and no file
+is left, the host is untouched and the next verification is as fast as before."""
+
+import glob
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from actors.contracts import Task
+from actors.verify.config import VerifierConfig
+from actors.verify.executor import VerificationJob
+from actors.verify.isolation import SandboxConfig
+from actors.verify.verifier import Verifier
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+CANARY = "QVR-CANARY-7f3a"
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    """Things on the host that sandboxed code must neither reach nor change."""
+    secret_dir = tmp_path_factory.mktemp("hidden-tasks")
+    (secret_dir / "tasks.jsonl").write_text(f'{{"reference_solution": "{CANARY}"}}\n')
+    credentials = Path.home() / ".qvr-test-credentials"
+    credentials.write_text(CANARY)
+    victim = Path(f"/tmp/qvr-victim-{os.getpid()}")
+    victim.write_text("keep me")
+    project_victim = ROOT / ".qvr-attack-victim"
+    project_victim.write_text("keep me")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    connections = []
+    unix_path = f"/tmp/qvr-test-{os.getpid()}.sock"
+    unix_listener = socket.socket(socket.AF_UNIX)
+    unix_listener.bind(unix_path)
+    unix_listener.listen()
+    unix_listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept_all():
+        while not stop.is_set():
+            for server in (listener, unix_listener):
+                try:
+                    connections.append(server.accept())
+                except (TimeoutError, OSError):
+                    pass
+
+    thread = threading.Thread(target=accept_all, daemon=True)
+    thread.start()
+    os.environ["QVR_CANARY_TOKEN"] = CANARY
+    yield {"secret_dir": str(secret_dir), "credentials": str(credentials), "victim": str(victim),
+           "project_victim": str(project_victim), "port": listener.getsockname()[1], "sock": unix_path,
+           "connections": connections, "home": str(Path.home())}
+    stop.set()
+    thread.join()
+    os.environ.pop("QVR_CANARY_TOKEN", None)
+    for path in (credentials, victim, project_victim, Path(unix_path)):
+        path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def verifier(host):
+    sandbox = SandboxConfig(memory_mb=512, cpu_s=3, disk_mb=16, max_file_mb=4, max_open_files=64, max_processes=32,
+                            hidden_paths=[host["secret_dir"]])
+    with Verifier(VerifierConfig(timeout_s=6, sandbox=sandbox), slots=1) as verifier:
+        yield verifier
+
+
+BELL = Task(task_id="bell", family="test", harness="unittest", prompt="", tests="""import unittest
+from qiskit.quantum_info import Statevector
+
+class TestBell(unittest.TestCase):
+    def test_two_qubits(self):
+        self.assertEqual(qc.num_qubits, 2)
+
+    def test_state(self):
+        self.assertTrue(Statevector(qc).equiv(Statevector([2 ** -0.5, 0, 0, 2 ** -0.5])))
+""")
+BELL_SOLUTION = "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n"
+PROGRAM = Task(task_id="program", family="test", harness="program", prompt="", tests="")
+LEAK = "import sys\ndef leak(what):\n    print('LEAK ' + what, file=sys.stderr)\n"
+
+# name -> (task, code, allowed statuses)
+ATTACKS = {
+    "fork_bomb": (PROGRAM, "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+                  {"timeout", "killed", "failed"}),
+    "memory_bomb": (PROGRAM, "x = bytearray(8 * 1024 ** 3)\n", {"failed"}),
+    "memory_growth": (PROGRAM, "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024 ** 2))\n", {"failed"}),
+    "busy_loop": (PROGRAM, "while True:\n    pass\n", {"timeout", "killed"}),
+    "sleep_ignoring_sigxcpu": (PROGRAM, "import signal, time\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\ntime.sleep(1000)\n",
+                               {"timeout"}),
+    "spin_ignoring_sigxcpu": (PROGRAM, "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass\n",
+                              {"killed", "timeout"}),
+    "huge_file": (PROGRAM, "open('big', 'wb').write(b'x' * 64 * 1024 ** 2)\n", {"failed", "killed"}),
+    "many_files": (PROGRAM, "for i in range(200000):\n    open(f'f{{i}}', 'w').close()\n", {"failed"}),
+    "stdout_flood": (PROGRAM, "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", {"timeout"}),
+    "stderr_flood": (PROGRAM, "import sys\nfor _ in range(20000):\n    sys.stderr.write('y' * 65536)\nraise SystemExit(1)\n",
+                     {"failed", "timeout"}),
+    "read_own_environ": (PROGRAM, LEAK + "data = open('/proc/self/environ', 'rb').read()\n"
+                                         "if b'CANARY' in data: leak('environ')\n", {"passed"}),
+    "read_every_environ": (PROGRAM, LEAK + "import os\nfor pid in [p for p in os.listdir('/proc') if p.isdigit()] + ['{zygote}']:\n"
+                                           "    try:\n        data = open(f'/proc/{{pid}}/environ', 'rb').read()\n"
+                                           "    except OSError:\n        continue\n"
+                                           "    if b'CANARY' in data: leak('environ of ' + pid)\n", {"passed"}),
+    "read_parent_memory": (PROGRAM, LEAK + "try:\n    open('/proc/{zygote}/mem', 'rb').read(1)\n    leak('mem')\n"
+                                           "except OSError:\n    pass\n", {"passed"}),
+    "home_credentials": (PROGRAM, LEAK + "try:\n    data = open('{credentials}').read()\nexcept OSError:\n    data = ''\n"
+                                         "if 'CANARY' in data: leak('credentials')\n", {"passed"}),
+    "hidden_task_file": (PROGRAM, LEAK + "try:\n    data = open('{secret_dir}/tasks.jsonl').read()\nexcept OSError:\n    data = ''\n"
+                                         "if 'CANARY' in data: leak('tasks')\n", {"passed"}),
+    "outbound_tcp": (PROGRAM, LEAK + "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
+                                     "    leak('tcp')\nexcept OSError:\n    pass\n", {"passed"}),
+    "host_unix_socket": (PROGRAM, LEAK + "import socket\ntry:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect('{sock}')\n"
+                                         "    leak('unix')\nexcept OSError:\n    pass\n", {"passed"}),
+    "socketpair": (PROGRAM, LEAK + "import socket\ntry:\n    socket.socketpair()\n    leak('socketpair')\nexcept OSError:\n    pass\n",
+                   {"passed"}),
+    "signal_zygote": (PROGRAM, LEAK + "import os\ntry:\n    os.kill({zygote}, 9)\n    leak('kill')\nexcept OSError:\n    pass\n",
+                      {"passed"}),
+    "signal_everyone": (PROGRAM, LEAK + "import os\ntry:\n    os.kill(-1, 9)\n    leak('kill -1')\nexcept OSError:\n    pass\n",
+                        {"passed"}),
+    "ptrace_zygote": (PROGRAM, LEAK + "import ctypes\nlibc = ctypes.CDLL(None)\n"
+                                      "if libc.ptrace(16, {zygote}, 0, 0) == 0: leak('ptrace')\n", {"passed"}),
+    "unshare_escape": (PROGRAM, LEAK + "import ctypes\nlibc = ctypes.CDLL(None)\n"
+                                       "if libc.unshare(0x10000000) == 0: leak('unshare')\n", {"passed"}),
+    "mount_tmpfs": (PROGRAM, LEAK + "import ctypes\nlibc = ctypes.CDLL(None)\n"
+                                    "if libc.mount(b'x', b'/usr', b'tmpfs', 0, None) == 0: leak('mount')\n", {"passed"}),
+    "setsid_daemon": (PROGRAM, "import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                               "        os.execv('/bin/sleep', ['sleep', '876.5'])\n    os._exit(0)\n", {"passed"}),
+    "os_exit_before_asserts": (BELL, "import os\nos._exit(0)\n", {"failed"}),
+    "fake_pass_markers": (BELL, "print('Ran 2 tests in 0.001s\\n\\nOK')\n"
+                                "print('{{\"tests_passed\": 2, \"tests_total\": 2, \"error\": null}}')\nqc = None\n", {"failed"}),
+    "delete_outside_workdir": (PROGRAM, "import os\nfor path in ('{victim}', '{project_victim}'):\n    try:\n"
+                                        "        os.remove(path)\n    except OSError:\n        pass\n", {"passed"}),
+    "write_site_packages": (PROGRAM, "import qiskit\nopen(qiskit.__file__, 'a').write('# pwned')\n", {"failed"}),
+    "exhaust_file_descriptors": (PROGRAM, "import os\nfds = []\nwhile True:\n    fds.append(os.open('/dev/null', os.O_RDONLY))\n",
+                                 {"failed"}),
+    "infinite_recursion": (PROGRAM, "def f():\n    return f()\nf()\n", {"failed"}),
+    "unbounded_recursion_limit": (PROGRAM, "import sys\nsys.setrecursionlimit(10 ** 7)\ndef f(n):\n    return f(n + 1)\nf(0)\n",
+                                  {"failed", "killed"}),
+    "lingering_threads": (PROGRAM, "import threading, time\nthreading.Thread(target=lambda: time.sleep(300)).start()\n"
+                                   "threading.Thread(target=lambda: [0 for _ in iter(int, 1)]).start()\n", {"passed"}),
+}
+
+
+def descendants(pid: int) -> list[int]:
+    children = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.split("/")[2]))
+    found, frontier = [], [pid]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            found.append(child)
+            frontier.append(child)
+    return found
+
+
+def sandbox_uid_processes(base: int) -> list[int]:
+    pids = []
+    for entry in glob.glob("/proc/[0-9]*"):
+        try:
+            if base <= os.stat(entry).st_uid < base + 64:
+                pids.append(int(entry.rsplit("/", 1)[1]))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.fixture(scope="module")
+def baseline_s(verifier):
+    times = []
+    for _ in range(3):
+        verdict = verifier.verify_one(VerificationJob(BELL, BELL_SOLUTION))
+        assert verdict.status == "passed"
+        times.append(verdict.duration_s)
+    return statistics.median(times)
+
+
+def test_battery_has_enough_cases():
+    assert len(ATTACKS) >= 25
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_attack(name, verifier, host, baseline_s):
+    task, code, allowed = ATTACKS[name]
+    zygote = verifier.servers[0]
+    zygote_pid = zygote.pid
+    before_mtime = os.stat(sys.modules["qiskit"].__file__).st_mtime if "qiskit" in sys.modules else None
+    code = code.format(zygote=zygote_pid, **{key: value for key, value in host.items() if isinstance(value, (str, int))})
+    verdict = verifier.verify_one(VerificationJob(task, code))
+
+    assert verdict.status in allowed, (verdict.status, verdict.stderr_tail[-800:])
+    assert "LEAK" not in verdict.stderr_tail, verdict.stderr_tail[-800:]
+    assert verdict.duration_s < 6 + 5
+    # The worker still serves, from the same zygote.
+    assert zygote.pid == zygote_pid and zygote.restarts == 0
+    # No process is left: nothing under the zygote, nothing running as a sandbox uid.
+    deadline = time.monotonic() + 3
+    while (descendants(zygote_pid) or sandbox_uid_processes(verifier.config.sandbox.sandbox_uid_base)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert descendants(zygote_pid) == []
+    if os.geteuid() == 0:
+        assert sandbox_uid_processes(verifier.config.sandbox.sandbox_uid_base) == []
+    # No file is left, and nothing on the host changed.
+    slot_dirs = glob.glob("/tmp/qvr-slot0-*")
+    assert all(os.listdir(path) == [] for path in slot_dirs)
+    assert glob.glob("/tmp/qvr-sandbox-*") == []
+    assert Path(host["victim"]).read_text() == "keep me"
+    assert Path(host["project_victim"]).read_text() == "keep me"
+    assert host["connections"] == []
+    if before_mtime is not None:
+        assert os.stat(sys.modules["qiskit"].__file__).st_mtime == before_mtime
+    # The next verification is as fast as before.
+    after = verifier.verify_one(VerificationJob(BELL, BELL_SOLUTION))
+    assert after.status == "passed"
+    assert after.duration_s < 3 * baseline_s + 0.5, (after.duration_s, baseline_s)
