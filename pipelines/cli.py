@@ -42,10 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _job_arguments(name: str, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    _common_arguments(parser)
     module = job_module(name)
-    if hasattr(module, "add_arguments"):
+    if hasattr(module, "add_arguments"):  # first: a job's own positionals come before the overrides
         module.add_arguments(parser)
+    _common_arguments(parser)
     return parser
 
 

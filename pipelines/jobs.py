@@ -12,6 +12,7 @@ from types import ModuleType
 
 JOBS: dict[str, str] = {
     "verify": "pipelines.verify",
+    "bench": "pipelines.bench",
 }
 
 

@@ -104,7 +104,7 @@ ATTACKS = {
                               {"killed", "timeout"}),
     "huge_file": (PROGRAM, "open('big', 'wb').write(b'x' * 64 * 1024 ** 2)\n", {"failed", "killed"}),
     "many_files": (PROGRAM, "for i in range(200000):\n    open(f'f{{i}}', 'w').close()\n", {"failed"}),
-    "stdout_flood": (PROGRAM, "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", {"timeout"}),
+    "stdout_flood": (PROGRAM, "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", {"timeout", "killed"}),
     "stderr_flood": (PROGRAM, "import sys\nfor _ in range(20000):\n    sys.stderr.write('y' * 65536)\nraise SystemExit(1)\n",
                      {"failed", "timeout"}),
     "read_own_environ": (PROGRAM, LEAK + "data = open('/proc/self/environ', 'rb').read()\n"

@@ -9,18 +9,12 @@ from actors.contracts import Completion
 from actors.verify.config import VerifierConfig
 from actors.verify.verifier import Verifier, reference_jobs
 from pipelines.tasks.loader import TaskSourceConfig, load_tasks
+from pipelines.tasks.qhe import CANNOT_PASS_OFFLINE, task_number as number
 from tests.conftest import QHE_JSON
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not QHE_JSON.is_file(), reason="Qiskit HumanEval is not beside the project")]
 
-# Canonical solutions that cannot pass offline on qiskit 2.6 (README, "QHE tasks that cannot pass offline").
-CANNOT_PASS_OFFLINE = {
-    43: "IBM account", 97: "IBM account", 98: "IBM account", 133: "IBM account", 134: "IBM account",
-    146: "IBM account", 122: "IBM's cloud transpiler (qiskit-ibm-transpiler)", 129: "retired channel",
-    29: "Graphviz binary", 123: "Graphviz binary and seaborn", 46: "module moved in qiskit 2.x",
-    103: "numbers changed in qiskit 2.x", 104: "numbers changed in qiskit 2.x",
-}
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +26,6 @@ def qhe():
 def verifier():
     with Verifier(VerifierConfig(timeout_s=90), slots=2) as verifier:
         yield verifier
-
-
-def number(task_id: str) -> int:
-    return int(task_id.rsplit("/", 1)[1])
 
 
 def test_canonical_solutions_pass(qhe, verifier):

@@ -84,6 +84,10 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
 
 
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
 def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
     _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
                        ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
@@ -220,15 +224,17 @@ DENIED_SYSCALLS = (
 )
 
 
-def install_seccomp() -> None:
-    """Load the syscall filter for this process and all it forks (no_new_privs is set by libseccomp).
+def compile_seccomp(pid: int) -> bytes:
+    """The syscall filter, as classic BPF, for a process whose pid is ``pid``.
 
     kill() may target only the caller itself or its own process group (pid 0); tgkill() only the
     caller's own threads. clone() may not create namespaces; clone3() answers ENOSYS so that libc
-    falls back to clone(), whose flags a filter can read."""
+    falls back to clone(), whose flags a filter can read. Inside a PID namespace the child is
+    always pid 1, so the zygote compiles this once and each child only loads it."""
+    import tempfile
+
     import pyseccomp as seccomp
 
-    me = os.getpid()
     deny = seccomp.ERRNO(errno.EPERM)
     rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
     for name in DENIED_SYSCALLS:
@@ -236,18 +242,45 @@ def install_seccomp() -> None:
             rules.add_rule(deny, name)
         except (OSError, RuntimeError, ValueError):
             pass  # not a syscall on this architecture
-    # Negative pids (process groups, -1 = everything) compare as huge unsigned values: above `me`.
-    rules.add_rule(deny, "kill", seccomp.Arg(0, seccomp.GT, me))
-    rules.add_rule(deny, "tgkill", seccomp.Arg(0, seccomp.GT, me))
-    rules.add_rule(deny, "tgkill", seccomp.Arg(0, seccomp.LT, me))
-    if me > 1:
+    # Negative pids (process groups, -1 = everything) compare as huge unsigned values: above `pid`.
+    rules.add_rule(deny, "kill", seccomp.Arg(0, seccomp.GT, pid))
+    rules.add_rule(deny, "tgkill", seccomp.Arg(0, seccomp.GT, pid))
+    rules.add_rule(deny, "tgkill", seccomp.Arg(0, seccomp.LT, pid))
+    if pid > 1:
         # Outside a PID namespace, pids below ours are other processes. One rule cannot exempt 0
         # (libseccomp allows one comparison per argument), so there kill(0, ...) is denied too.
-        rules.add_rule(deny, "kill", seccomp.Arg(0, seccomp.LT, me))
+        rules.add_rule(deny, "kill", seccomp.Arg(0, seccomp.LT, pid))
     for flag in CLONE_NEW_FLAGS:
         rules.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
-    rules.load()
+    with tempfile.TemporaryFile() as stream:
+        rules.export_bpf(stream)
+        stream.seek(0)
+        return stream.read()
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def load_seccomp(bpf: bytes) -> None:
+    """Install a compiled filter on this process and everything it forks (with no_new_privs)."""
+    count = len(bpf) // ctypes.sizeof(_SockFilter)
+    program = (_SockFilter * count).from_buffer_copy(bpf)
+    fprog = _SockFprog(count, program)
+    _check(_libc.prctl(ctypes.c_int(38), ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)),
+           "prctl(PR_SET_NO_NEW_PRIVS)")
+    _check(_libc.prctl(ctypes.c_int(22), ctypes.c_ulong(2), ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)),
+           "prctl(PR_SET_SECCOMP)")
+
+
+def install_seccomp() -> None:
+    """Compile and load the filter for the calling process."""
+    load_seccomp(compile_seccomp(os.getpid()))
 
 
 def count_processes_of(uid: int) -> int:

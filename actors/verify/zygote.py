@@ -138,6 +138,9 @@ class Zygote:
         keep = [sys.prefix, sys.base_prefix, sys.exec_prefix, self.workdir,
                 *(path for path in sys.path if path and os.path.exists(path))]
         self.masks = plan_masks(self.sandbox, settings.get("host_home"), keep)
+        self.seccomp_bpf = b""
+        self.direct = False
+        self._own_pid_ns: int | None = None
 
     # -- isolation probe
 
@@ -184,19 +187,24 @@ class Zygote:
 
     # -- one job
 
-    def _enter(self, features: set[str]) -> int | None:
-        """In the supervisor: private mounts, unprivileged uid, namespaces. Returns RLIMIT_NPROC."""
+    def _enter(self, features: set[str], proc: bool = False) -> int | None:
+        """Private mounts, an unprivileged uid, namespaces. Returns the RLIMIT_NPROC to use.
+
+        ``proc``: the caller is already PID 1 of a new PID namespace and mounts its /proc here,
+        while it is still root."""
         from actors.verify.isolation import (
-            CLONE_NEWNS, count_processes_of, drop_to_uid, enter_namespaces, mount_private_dirs, unshare)
+            CLONE_NEWNS, count_processes_of, drop_to_uid, enter_namespaces, mount_private_dirs, mount_proc, unshare)
 
         mounts = "mount_namespace" in features
         if os.geteuid() == 0 and mounts:
             def as_root() -> None:
                 unshare(CLONE_NEWNS)
                 mount_private_dirs(self.sandbox, self.workdir, self.masks)
+                if proc:
+                    mount_proc()
                 drop_to_uid(self.sandbox.sandbox_uid_base + self.slot)
 
-            enter_namespaces(features, before_user_namespace=as_root)
+            enter_namespaces(features - ({"pid_namespace"} if proc else set()), before_user_namespace=as_root)
             return self.sandbox.max_processes + 2
         nproc = count_processes_of(os.geteuid()) + self.sandbox.max_processes
         enter_namespaces(features)
@@ -204,17 +212,28 @@ class Zygote:
             mount_private_dirs(self.sandbox, self.workdir, self.masks)
         return nproc
 
-    def _lock_down(self, features: set[str], nproc: int | None, vm_bytes: int | None) -> None:
+    def _lock_down(self, features: set[str], nproc: int | None, vm_bytes: int | None, proc_mounted: bool = False) -> None:
         """In the child, before model code: own session, own /proc, rlimits, seccomp."""
-        from actors.verify.isolation import apply_rlimits, install_seccomp, mount_proc
+        from actors.verify.isolation import apply_rlimits, compile_seccomp, load_seccomp, mount_proc
 
         os.setsid()
-        if {"pid_namespace", "mount_namespace"} <= features:
+        if {"pid_namespace", "mount_namespace"} <= features and not proc_mounted:
             mount_proc()
         if vm_bytes is not None:
             apply_rlimits(self.sandbox, vm_bytes, nproc)
         if "seccomp" in features:
-            install_seccomp()
+            load_seccomp(self.seccomp_bpf if os.getpid() == 1 and self.seccomp_bpf else compile_seccomp(os.getpid()))
+
+    def use(self, features: set[str]) -> None:
+        """Adopt the isolation features agreed with the parent, and precompute what each job reuses."""
+        from actors.verify.isolation import compile_seccomp
+
+        self.features = features
+        self.seccomp_bpf = compile_seccomp(1) if "seccomp" in features else b""
+        # As root, the zygote makes each job's PID namespace itself: one fork per job, not two.
+        self.direct = os.geteuid() == 0 and {"user_namespace", "mount_namespace", "pid_namespace"} <= features
+        if self.direct and self._own_pid_ns is None:
+            self._own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY)
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
@@ -236,11 +255,14 @@ class Zygote:
                 "stderr_tail": stderr.getvalue()[-self.sandbox.max_output_bytes:]}
 
     def _run_forked(self, job: dict[str, Any]) -> dict[str, Any]:
+        if self.direct:
+            return self._supervise(job)
         report_r, report_w = os.pipe()
         supervisor = os.fork()
         if supervisor == 0:
             os.close(report_r)
             try:
+                os.setpgid(0, 0)
                 outcome = self._supervise(job)
             except BaseException as error:  # noqa: BLE001 - reported as a sandbox error
                 outcome = {"status": "error", "reason": f"sandbox setup failed: {type(error).__name__}: {error}"}
@@ -259,16 +281,30 @@ class Zygote:
         return outcome or {"status": "error", "reason": "supervisor died without a report"}
 
     def _supervise(self, job: dict[str, Any]) -> dict[str, Any]:
-        from actors.verify.isolation import vm_size_bytes
+        """Start the child and watch it. Runs in the zygote itself (``direct``) or in a forked
+        supervisor that first entered the namespaces (children inherit them)."""
+        from actors.verify.isolation import CLONE_NEWPID, setns, unshare, vm_size_bytes
 
-        os.setpgid(0, 0)
         vm_bytes = vm_size_bytes()
-        nproc = self._enter(self.features)
+        nproc = self.sandbox.max_processes + 2 if self.direct else self._enter(self.features)
         workdir = self.workdir if "mount_namespace" in self.features else _host_workdir()
         pipes = {name: os.pipe() for name in ("stdout", "stderr", "result")}
-        child = os.fork()
-        if child == 0:
-            self._child(job, workdir, pipes, nproc, vm_bytes)
+        if self.direct:
+            unshare(CLONE_NEWPID)  # the next child is PID 1 of a fresh PID namespace
+        try:
+            child = os.fork()
+            if child == 0:
+                if self.direct:
+                    try:
+                        self._enter(self.features, proc=True)
+                    except BaseException as error:  # noqa: BLE001 - never run model code half-isolated
+                        message = {"sandbox_error": f"sandbox setup failed: {type(error).__name__}: {error}"}
+                        os.write(pipes["result"][1], json.dumps(message).encode())
+                        os._exit(1)
+                self._child(job, workdir, pipes, nproc, vm_bytes)
+        finally:
+            if self.direct:
+                setns(self._own_pid_ns, CLONE_NEWPID)  # back to forking into our own namespace
         for read_end, write_end in pipes.values():
             os.close(write_end)
         try:
@@ -290,7 +326,7 @@ class Zygote:
             os.closerange(result_fd + 1, 65536)
             os.environ.clear()
             os.environ.update(child_environment(workdir))
-            self._lock_down(self.features, nproc, vm_bytes)
+            self._lock_down(self.features, nproc, vm_bytes, proc_mounted=self.direct)
             from actors.verify.harness import run_job, write_record
 
             write_record(result_fd, run_job(job))
@@ -344,7 +380,10 @@ class Zygote:
         killed_by = os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else None
         if status == "ok" and record is None and killed_by is not None:
             status = "killed"
-        return {"status": status, "record": record if isinstance(record, dict) else None,
+        reason = None
+        if isinstance(record, dict) and "sandbox_error" in record:
+            status, reason, record = "error", str(record["sandbox_error"]), None
+        return {"status": status, "reason": reason, "record": record if isinstance(record, dict) else None,
                 "stdout_tail": tails["stdout"].text(), "stderr_tail": tails["stderr"].text(),
                 "signal": killed_by, "exit_code": os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None,
                 "stdout_bytes": tails["stdout"].total, "stderr_bytes": tails["stderr"].total}
@@ -384,14 +423,14 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     warm_up()
     probe = zygote.probe()
-    zygote.features = {name for name, error in probe.items() if error is None} & zygote.requested
+    zygote.use({name for name, error in probe.items() if error is None} & zygote.requested)
     write_frame(replies, {"ready": True, "pid": os.getpid(), "probe": probe, "features": sorted(zygote.features)})
     while True:
         message = read_frame(requests)
         if message is None:
             break
         if "features" in message:  # the parent decides what to use after seeing the probe
-            zygote.features = set(message["features"])
+            zygote.use(set(message["features"]))
             write_frame(replies, {"features": sorted(zygote.features)})
             continue
         write_frame(replies, zygote.run(message))

@@ -1,0 +1,1 @@
+"""Benchmarks behind `qvr bench TARGET`: one module per target, registered in pipelines/bench.py."""
