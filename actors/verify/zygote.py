@@ -31,6 +31,8 @@ import time
 import traceback
 from typing import Any
 
+from actors.verify.harness import run_job, write_record
+
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
 
@@ -246,8 +248,6 @@ class Zygote:
         import contextlib
         import io
 
-        from actors.verify.harness import run_job
-
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             record = run_job(job)
@@ -327,8 +327,6 @@ class Zygote:
             os.environ.clear()
             os.environ.update(child_environment(workdir))
             self._lock_down(self.features, nproc, vm_bytes, proc_mounted=self.direct)
-            from actors.verify.harness import run_job, write_record
-
             write_record(result_fd, run_job(job))
         except BaseException:  # noqa: BLE001
             traceback.print_exc()

@@ -1,0 +1,28 @@
+"""`qvr bench verifier` smoke: the JSON the issue asks for, from real measurements."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, child_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_verifier_json(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "qvr"), "bench", "verifier", "verifier.small_jobs=6",
+         "verifier.subprocess_jobs=2", f"run.root={tmp_path}", "--json"],
+        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    small = summary["small"]
+    for key in ("subprocess_per_s", "forked_per_s", "inprocess_per_s", "forked_over_subprocess", "forked_over_inprocess"):
+        assert small[key] > 0, key
+    assert small["runs"]["forked"]["passed"] == 6 and small["runs"]["subprocess"]["passed"] == 2
+    assert small["forked_over_subprocess"] == pytest.approx(
+        small["runs"]["forked_prefix"]["per_s"] / small["runs"]["subprocess"]["per_s"], rel=0.01)
+    assert "qhe" not in summary  # no qhe_source given
