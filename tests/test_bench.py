@@ -20,9 +20,11 @@ def test_bench_verifier_json(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     small = summary["small"]
-    for key in ("subprocess_per_s", "forked_per_s", "inprocess_per_s", "forked_over_subprocess", "forked_over_inprocess"):
+    for key in ("subprocess_per_s", "forked_per_s", "inprocess_per_s", "forked_over_subprocess", "forked_over_inprocess",
+                "split_per_s", "split_over_forked"):
         assert small[key] > 0, key
-    assert small["runs"]["forked"]["passed"] == 6 and small["runs"]["subprocess"]["passed"] == 2
+    assert small["runs"]["forked"]["passed"] == small["runs"]["split"]["passed"] == 6
+    assert small["runs"]["subprocess"]["passed"] == 2
     assert small["forked_over_subprocess"] == pytest.approx(
         small["runs"]["forked_prefix"]["per_s"] / small["runs"]["subprocess"]["per_s"], rel=0.01)
     assert "qhe" not in summary  # no qhe_source given

@@ -7,7 +7,7 @@ import pytest
 
 from actors.contracts import Completion
 from actors.verify.config import VerifierConfig
-from actors.verify.verifier import Verifier, reference_jobs
+from actors.verify.verifier import Verifier
 from pipelines.tasks.loader import TaskSourceConfig, load_tasks
 from pipelines.tasks.qhe import CANNOT_PASS_OFFLINE, task_number as number
 from tests.conftest import QHE_JSON
@@ -28,17 +28,30 @@ def verifier():
         yield verifier
 
 
-def test_canonical_solutions_pass(qhe, verifier):
-    verdicts = verifier.run(reference_jobs(qhe))
+@pytest.fixture(scope="module")
+def calibrated(qhe, verifier):
+    """Each task's isolation mode, found once by running its reference (split first, shared where split fails)."""
+    modes, verdicts = verifier.calibrate(qhe)
+    for task in qhe:
+        task.metadata["isolation"] = modes[task.task_id]
+    return modes, verdicts
+
+
+def test_canonical_solutions_pass(qhe, calibrated):
+    modes, verdicts = calibrated
     failed = {number(v.task_id): v for v in verdicts if v.status != "passed"}
     unexpected = {n: v.stderr_tail[-400:] for n, v in failed.items() if n not in CANNOT_PASS_OFFLINE}
     assert unexpected == {}
     passed = len(verdicts) - len(failed)
-    print(f"QHE canonical: {passed}/{len(verdicts)} passed; by status {collections.Counter(v.status for v in verdicts)}")
+    split = sum(v.status == "passed" and v.isolation == "split" for v in verdicts)
+    print(f"QHE canonical: {passed}/{len(verdicts)} passed, {split} of them in split mode; "
+          f"shared: {sorted(number(t) for t, mode in modes.items() if mode == 'shared')}")
     assert passed == len(qhe) - len(CANNOT_PASS_OFFLINE) == 138
+    assert split >= 120
+    assert all(v.isolation == modes[v.task_id] for v in verdicts)
 
 
-def test_wrong_completions_fail(qhe, verifier):
+def test_wrong_completions_fail(qhe, verifier, calibrated):
     runnable = [task for task in qhe if number(task.task_id) not in CANNOT_PASS_OFFLINE]
     completions = [Completion(task_id=task.task_id, sample_idx=0, text="    pass\n") for task in runnable]
     completions += [Completion(task_id=task.task_id, sample_idx=1,
@@ -47,3 +60,4 @@ def test_wrong_completions_fail(qhe, verifier):
     verdicts = verifier.verify(runnable, completions)
     passing = [(v.task_id, v.sample_idx) for v in verdicts if v.status == "passed"]
     assert passing == []
+    assert collections.Counter(v.isolation for v in verdicts)["split"] >= 2 * 120

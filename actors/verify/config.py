@@ -16,6 +16,14 @@ class VerifierConfig(Config):
     Qiskit imports; the baseline). ``inprocess``: runs in the warm zygote itself with no fork
     and no isolation: only the benchmarks' floor, never for model output."""
 
+    isolation: Literal["auto", "split", "shared"] = "auto"
+    """Where the tests run. ``split``: in a clean checker child, the candidate's values crossing
+    as data (a policy cannot forge a pass by patching Aer or unittest or returning always-equal
+    objects). ``shared``: in the child that ran the candidate. ``auto``: per task, from its
+    metadata ``isolation`` (found once by running the reference; see calibrate_isolation),
+    ``split`` where unmarked. Chosen per task, never by what a candidate returns, so a policy
+    cannot pick the weaker mode. Only the forked executor can split."""
+
     timeout_s: float = Field(60.0, gt=0, le=3600)
     """Wall-clock seconds one verification may take before it is killed (status ``timeout``).
     Qiskit HumanEval's own harness uses 30 s, but its task 100 needs about 40 s on a 2-core

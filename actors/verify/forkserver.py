@@ -13,7 +13,8 @@ from typing import Any
 
 from actors.verify.config import VerifierConfig
 from actors.verify.isolation import FEATURES
-from actors.verify.zygote import child_environment, read_frame, write_frame
+from actors.verify.frames import read_frame, write_frame
+from actors.verify.zygote import child_environment
 
 log = logging.getLogger("qvr.verify")
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])

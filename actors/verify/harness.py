@@ -19,6 +19,7 @@ import os
 import sys
 import traceback
 import unittest
+from collections.abc import Callable
 from typing import Any
 
 RESULT_FD_ENV = "QVR_RESULT_FD"
@@ -97,19 +98,20 @@ def _run_unittest(namespace: dict[str, Any], tests: str) -> dict[str, Any]:
             "failures": failures[-8192:]}
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one job in this process and return its record (never raises)."""
-    harness = job["harness"]
-    solution, tests = build_sources(harness, job["prompt"], job["completion"], job["tests"])
-    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+def run_tests(harness: str, namespace: dict[str, Any], tests: str, entry_point: str | None) -> dict[str, Any]:
+    """Run a task's tests against a namespace that holds the solution's names."""
+    if harness == "program":
+        return {"tests_passed": 1, "tests_total": 1, "outcomes": {"program": "passed"}, "error": None}
+    if harness == "qhe":
+        return _run_qhe(namespace, tests, entry_point)
+    return _run_unittest(namespace, tests)
+
+
+def guarded(harness: str, tests: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``body()``'s record; any exit or exception before the tests finished is a failure (0 passed)."""
     total_if_broken = count_tests(harness, tests)
     try:
-        exec(compile(solution, "<solution>", "exec"), namespace)
-        if harness == "program":
-            return {"tests_passed": 1, "tests_total": 1, "outcomes": {"program": "passed"}, "error": None}
-        if harness == "qhe":
-            return _run_qhe(namespace, tests, job["entry_point"])
-        return _run_unittest(namespace, tests)
+        return body()
     except SystemExit as exit_:
         if harness == "program" and exit_.code in (0, None):
             return {"tests_passed": 1, "tests_total": 1, "outcomes": {"program": "passed"}, "error": None}
@@ -119,6 +121,23 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         traceback.print_exc()
         return {"tests_passed": 0, "tests_total": total_if_broken, "outcomes": {},
                 "error": f"{type(error).__name__}: {error}"[:2000]}
+
+
+def fresh_namespace() -> dict[str, Any]:
+    return {"__name__": "__main__", "__builtins__": __builtins__}
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Shared mode: the solution and then its tests in this one process (never raises)."""
+    harness = job["harness"]
+    solution, tests = build_sources(harness, job["prompt"], job["completion"], job["tests"])
+    namespace = fresh_namespace()
+
+    def body() -> dict[str, Any]:
+        exec(compile(solution, "<solution>", "exec"), namespace)
+        return run_tests(harness, namespace, tests, job["entry_point"])
+
+    return guarded(harness, tests, body)
 
 
 def write_record(fd: int, record: dict[str, Any]) -> None:

@@ -72,25 +72,47 @@ class Verifier:
         """Verdicts in the order of ``completions``."""
         return self.run(pair_jobs(tasks, completions))
 
-    def run(self, jobs: list[VerificationJob]) -> list[Verdict]:
+    def run(self, jobs: list[VerificationJob], isolation: str | None = None) -> list[Verdict]:
         verdicts: list[Verdict | None] = [None] * len(jobs)
-        for index, verdict in self.stream(jobs):
+        for index, verdict in self.stream(jobs, isolation):
             verdicts[index] = verdict
         return verdicts  # type: ignore[return-value]
 
-    def verify_one(self, job: VerificationJob, slot: int = 0) -> Verdict:
+    def calibrate(self, tasks: list[Task]) -> tuple[dict[str, str], list[Verdict]]:
+        """Find once, by running each reference, which tasks need the shared mode: those whose
+        reference fails split but passes shared (it returns a value no codec carries, relies on
+        in-place mutation, files or global RNG state...). Returns ({task_id: mode}, the reference
+        verdicts in the mode chosen). The mode is then fixed per task: what a candidate returns
+        never chooses it."""
+        jobs = reference_jobs(tasks)
+        verdicts = self.run(jobs, "split")
+        retry = [index for index, verdict in enumerate(verdicts) if verdict.status != "passed"]
+        modes = {task.task_id: "split" for task in tasks}
+        for index, verdict in zip(retry, self.run([jobs[index] for index in retry], "shared")):
+            if verdict.status == "passed":
+                modes[jobs[index].task.task_id] = "shared"
+                verdicts[index] = verdict
+        return modes, verdicts
+
+    def verify_one(self, job: VerificationJob, slot: int = 0, isolation: str | None = None) -> Verdict:
         if job.code is None:
             return no_code_verdict(job, self.config)
         if self.config.executor == "subprocess":
             outcome, seconds = timed(run_subprocess, job, self.config)
         else:
-            outcome, seconds = timed(self.servers[slot].run, job.payload(self.config.timeout_s))
-        verdict = make_verdict(job, outcome, self.config, seconds)
-        if self.config.executor == "forked":
-            verdict.isolation = "shared"  # tests and candidate share the child (the split checker changes this)
-        return verdict
+            payload = job.payload(self.config.timeout_s, isolation or self.isolation_for(job.task))
+            outcome, seconds = timed(self.servers[slot].run, payload)
+        return make_verdict(job, outcome, self.config, seconds)
 
-    def stream(self, jobs: list[VerificationJob]) -> Iterator[tuple[int, Verdict]]:
+    def isolation_for(self, task: Task) -> str:
+        """The task's mode: forced by config, else its metadata's, else split (forked executor only)."""
+        if self.config.executor != "forked":
+            return "shared"
+        if self.config.isolation != "auto":
+            return self.config.isolation
+        return "shared" if task.metadata.get("isolation") == "shared" else "split"
+
+    def stream(self, jobs: list[VerificationJob], isolation: str | None = None) -> Iterator[tuple[int, Verdict]]:
         """(index, verdict) pairs as they finish."""
         todo: queue.SimpleQueue = queue.SimpleQueue()
         done: queue.SimpleQueue = queue.SimpleQueue()
@@ -104,7 +126,7 @@ class Verifier:
                 except queue.Empty:
                     return
                 try:
-                    done.put((index, self.verify_one(job, slot)))
+                    done.put((index, self.verify_one(job, slot, isolation)))
                 except BaseException as error:  # noqa: BLE001 - surfaced to the caller below
                     done.put((index, error))
 

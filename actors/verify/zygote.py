@@ -24,55 +24,16 @@ import os
 import select
 import shutil
 import signal
-import struct
 import sys
 import tempfile
 import time
 import traceback
 from typing import Any
 
+from actors.verify.frames import MAX_FRAME, read_frame, write_frame
 from actors.verify.harness import run_job, write_record
+from actors.verify.split import run_checker, serve_solution
 
-_HEADER = struct.Struct(">I")
-MAX_FRAME = 64 * 1024 * 1024
-
-
-# ---------------------------------------------------------------- frames
-
-
-def write_frame(fd: int, message: Any) -> None:
-    data = json.dumps(message).encode()
-    view = memoryview(_HEADER.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read_exact(fd: int, size: int, deadline: float | None) -> bytes | None:
-    chunks, got = [], 0
-    while got < size:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise TimeoutError("no frame before the deadline")
-        chunk = os.read(fd, min(size - got, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd: int, timeout_s: float | None = None) -> Any:
-    """The next message, or None at end of file; TimeoutError when nothing came in time."""
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    header = _read_exact(fd, _HEADER.size, deadline)
-    if header is None:
-        return None
-    (size,) = _HEADER.unpack(header)
-    if size > MAX_FRAME:
-        raise ValueError(f"frame of {size} bytes is over the {MAX_FRAME} limit")
-    body = _read_exact(fd, size, deadline)
-    return None if body is None else json.loads(body)
 
 
 # ---------------------------------------------------------------- the warm process
@@ -281,14 +242,55 @@ class Zygote:
         return outcome or {"status": "error", "reason": "supervisor died without a report"}
 
     def _supervise(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Start the child and watch it. Runs in the zygote itself (``direct``) or in a forked
-        supervisor that first entered the namespaces (children inherit them)."""
-        from actors.verify.isolation import CLONE_NEWPID, setns, unshare, vm_size_bytes
+        """Start the child (or, split, the solution and checker children) and watch them. Runs in
+        the zygote itself (``direct``) or in a forked supervisor that entered the namespaces."""
+        from actors.verify.isolation import vm_size_bytes
 
+        split = job.get("isolation") == "split"
+        if split and not self.direct:
+            return {"status": "error", "reason": "split isolation needs the zygote to create a PID namespace per "
+                                                 "child (root, with user, mount and PID namespaces)"}
         vm_bytes = vm_size_bytes()
         nproc = self.sandbox.max_processes + 2 if self.direct else self._enter(self.features)
         workdir = self.workdir if "mount_namespace" in self.features else _host_workdir()
         pipes = {name: os.pipe() for name in ("stdout", "stderr", "result")}
+        children: dict[str, int] = {}
+        try:
+            if split:
+                for name in ("solution.stdout", "solution.stderr", "to_solution", "to_checker"):
+                    pipes[name] = os.pipe()
+                requests, answers = pipes["to_solution"][0], pipes["to_checker"][1]
+                children["solution"] = self._spawn(
+                    workdir, nproc, vm_bytes, pipes["solution.stdout"][1], pipes["solution.stderr"][1],
+                    keep=(requests, answers), report_fd=pipes["solution.stderr"][1],
+                    action=lambda: serve_solution(job, requests, answers))
+                to_solution, from_solution = pipes["to_solution"][1], pipes["to_checker"][0]
+                children["main"] = self._spawn(
+                    workdir, nproc, vm_bytes, pipes["stdout"][1], pipes["stderr"][1],
+                    keep=(to_solution, from_solution, pipes["result"][1]), report_fd=pipes["result"][1],
+                    action=lambda: write_record(pipes["result"][1], run_checker(job, to_solution, from_solution)))
+            else:
+                children["main"] = self._spawn(
+                    workdir, nproc, vm_bytes, pipes["stdout"][1], pipes["stderr"][1], keep=(pipes["result"][1],),
+                    report_fd=pipes["result"][1], action=lambda: write_record(pipes["result"][1], run_job(job)))
+        finally:
+            for name, (read_end, write_end) in pipes.items():
+                os.close(write_end)
+                if name in ("to_solution", "to_checker"):
+                    os.close(read_end)
+        watched = {name: ends[0] for name, ends in pipes.items() if name not in ("to_solution", "to_checker")}
+        try:
+            return self._watch(children, job["timeout_s"], watched)
+        finally:
+            if workdir != self.workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    def _spawn(self, workdir: str, nproc: int | None, vm_bytes: int, stdout: int, stderr: int,
+               keep: tuple[int, ...], report_fd: int, action: Any) -> int:
+        """Fork one isolated child that runs ``action``; in direct mode it is PID 1 of its own
+        PID namespace and enters the other namespaces itself."""
+        from actors.verify.isolation import CLONE_NEWPID, setns, unshare
+
         if self.direct:
             unshare(CLONE_NEWPID)  # the next child is PID 1 of a fresh PID namespace
         try:
@@ -299,35 +301,27 @@ class Zygote:
                         self._enter(self.features, proc=True)
                     except BaseException as error:  # noqa: BLE001 - never run model code half-isolated
                         message = {"sandbox_error": f"sandbox setup failed: {type(error).__name__}: {error}"}
-                        os.write(pipes["result"][1], json.dumps(message).encode())
+                        os.write(report_fd, json.dumps(message).encode())
                         os._exit(1)
-                self._child(job, workdir, pipes, nproc, vm_bytes)
+                self._child(workdir, stdout, stderr, keep, nproc, vm_bytes, action)
         finally:
             if self.direct:
                 setns(self._own_pid_ns, CLONE_NEWPID)  # back to forking into our own namespace
-        for read_end, write_end in pipes.values():
-            os.close(write_end)
-        try:
-            return self._watch(child, job["timeout_s"], {name: ends[0] for name, ends in pipes.items()})
-        finally:
-            if workdir != self.workdir:
-                shutil.rmtree(workdir, ignore_errors=True)
+        return child
 
-    def _child(self, job: dict[str, Any], workdir: str, pipes: dict[str, tuple[int, int]],
-               nproc: int | None, vm_bytes: int) -> None:
+    def _child(self, workdir: str, stdout: int, stderr: int, keep: tuple[int, ...], nproc: int | None,
+               vm_bytes: int, action: Any) -> None:
         try:
-            result_fd = pipes["result"][1]
             os.chdir(workdir)
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
-            os.dup2(pipes["stdout"][1], 1)
-            os.dup2(pipes["stderr"][1], 2)
-            os.closerange(3, result_fd)
-            os.closerange(result_fd + 1, 65536)
+            os.dup2(stdout, 1)
+            os.dup2(stderr, 2)
+            _close_all_except(keep)
             os.environ.clear()
             os.environ.update(child_environment(workdir))
             self._lock_down(self.features, nproc, vm_bytes, proc_mounted=self.direct)
-            write_record(result_fd, run_job(job))
+            action()
         except BaseException:  # noqa: BLE001
             traceback.print_exc()
         finally:
@@ -338,20 +332,22 @@ class Zygote:
                     pass
             os._exit(0)
 
-    def _watch(self, child: int, timeout_s: float, fds: dict[str, int]) -> dict[str, Any]:
-        """Collect the child's output and record until it and its namespace are gone, or time is up."""
+    def _watch(self, children: dict[str, int], timeout_s: float, fds: dict[str, int]) -> dict[str, Any]:
+        """Collect output and the main child's record until it and its namespace are gone, or time
+        is up; then kill every child (the solution child of a split job keeps serving until then)."""
         limit = self.sandbox.max_output_bytes
-        tails = {"stdout": _Tail(limit), "stderr": _Tail(limit), "result": _Tail(MAX_FRAME)}
+        tails = {name: _Tail(MAX_FRAME if name == "result" else limit) for name in fds}
         names = {fd: name for name, fd in fds.items()}
+        main = children["main"]
         deadline = time.monotonic() + timeout_s
         status, exit_status, exited_at = "ok", None, None
-        while names:
+        while any(name in ("stdout", "stderr", "result") for name in names.values()):
             now = time.monotonic()
             if now >= deadline:
                 status = "timeout"
                 break
             if exit_status is None:
-                pid, code = os.waitpid(child, os.WNOHANG)
+                pid, code = os.waitpid(main, os.WNOHANG)
                 if pid:
                     exit_status, exited_at = code, now
             if exited_at is not None and now - exited_at > 1.0:
@@ -363,9 +359,13 @@ class Zygote:
                     tails[names[fd]].add(chunk)
                 else:
                     del names[fd]
-        _kill_tree(child, reaped=exit_status is not None)
-        if exit_status is None:
-            _, exit_status = os.waitpid(child, 0)
+        for name, pid in children.items():
+            reaped = name == "main" and exit_status is not None
+            _kill_tree(pid, reaped=reaped)
+            if not reaped:
+                _, code = os.waitpid(pid, 0)
+                if name == "main":
+                    exit_status = code
         for fd in fds.values():
             os.close(fd)
         record = None
@@ -381,10 +381,26 @@ class Zygote:
         reason = None
         if isinstance(record, dict) and "sandbox_error" in record:
             status, reason, record = "error", str(record["sandbox_error"]), None
-        return {"status": status, "reason": reason, "record": record if isinstance(record, dict) else None,
-                "stdout_tail": tails["stdout"].text(), "stderr_tail": tails["stderr"].text(),
+        elif isinstance(record, dict) and record.get("reason"):
+            reason = str(record["reason"])
+        stderr_tail = tails["stderr"].text()
+        if "solution.stderr" in tails:
+            stderr_tail = f"{tails['solution.stderr'].text()}\n{stderr_tail}".strip()
+        return {"status": status, "reason": reason,
+                "record": record if isinstance(record, dict) else None,
+                "stdout_tail": tails["stdout"].text(), "stderr_tail": stderr_tail,
                 "signal": killed_by, "exit_code": os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None,
-                "stdout_bytes": tails["stdout"].total, "stderr_bytes": tails["stderr"].total}
+                "isolation": "split" if "solution.stderr" in tails else "shared"}
+
+
+def _close_all_except(keep: tuple[int, ...]) -> None:
+    """Close every descriptor from 3 up except ``keep`` (close_range under the hood: fast)."""
+    low = 3
+    for fd in sorted(keep):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, 65536)
 
 
 def _host_workdir() -> str:

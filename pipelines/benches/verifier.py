@@ -1,8 +1,9 @@
 """`qvr bench verifier`: verifications per second through three executors, side by side.
 
 (a) ``subprocess``: a fresh ``python -I`` per job (the baseline), (b) ``forked``: the zygote
-fork-server with full isolation, (c) ``inprocess``: the warm zygote running the job itself, with
-no fork and no isolation (the floor). Same jobs, same slots, one run; zygote start-up is
+fork-server with full isolation, tests in the candidate's child (``shared``), (b') ``split``: the
+same with the tests in a second, clean checker child, (c) ``inprocess``: the warm zygote running
+the job itself, with no fork and no isolation (the floor). Same jobs, same slots, one run; zygote start-up is
 excluded from the rates and reported apart.
 
 Workloads: ``small``, many short Qiskit unit tests (build, transpile for a fake backend,
@@ -83,8 +84,9 @@ def qhe_jobs(source: str) -> list[VerificationJob]:
     return reference_jobs([task for task in load_tasks(TaskSourceConfig(source=source)) if passes_offline(task.task_id)])
 
 
-def measure(executor: str, jobs: list[VerificationJob], config: VerifierBenchConfig) -> dict[str, Any]:
-    verifier_config = VerifierConfig(executor=executor, timeout_s=config.timeout_s)
+def measure(executor: str, jobs: list[VerificationJob], config: VerifierBenchConfig,
+            isolation: str = "shared") -> dict[str, Any]:
+    verifier_config = VerifierConfig(executor=executor, isolation=isolation, timeout_s=config.timeout_s)
     started = time.monotonic()
     with Verifier(verifier_config, slots=config.slots) as verifier:
         startup_s = time.monotonic() - started
@@ -92,8 +94,8 @@ def measure(executor: str, jobs: list[VerificationJob], config: VerifierBenchCon
         verdicts = verifier.run(jobs)
         wall_s = time.monotonic() - started
     passed = sum(verdict.status == "passed" for verdict in verdicts)
-    log.info("%-10s %4d jobs in %6.1f s: %7.2f/s (%d passed; start-up %.1f s)", executor, len(jobs), wall_s,
-             len(jobs) / wall_s, passed, startup_s)
+    log.info("%-10s %-6s %4d jobs in %6.1f s: %7.2f/s (%d passed; start-up %.1f s)", executor, isolation, len(jobs),
+             wall_s, len(jobs) / wall_s, passed, startup_s)
     return {"jobs": len(jobs), "passed": passed, "wall_s": round(wall_s, 3), "per_s": len(jobs) / wall_s,
             "startup_s": round(startup_s, 3)}
 
@@ -103,13 +105,15 @@ def workload(jobs: list[VerificationJob], config: VerifierBenchConfig) -> dict[s
     in-process on every job."""
     prefix = jobs[: config.subprocess_jobs]
     runs = {"subprocess": measure("subprocess", prefix, config), "forked_prefix": measure("forked", prefix, config),
-            "forked": measure("forked", jobs, config), "inprocess": measure("inprocess", jobs, config)}
+            "forked": measure("forked", jobs, config), "split": measure("forked", jobs, config, isolation="split"),
+            "inprocess": measure("inprocess", jobs, config)}
     rate = {name: figures["per_s"] for name, figures in runs.items()}
     return {
         "subprocess_per_s": round(rate["subprocess"], 3), "forked_per_s": round(rate["forked"], 3),
         "inprocess_per_s": round(rate["inprocess"], 3),
         "forked_over_subprocess": round(rate["forked_prefix"] / rate["subprocess"], 2),
         "forked_over_inprocess": round(rate["forked"] / rate["inprocess"], 3),
+        "split_per_s": round(rate["split"], 3), "split_over_forked": round(rate["split"] / rate["forked"], 3),
         "subprocess_subset": f"first {len(prefix)} of {len(jobs)} jobs (forked measured on the same ones for the ratio)",
         "runs": runs,
     }
@@ -124,5 +128,6 @@ def run(config: VerifierBenchConfig) -> dict[str, Any]:
     for name, figures in results.items():
         print(f"{name:6s} subprocess {figures['subprocess_per_s']:8.2f}/s  forked {figures['forked_per_s']:8.2f}/s  "
               f"in-process {figures['inprocess_per_s']:8.2f}/s  forked/subprocess {figures['forked_over_subprocess']:6.1f}x  "
-              f"forked/in-process {figures['forked_over_inprocess']:.2f}")
+              f"forked/in-process {figures['forked_over_inprocess']:.2f}  split {figures['split_per_s']:8.2f}/s  "
+              f"split/forked {figures['split_over_forked']:.2f}")
     return results
