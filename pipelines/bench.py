@@ -6,20 +6,28 @@ import argparse
 import importlib
 from typing import Any, Literal
 
+from pipelines.benches.pool import PoolBenchConfig
+from pipelines.benches.qpu import QpuBenchConfig
 from pipelines.benches.verifier import VerifierBenchConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 
-HELP = "benchmarks, printed as ratios measured side by side (targets: verifier)"
-BENCHES = {"verifier": "pipelines.benches.verifier"}
+HELP = "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu)"
+BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu"}
 
 
 class Config(JobConfig):
-    target: Literal["verifier"] = "verifier"
+    target: Literal["verifier", "pool", "qpu"] = "verifier"
     """Which benchmark runs."""
 
     verifier: VerifierBenchConfig = VerifierBenchConfig()
     """`qvr bench verifier`: subprocess vs forked sandbox vs in-process, on small and QHE workloads."""
+
+    pool: PoolBenchConfig = PoolBenchConfig()
+    """`qvr bench pool`: the VerifierPool's throughput by size, and Ray's overhead per verification."""
+
+    qpu: QpuBenchConfig = QpuBenchConfig()
+    """`qvr bench qpu`: concurrent callers against one rate-limited fake backend, in scaled time."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +45,8 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 def run(config: Config, run: Run) -> dict[str, Any]:
     module = importlib.import_module(BENCHES[config.target])
     results = module.run(getattr(config, config.target))
-    for workload, figures in results.items():
-        run.log_metrics({f"{workload}/{key}": value for key, value in figures.items() if isinstance(value, float)}, step=0)
+    flat = {f"{workload}/{key}": value for workload, figures in results.items() if isinstance(figures, dict)
+            for key, value in figures.items() if isinstance(value, float)}
+    flat.update({key: value for key, value in results.items() if isinstance(value, float)})
+    run.log_metrics(flat, step=0)
     return results

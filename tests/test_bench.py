@@ -28,3 +28,23 @@ def test_bench_verifier_json(tmp_path):
     assert small["forked_over_subprocess"] == pytest.approx(
         small["runs"]["forked_prefix"]["per_s"] / small["runs"]["subprocess"]["per_s"], rel=0.01)
     assert "qhe" not in summary  # no qhe_source given
+
+
+def test_bench_qpu_json(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "qvr"), "bench", "qpu", "qpu.jobs=40", "qpu.callers=8", "qpu.time_scale=60",
+         f"run.root={tmp_path}", "--json"], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"jobs", "callers", "max_pending", "limit_per_min", "achieved_per_min", "max_in_flight", "violations"} <= set(summary)
+    assert summary["jobs"] == 40 and summary["violations"] == 0 and summary["max_in_flight"] <= 3
+
+
+def test_bench_pool_json(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "qvr"), "bench", "pool", "pool.jobs=8", "pool.workers=[1, 2]",
+         f"run.root={tmp_path}", "--json"], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["workers"] == [1, 2] and len(summary["per_s"]) == 2 and all(rate > 0 for rate in summary["per_s"])
+    assert isinstance(summary["ray_overhead_ms"], float)

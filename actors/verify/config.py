@@ -6,6 +6,7 @@ from pydantic import Field
 
 from actors.config import Config
 from actors.verify.isolation import SandboxConfig
+from actors.verify.qpu import QpuConfig
 from actors.verify.rewards import RewardConfig
 
 
@@ -47,3 +48,11 @@ class VerifierConfig(Config):
 
     rewards: RewardConfig = RewardConfig()
     """How a verdict becomes a reward."""
+
+    qpu_gateway: bool = True
+    """Serve tasks with ``requires_qpu`` through the QPU gateway: inside their sandbox,
+    QiskitRuntimeService and the runtime primitives talk to the gateway (fake backends by
+    default). Such tasks run in the shared isolation mode."""
+
+    qpu: QpuConfig = QpuConfig()
+    """The gateway's backends and limits (used by whichever verifier creates it first)."""

@@ -48,10 +48,10 @@ class VerificationJob:
     text: str | None = None
     """The raw completion, for rewards that judge its form; defaults to ``code``."""
 
-    def payload(self, timeout_s: float, isolation: str = "shared") -> dict[str, Any]:
+    def payload(self, timeout_s: float, isolation: str = "shared", qpu: bool = False) -> dict[str, Any]:
         task = self.task
         return {"harness": task.harness, "prompt": task.prompt, "completion": self.code, "tests": task.tests,
-                "entry_point": task.entry_point, "timeout_s": timeout_s, "isolation": isolation}
+                "entry_point": task.entry_point, "timeout_s": timeout_s, "isolation": isolation, "qpu": qpu}
 
 
 def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: VerifierConfig,
@@ -76,7 +76,7 @@ def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: Verifier
                                                       status, passed, tests_total))
     return Verdict(task_id=task.task_id, sample_idx=job.sample_idx, status=status, tests_passed=passed,
                    tests_total=tests_total, reward=reward, reward_parts=parts,
-                   isolation=outcome.get("isolation", "shared"),
+                   isolation=outcome.get("isolation", "shared"), qpu_wait_s=float(outcome.get("qpu_wait_s", 0.0)),
                    duration_s=duration_s,
                    stderr_tail="\n".join(note for note in notes if note)[-config.sandbox.max_output_bytes:])
 

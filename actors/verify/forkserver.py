@@ -32,8 +32,10 @@ class ForkServer:
 
     START_TIMEOUT_S = 180.0
 
-    def __init__(self, config: VerifierConfig, slot: int = 0, mode: str = "forked") -> None:
+    def __init__(self, config: VerifierConfig, slot: int = 0, mode: str = "forked",
+                 qpu_handler: Any = None) -> None:
         self.config, self.slot, self.mode = config, slot, mode
+        self.qpu_handler = qpu_handler
         self.process: subprocess.Popen | None = None
         self.features: list[str] = []
         self.restarts = -1
@@ -43,7 +45,10 @@ class ForkServer:
         self.restarts += 1
         requests_r, requests_w = os.pipe()
         replies_r, replies_w = os.pipe()
-        settings = {"slot": self.slot, "mode": self.mode, "sandbox": self.config.sandbox.model_dump(),
+        sandbox = self.config.sandbox.model_dump()
+        if self.config.qpu.token_file:  # the token file is the gateway's, never the sandbox's
+            sandbox["hidden_paths"] = [*sandbox["hidden_paths"], self.config.qpu.token_file]
+        settings = {"slot": self.slot, "mode": self.mode, "sandbox": sandbox,
                     "host_home": os.path.expanduser("~")}
         env = child_environment(os.environ.get("TMPDIR", "/tmp"))
         # One thread for every numerical library, before they load: forked children inherit it.
@@ -87,6 +92,9 @@ class ForkServer:
         try:
             write_frame(self._requests, job)
             outcome = read_frame(self._replies, job["timeout_s"] + 60)
+            while isinstance(outcome, dict) and "qpu_request" in outcome:
+                write_frame(self._requests, {"qpu_response": self._answer_qpu(outcome["qpu_request"])})
+                outcome = read_frame(self._replies, job["timeout_s"] + 60)
         except (OSError, TimeoutError, ValueError) as error:
             outcome, reason = None, f"{type(error).__name__}: {error}"
         else:
@@ -97,6 +105,14 @@ class ForkServer:
             self._start()
             return {"status": "error", "reason": f"zygote failed: {reason}"}
         return outcome
+
+    def _answer_qpu(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.qpu_handler is None:
+            return {"error": "no QPU gateway here (verify through Ray with verifier.qpu enabled)"}
+        try:
+            return self.qpu_handler(request, f"{os.getpid()}-{self.slot}")
+        except Exception as error:  # noqa: BLE001 - becomes an exception in the sandboxed code
+            return {"error": f"{type(error).__name__}: {error}"}
 
     @property
     def pid(self) -> int | None:

@@ -36,8 +36,9 @@ class QpuLimits(Config):
     """Jobs in flight at the backend at once (IBM's open plan allows 3 pending jobs)."""
 
     jobs_per_minute: float = Field(30.0, gt=0)
-    """Job starts per rolling minute; starts are also spaced by 60/jobs_per_minute seconds, so no
-    window of any alignment ever holds more."""
+    """Job starts per rolling minute: starts take evenly spaced slots (60/jobs_per_minute apart,
+    so bursts are smoothed), and a sliding-window count guarantees that no window of any
+    alignment ever holds more."""
 
     qpu_seconds_per_window: float = Field(600.0, gt=0)
     """QPU (run) seconds allowed per rolling ``window_s``."""
@@ -65,6 +66,9 @@ class QpuConfig(Config):
 
     limits: QpuLimits = QpuLimits()
     """Per-backend limits, shared by every caller."""
+
+    noise: bool = True
+    """Fake backends simulate with their noise models (False: ideal simulation, for load tests)."""
 
     simulated_latency_s: float = Field(0.0, ge=0)
     """Extra queue latency per fake job (gateway seconds)."""
@@ -129,7 +133,8 @@ class FakeRunner:
             from qiskit_aer.primitives import EstimatorV2, SamplerV2
 
             backend = fake_backend_class(name)()
-            self._primitives[(name, kind)] = (SamplerV2 if kind == "sampler" else EstimatorV2).from_backend(backend)
+            kind_class = SamplerV2 if kind == "sampler" else EstimatorV2
+            self._primitives[(name, kind)] = kind_class.from_backend(backend) if self.config.noise else kind_class()
         return self._primitives[(name, kind)]
 
     def run(self, name: str, primitive: str, pubs: list, options: dict[str, Any]) -> Any:
@@ -185,6 +190,8 @@ class BackendQueue:
         self.in_flight = 0
         self.max_in_flight = 0
         self.starts: collections.deque[float] = collections.deque()
+        self.history: list[float] = []  # every start, for reports and tests
+        self.next_slot = 0.0  # evenly spaced start slots: a late start does not push the rest back
         self.usage: collections.deque[tuple[float, float]] = collections.deque()  # (end, qpu seconds)
         self.wake = asyncio.Event()
 
@@ -217,8 +224,7 @@ class BackendQueue:
         waits = [0.0]
         if len(self.starts) >= limits.jobs_per_minute:
             waits.append(self.starts[0] + minute - now)
-        if self.starts:
-            waits.append(self.starts[-1] + minute / limits.jobs_per_minute - now)
+        waits.append(self.next_slot - now)
         if sum(seconds for _, seconds in self.usage) >= limits.qpu_seconds_per_window and self.usage:
             waits.append(self.usage[0][0] + limits.window_s - now)
         return max(waits)
@@ -289,7 +295,11 @@ class QpuGateway:
                 await self.sleep(wait)
                 continue
             item = queue.next_item()
-            queue.starts.append(self.clock())
+            now = self.clock()
+            queue.starts.append(now)
+            queue.history.append(now)
+            queue.next_slot = max(queue.next_slot, now - 60.0 / self.config.limits.jobs_per_minute) \
+                + 60.0 / self.config.limits.jobs_per_minute
             queue.in_flight += 1
             queue.max_in_flight = max(queue.max_in_flight, queue.in_flight)
             self.stats["started"] += 1
@@ -330,7 +340,14 @@ class QpuGateway:
 
     def report(self) -> dict[str, Any]:
         return {"stats": dict(self.stats), "max_in_flight": {name: q.max_in_flight for name, q in self.queues.items()},
-                "waits": list(self.waits)}
+                "starts": {name: list(q.history) for name, q in self.queues.items()}, "waits": list(self.waits)}
+
+
+def rate_violations(starts: list[float], per_minute: float) -> int:
+    """Windows of 60 gateway seconds (any alignment) that hold more starts than allowed."""
+    allowed = int(per_minute)
+    ordered = sorted(starts)
+    return sum(1 for i in range(len(ordered) - allowed) if ordered[i + allowed] - ordered[i] < 60.0 - 1e-9)
 
 
 class _GatewayMetrics:
@@ -367,3 +384,24 @@ def get_gateway(config: QpuConfig | None = None, namespace: str | None = None) -
     actor = ray.remote(num_cpus=0, max_concurrency=1000)(QpuGateway)
     return actor.options(name=GATEWAY_NAME, namespace=namespace, lifetime="detached", get_if_exists=True).remote(
         (config or QpuConfig()).model_dump())
+
+
+def gateway_handler(config: QpuConfig) -> Any:
+    """What a verifier slot does with a sandbox's QPU request: ask the cluster's gateway."""
+    gateway = None
+
+    def handle(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        nonlocal gateway
+        import ray
+
+        if not ray.is_initialized():
+            return {"error": "no QPU gateway: this verifier does not run under Ray"}
+        gateway = gateway or get_gateway(config)
+        if request.get("op") == "info":
+            return ray.get(gateway.info.remote())
+        if request.get("op") == "run":
+            return ray.get(gateway.run.remote(caller, request["backend"], request["primitive"], request["pubs"],
+                                              request.get("options") or {}))
+        return {"error": f"unknown QPU request {request.get('op')!r}"}
+
+    return handle

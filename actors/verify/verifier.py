@@ -18,6 +18,7 @@ from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob, make_verdict, no_code_verdict, run_subprocess, timed
 from actors.verify.extract import extract_code
 from actors.verify.forkserver import ForkServer
+from actors.verify.qpu import gateway_handler
 
 
 def pair_jobs(tasks: Iterable[Task], completions: Iterable[Completion]) -> list[VerificationJob]:
@@ -52,7 +53,8 @@ class Verifier:
         self.servers: list[ForkServer] = []
         if self.config.executor != "subprocess":
             with ThreadPoolExecutor(self.slots) as pool:
-                starting = [pool.submit(ForkServer, self.config, slot, self.config.executor)
+                handler = gateway_handler(self.config.qpu) if self.config.qpu_gateway else None
+                starting = [pool.submit(ForkServer, self.config, slot, self.config.executor, handler)
                             for slot in range(self.slots)]
                 errors = []
                 for future in starting:
@@ -100,13 +102,16 @@ class Verifier:
         if self.config.executor == "subprocess":
             outcome, seconds = timed(run_subprocess, job, self.config)
         else:
-            payload = job.payload(self.config.timeout_s, isolation or self.isolation_for(job.task))
+            qpu = self.config.qpu_gateway and job.task.requires_qpu
+            payload = job.payload(self.config.timeout_s, "shared" if qpu else isolation or self.isolation_for(job.task),
+                                  qpu)
             outcome, seconds = timed(self.servers[slot].run, payload)
         return make_verdict(job, outcome, self.config, seconds)
 
     def isolation_for(self, task: Task) -> str:
-        """The task's mode: forced by config, else its metadata's, else split (forked executor only)."""
-        if self.config.executor != "forked":
+        """The task's mode: forced by config, else its metadata's, else split (forked executor only).
+        Tasks served by the QPU gateway run shared (their sandbox's channel carries the jobs)."""
+        if self.config.executor != "forked" or (self.config.qpu_gateway and task.requires_qpu):
             return "shared"
         if self.config.isolation != "auto":
             return self.config.isolation

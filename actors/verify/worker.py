@@ -30,6 +30,9 @@ class VerifierWorker:
         """``Verifier.calibrate`` that hands the caller's keys back, for unordered dispatch."""
         return keys, self.verifier.calibrate(tasks)
 
+    def ping(self) -> bool:
+        return True
+
     def features(self) -> list[str]:
         return self.verifier.features
 

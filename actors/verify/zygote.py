@@ -32,6 +32,7 @@ from typing import Any
 
 from actors.verify.frames import MAX_FRAME, read_frame, write_frame
 from actors.verify.harness import run_job, write_record
+from actors.verify.qpu_shim import install as install_qpu_shim
 from actors.verify.split import run_checker, serve_solution
 
 
@@ -103,6 +104,8 @@ class Zygote:
         self.masks = plan_masks(self.sandbox, settings.get("host_home"), keep)
         self.seccomp_bpf = b""
         self.direct = False
+        self.control = (-1, -1)  # (requests from the parent, replies to it)
+        self._qpu_down = -1
         self._own_pid_ns: int | None = None
 
     # -- isolation probe
@@ -255,6 +258,10 @@ class Zygote:
         workdir = self.workdir if "mount_namespace" in self.features else _host_workdir()
         pipes = {name: os.pipe() for name in ("stdout", "stderr", "result")}
         children: dict[str, int] = {}
+        qpu_fds: tuple[int, ...] = ()
+        if job.get("qpu"):
+            pipes["qpu_up"], pipes["qpu_down"] = os.pipe(), os.pipe()
+            qpu_fds = (pipes["qpu_up"][1], pipes["qpu_down"][0])
         try:
             if split:
                 for name in ("solution.stdout", "solution.stderr", "to_solution", "to_checker"):
@@ -270,18 +277,30 @@ class Zygote:
                     keep=(to_solution, from_solution, pipes["result"][1]), report_fd=pipes["result"][1],
                     action=lambda: write_record(pipes["result"][1], run_checker(job, to_solution, from_solution)))
             else:
+                def shared() -> None:
+                    if qpu_fds:
+                        install_qpu_shim(*qpu_fds)
+                    write_record(pipes["result"][1], run_job(job))
+
                 children["main"] = self._spawn(
-                    workdir, nproc, vm_bytes, pipes["stdout"][1], pipes["stderr"][1], keep=(pipes["result"][1],),
-                    report_fd=pipes["result"][1], action=lambda: write_record(pipes["result"][1], run_job(job)))
+                    workdir, nproc, vm_bytes, pipes["stdout"][1], pipes["stderr"][1],
+                    keep=(pipes["result"][1], *qpu_fds), report_fd=pipes["result"][1], action=shared)
         finally:
             for name, (read_end, write_end) in pipes.items():
+                if name == "qpu_down":  # the zygote writes gateway answers down to the child
+                    os.close(read_end)
+                    continue
                 os.close(write_end)
                 if name in ("to_solution", "to_checker"):
                     os.close(read_end)
-        watched = {name: ends[0] for name, ends in pipes.items() if name not in ("to_solution", "to_checker")}
+        watched = {name: ends[0] for name, ends in pipes.items() if name not in ("to_solution", "to_checker", "qpu_down")}
+        self._qpu_down = pipes["qpu_down"][1] if "qpu_down" in pipes else -1
         try:
             return self._watch(children, job["timeout_s"], watched)
         finally:
+            if self._qpu_down >= 0:
+                os.close(self._qpu_down)
+                self._qpu_down = -1
             if workdir != self.workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
 
@@ -340,7 +359,7 @@ class Zygote:
         names = {fd: name for name, fd in fds.items()}
         main = children["main"]
         deadline = time.monotonic() + timeout_s
-        status, exit_status, exited_at = "ok", None, None
+        status, exit_status, exited_at, qpu_wait_s = "ok", None, None, 0.0
         while any(name in ("stdout", "stderr", "result") for name in names.values()):
             now = time.monotonic()
             if now >= deadline:
@@ -354,6 +373,14 @@ class Zygote:
                 break  # descendants outside a PID namespace still hold the pipes
             ready, _, _ = select.select(list(names), [], [], min(0.25, deadline - now))
             for fd in ready:
+                if names[fd] == "qpu_up":
+                    waited = self._relay_qpu(fd)
+                    if waited is None:
+                        del names[fd]
+                    else:
+                        deadline += waited  # time in a QPU queue does not count against the timeout
+                        qpu_wait_s += waited
+                    continue
                 chunk = os.read(fd, 65536)
                 if chunk:
                     tails[names[fd]].add(chunk)
@@ -390,7 +417,25 @@ class Zygote:
                 "record": record if isinstance(record, dict) else None,
                 "stdout_tail": tails["stdout"].text(), "stderr_tail": stderr_tail,
                 "signal": killed_by, "exit_code": os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None,
-                "isolation": "split" if "solution.stderr" in tails else "shared"}
+                "isolation": "split" if "solution.stderr" in tails else "shared", "qpu_wait_s": qpu_wait_s}
+
+    def _relay_qpu(self, fd: int) -> float | None:
+        """One request from the child to the gateway (through the parent) and its answer back.
+        Returns the seconds it took, or None when the child closed its end."""
+        started = time.monotonic()
+        try:
+            request = read_frame(fd, timeout_s=10, max_bytes=MAX_FRAME)
+        except (TimeoutError, ValueError) as error:
+            request = {"op": "invalid", "error": str(error)}
+        if request is None:
+            return None
+        write_frame(self.control[1], {"qpu_request": request})
+        answer = read_frame(self.control[0])
+        try:
+            write_frame(self._qpu_down, answer.get("qpu_response", {"error": "no answer"}) if answer else {"error": "no answer"})
+        except OSError:
+            return None
+        return time.monotonic() - started
 
 
 def _close_all_except(keep: tuple[int, ...]) -> None:
@@ -434,6 +479,7 @@ def main() -> None:
     settings = json.loads(sys.argv[1])
     requests, replies = int(sys.argv[2]), int(sys.argv[3])
     zygote = Zygote(settings)
+    zygote.control = (requests, replies)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     warm_up()
     probe = zygote.probe()

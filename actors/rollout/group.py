@@ -1,0 +1,134 @@
+"""RolloutGroup: several rollout workers behind one ``generate``, load-balanced and self-healing.
+
+Prompts are cut into shards (a prompt's whole group stays in one shard, so vLLM shares its KV
+cache); each idle worker takes the next shard, so a slow worker simply takes fewer. A worker that
+dies is replaced by a fresh one, which first loads the latest weights, and the shard it held goes
+back to the queue for whichever worker is free next. Errors raised by the engine itself (a bad
+prompt, bad sampling) are not failures of the worker: they reach the caller unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from typing import Any, Mapping, Sequence
+
+from actors.rollout.config import RolloutConfig, SamplingConfig
+from actors.rollout.engine import NamedTensors, RolloutCompletion, as_sampling
+from actors.rollout.prompts import Prompt, PromptLike, as_prompts
+from actors.rollout.transport import make_transport
+from actors.rollout.worker import start_worker
+
+log = logging.getLogger("qvr.rollout")
+
+
+class RolloutGroup:
+    def __init__(self, config: RolloutConfig, shard_prompts: int | None = None) -> None:
+        """``config.workers`` workers; ``shard_prompts`` prompts per request (None: an even split,
+        one request per worker, the largest batches)."""
+        import ray
+
+        if shard_prompts is not None and shard_prompts < 1:
+            raise ValueError(f"shard_prompts must be at least 1, got {shard_prompts}")
+        self.config = config
+        self.shard_prompts = shard_prompts
+        self.transport = make_transport(config)
+        self.policy_version = 0
+        self.restarts = 0
+        self._latest_weights: Any = None  # kept so a replacement worker can catch up
+        self.workers = [start_worker(config) for _ in range(config.workers)]
+        try:
+            ray.get([worker.info.remote() for worker in self.workers])
+        except ray.exceptions.RayActorError as error:
+            self.close()
+            raise RuntimeError(f"a rollout worker failed to start ({config.engine} on {config.model}): {error}") from error
+
+    def generate(self, prompts: Sequence[PromptLike],
+                 sampling: SamplingConfig | Mapping[str, Any] | None = None) -> list[RolloutCompletion]:
+        """``sampling.n`` completions per prompt in prompt order, whichever workers served them."""
+        import ray
+
+        prompts, sampling = as_prompts(prompts), as_sampling(sampling)
+        shards = self._shards(prompts)
+        results: list[list[RolloutCompletion] | None] = [None] * len(shards)
+        pending = deque(range(len(shards)))
+        in_flight: dict[Any, tuple[int, int]] = {}  # ref -> (shard, worker index)
+        restarts_left = self.config.max_restarts
+        while pending or in_flight:
+            busy = {worker for _, worker in in_flight.values()}
+            for index in range(len(self.workers)):
+                if pending and index not in busy:
+                    shard = pending.popleft()
+                    in_flight[self.workers[index].generate.remote(shards[shard], sampling)] = (shard, index)
+            [ref], _ = ray.wait(list(in_flight), num_returns=1)
+            shard, index = in_flight.pop(ref)
+            try:
+                results[shard] = ray.get(ref)
+            except ray.exceptions.RayActorError as error:
+                if restarts_left == 0:
+                    raise RuntimeError(f"rollout workers failed {self.config.max_restarts + 1} times in one "
+                                       f"generate call; last: {error}") from error
+                restarts_left -= 1
+                log.warning("rollout worker %d died (%s); replacing it and retrying its %d prompts",
+                            index, type(error).__name__, len(shards[shard]))
+                self._replace(index)
+                pending.appendleft(shard)
+        return [completion for shard in results for completion in shard]
+
+    def update_weights(self, version: int, weights: Mapping[str, Any] | NamedTensors) -> None:
+        """Send ``weights`` (a Hugging Face state dict, or whole layers of one) to every worker and
+        serve them as policy ``version`` from now on."""
+        import ray
+
+        if not isinstance(version, int) or version < self.policy_version:
+            raise ValueError(f"policy version must be an int >= the current {self.policy_version}, got {version!r}")
+        handle = self.transport.send(weights)
+        refs = [worker.update_weights.remote(version, handle) for worker in self.workers]
+        self.transport.push(handle)
+        self._latest_weights, self.policy_version = handle, version
+        for index, ref in enumerate(refs):
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayActorError:
+                log.warning("rollout worker %d died during a weight update; replacing it", index)
+                self._replace(index)
+
+    def policy_versions(self) -> list[int]:
+        """Each worker's policy version, as the workers report it."""
+        import ray
+
+        return ray.get([worker.policy_version.remote() for worker in self.workers])
+
+    def _shards(self, prompts: list[Prompt]) -> list[list[Prompt]]:
+        size = self.shard_prompts or max(1, math.ceil(len(prompts) / len(self.workers)))
+        return [prompts[start:start + size] for start in range(0, len(prompts), size)]
+
+    def _replace(self, index: int) -> None:
+        """A fresh worker in slot ``index``; it loads the latest weights before any request."""
+        import ray
+
+        ray.kill(self.workers[index], no_restart=True)
+        worker = start_worker(self.config)
+        self.workers[index] = worker
+        self.restarts += 1
+        # Wait for it: a replacement that cannot start or catch up must fail here, loudly, rather
+        # than serve completions from stale weights.
+        if self._latest_weights is not None:
+            ray.get(worker.update_weights.remote(self.policy_version, self._latest_weights))
+        else:
+            ray.get(worker.info.remote())
+
+    def close(self) -> None:
+        import ray
+
+        for worker in self.workers:
+            ray.kill(worker, no_restart=True)
+        self.workers = []
+        self._latest_weights = None
+
+    def __enter__(self) -> RolloutGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

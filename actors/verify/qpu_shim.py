@@ -1,0 +1,192 @@
+"""Inside a sandbox child: qiskit-ibm-runtime's service and primitives, served by the QPU gateway.
+
+``QiskitRuntimeService`` needs no credentials here: ``backend(name)``, ``backends()`` and
+``least_busy()`` answer with stand-ins for the gateway's backends (fake backends with the IBM
+names, good for transpilation), and ``SamplerV2``/``EstimatorV2`` (also inside ``Batch`` and
+``Session``) send their jobs over the child's channel to the gateway: circuits as QPY, results
+back as data. A primitive whose mode is a local fake backend still runs locally, as it would
+with the real package. The token never comes near: the gateway holds it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from types import SimpleNamespace
+from typing import Any
+
+from actors.verify.codecs import decode, encode
+from actors.verify.frames import read_frame, write_frame
+
+
+class _Channel:
+    def __init__(self, up: int, down: int) -> None:
+        self.up, self.down = up, down
+        self._info: dict[str, Any] | None = None
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        write_frame(self.up, request)
+        answer = read_frame(self.down)
+        if not isinstance(answer, dict):
+            raise RuntimeError("the QPU gateway did not answer")
+        if "error" in answer:
+            raise RuntimeError(f"QPU gateway: {answer['error']}")
+        return answer
+
+    def info(self) -> dict[str, Any]:
+        if self._info is None:
+            self._info = self.ask({"op": "info"})
+        return self._info
+
+
+class _Options(SimpleNamespace):
+    """Accepts any nested option (``options.resilience.zne_mitigation = True``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        child = _Options()
+        setattr(self, name, child)
+        return child
+
+    def plain(self) -> dict[str, Any]:
+        return {key: value.plain() if isinstance(value, _Options) else value for key, value in vars(self).items()
+                if isinstance(value, (int, float, str, bool, _Options))}
+
+
+def install(up: int, down: int) -> None:
+    """Replace the service and the primitives in qiskit_ibm_runtime (and the modules that define them)."""
+    import qiskit_ibm_runtime as runtime
+    from qiskit.primitives.primitive_job import PrimitiveJob
+
+    from actors.verify.qpu import fake_backend_class
+
+    channel = _Channel(up, down)
+    jobs: list[Any] = []
+    counter = itertools.count(1)
+    original = {name: getattr(runtime, name) for name in ("SamplerV2", "EstimatorV2", "Batch", "Session")}
+
+    def remote_backend(name: str) -> Any:
+        backend = fake_backend_class(name)()
+        backend._qvr_remote = name
+        try:
+            backend.name = name
+        except AttributeError:
+            backend._name = name
+        return backend
+
+    class QiskitRuntimeService:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.channel = kwargs.get("channel", "ibm_quantum_platform")
+
+        @staticmethod
+        def save_account(*args: Any, **kwargs: Any) -> None:
+            return None
+
+        @staticmethod
+        def saved_accounts(*args: Any, **kwargs: Any) -> dict:
+            return {}
+
+        def active_account(self) -> dict[str, Any]:
+            return {"channel": self.channel, "url": "qvr-qpu-gateway"}
+
+        def backend(self, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+            name = name or channel.info()["least_busy"]
+            if name not in channel.info()["backends"]:
+                raise runtime.exceptions.QiskitBackendNotFoundError(f"No backend matches the criteria: {name}")
+            return remote_backend(name)
+
+        def backends(self, name: str | None = None, min_num_qubits: int | None = None, *args: Any, **kwargs: Any) -> list:
+            chosen = [remote_backend(n) for n in channel.info()["backends"] if name in (None, n)]
+            return [b for b in chosen if min_num_qubits is None or b.num_qubits >= min_num_qubits]
+
+        def least_busy(self, min_num_qubits: int | None = None, *args: Any, **kwargs: Any) -> Any:
+            preferred = channel.info()["least_busy"]
+            if min_num_qubits is None or remote_backend(preferred).num_qubits >= min_num_qubits:
+                return remote_backend(preferred)
+            fitting = self.backends(min_num_qubits=min_num_qubits)
+            if not fitting:
+                raise runtime.exceptions.QiskitBackendNotFoundError("No backend matches the criteria.")
+            return fitting[0]
+
+        def jobs(self, *args: Any, **kwargs: Any) -> list:
+            return list(jobs)
+
+        def job(self, job_id: str) -> Any:
+            return next(job for job in jobs if job.job_id() == job_id)
+
+        def instances(self) -> list:
+            return []
+
+    def remote_name(mode: Any) -> str | None:
+        backend = getattr(mode, "_backend", None) or getattr(mode, "backend", None) if mode is not None else None
+        if callable(backend) and not hasattr(backend, "_qvr_remote"):
+            backend = backend()
+        return getattr(mode, "_qvr_remote", None) or getattr(backend, "_qvr_remote", None)
+
+    def primitive(kind: str) -> type:
+        class Primitive:
+            def __new__(cls, mode: Any = None, options: Any = None, **kwargs: Any) -> Any:
+                if remote_name(mode) is None:  # a local backend: run locally, as the real package does
+                    return original["SamplerV2" if kind == "sampler" else "EstimatorV2"](mode=mode, options=options, **kwargs)
+                return super().__new__(cls)
+
+            def __init__(self, mode: Any = None, options: Any = None, **kwargs: Any) -> None:
+                self._mode, self.options = mode, _Options(**(options if isinstance(options, dict) else {}))
+
+            @property
+            def mode(self) -> Any:
+                return self._mode
+
+            def run(self, pubs: Any, *, shots: int | None = None, precision: float | None = None) -> Any:
+                options = self.options.plain()
+                answer = channel.ask({"op": "run", "backend": remote_name(self._mode), "primitive": kind,
+                                      "pubs": encode(list(pubs)), "options": {
+                                          "shots": shots or options.get("default_shots"), "precision": precision}})
+                result = decode(answer["result"])
+                job = PrimitiveJob(lambda: result)
+                job._submit()
+                job.result()
+                job._job_id = f"qvr-{next(counter)}"
+                job.creation_date = datetime.datetime.now(datetime.timezone.utc)
+                jobs.append(job)
+                return job
+
+        Primitive.__name__ = "SamplerV2" if kind == "sampler" else "EstimatorV2"
+        return Primitive
+
+    class _Context:
+        def __init__(self, backend: Any = None, *args: Any, **kwargs: Any) -> None:
+            self._backend = backend if backend is not None else QiskitRuntimeService().least_busy()
+            self._qvr_remote = getattr(self._backend, "_qvr_remote", None)
+
+        def backend(self) -> Any:
+            return self._backend
+
+        def __enter__(self) -> Any:
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            return None
+
+        def close(self) -> None:
+            return None
+
+        def cancel(self) -> None:
+            return None
+
+    class Session(_Context):
+        pass
+
+    class Batch(_Context):
+        pass
+
+    replacements = {"QiskitRuntimeService": QiskitRuntimeService, "SamplerV2": primitive("sampler"),
+                    "EstimatorV2": primitive("estimator"), "Sampler": primitive("sampler"),
+                    "Estimator": primitive("estimator"), "Session": Session, "Batch": Batch}
+    import sys
+
+    for module in [m for name, m in list(sys.modules.items()) if name.startswith("qiskit_ibm_runtime") and m]:
+        for name, replacement in replacements.items():
+            if name in vars(module):
+                setattr(module, name, replacement)
