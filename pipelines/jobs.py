@@ -12,6 +12,7 @@ from types import ModuleType
 
 JOBS: dict[str, str] = {
     "verify": "pipelines.verify",
+    "synth": "pipelines.synth",
     "bench": "pipelines.bench",
 }
 

@@ -1,0 +1,213 @@
+"""`qvr synth`: synthetic Qiskit tasks from templates, each proven by the verifier.
+
+Recipe (Ray Data): template x seed specs -> render (prompt, hidden tests, reference, mutants)
+-> verify the reference and its mutants in the sandbox (map_batches over an actor pool that
+holds warm verifiers) -> quality gates -> Parquet of Tasks. A task is kept only when its
+reference passes and at least ``min_mutants_killed`` of its mutants fail (the tests
+discriminate), and its prompt is not a duplicate. Every spec that fails to render or whose
+reference fails is reported with its template and seed (``rejected.jsonl``), never dropped
+silently. A summary table per area closes the run.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from typing import Any
+
+from pydantic import Field
+
+from actors.config import Config
+from actors.verify.config import VerifierConfig
+from pipelines.job import JobConfig
+from pipelines.runs import Run
+
+HELP = "generate verified synthetic Qiskit tasks (prompt, hidden unit tests, reference) with Ray Data"
+log = logging.getLogger("qvr.synth")
+
+
+class SynthSpec(Config):
+    templates: list[str] | None = None
+    """Templates to render (names from pipelines/tasks/templates); None = all."""
+
+    areas: list[str] | None = None
+    """Keep only templates of these areas; None = all."""
+
+    seeds_per_template: int = Field(4, ge=1, le=100_000)
+    """Seeds rendered per template (the seed varies qubits, angles, targets and phrasing)."""
+
+    first_seed: int = Field(0, ge=0)
+    """Seeds are first_seed, first_seed + 1, ..."""
+
+    min_mutants_killed: int = Field(2, ge=0)
+    """Mutants of the reference that the tests must reject for the task to be kept."""
+
+
+class SynthWorkers(Config):
+    actors: int = Field(1, ge=1, le=10_000)
+    """Verifier actors in the Ray Data actor pool."""
+
+    slots_per_actor: int = Field(2, ge=1, le=512)
+    """Sandbox slots (zygotes) per actor."""
+
+    cpus_per_actor: float = Field(1.0, gt=0)
+    """Ray CPUs each actor holds: keep it below the machine's CPUs so render tasks still run
+    (an idle actor holds its CPUs and a Ray Data pipeline would wait forever)."""
+
+    batch_size: int = Field(8, ge=1)
+    """Specs per verifier call."""
+
+
+class Config(JobConfig):
+    spec: SynthSpec = SynthSpec()
+    """What to generate."""
+
+    workers: SynthWorkers = SynthWorkers()
+    """How verification spreads over the cluster."""
+
+    verifier: VerifierConfig = VerifierConfig(timeout_s=60)
+    """How references and mutants are verified."""
+
+    output: str = "tasks.parquet"
+    """File name of the accepted tasks, inside the run directory."""
+
+
+def render_batch(batch: dict[str, Any]) -> dict[str, list]:
+    """Ray Data stage 1: (template, seed) -> the Task (as JSON) and its mutants, or the error."""
+    from dataclasses import asdict
+
+    from pipelines.tasks.templates import TEMPLATES, render
+
+    rows: dict[str, list] = collections.defaultdict(list)
+    for name, seed in zip(_plain(batch["template"]), _plain(batch["seed"])):
+        task_json, mutants_json, area, error = "", "[]", TEMPLATES[name].area if name in TEMPLATES else "", ""
+        try:
+            task, mutants = render(name, seed)
+            task_json, mutants_json = json.dumps(asdict(task)), json.dumps([asdict(mutant) for mutant in mutants])
+        except Exception as error_:  # noqa: BLE001 - reported with template and seed, then excluded
+            error = f"render failed: {type(error_).__name__}: {error_}"
+        for key, value in (("template", name), ("seed", seed), ("area", area), ("task", task_json),
+                           ("mutants", mutants_json), ("error", error)):
+            rows[key].append(value)
+    return dict(rows)
+
+
+def _plain(values: Any) -> list:
+    """Ray Data hands numpy columns; the verifier wants Python values."""
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+class VerifyBatch:
+    """Ray Data stage 2 (an actor): verifies each rendered task's reference and mutants."""
+
+    def __init__(self, verifier: VerifierConfig, slots: int) -> None:
+        from actors.verify.verifier import Verifier
+
+        self.verifier = Verifier(verifier, slots=slots)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        from actors.contracts import Task
+        from actors.verify.executor import VerificationJob
+
+        out = {key: _plain(values) for key, values in batch.items()}
+        size = len(out["task"])
+        out.update(reference_status=[""] * size, mutants_killed=[0] * size, mutants_total=[0] * size)
+        jobs, owners = [], []
+        for index in range(size):
+            if out["error"][index]:
+                continue
+            task = Task(**json.loads(out["task"][index]))
+            jobs.append(VerificationJob(task, task.reference_solution, 0))
+            owners.append((index, "reference"))
+            for number, mutant in enumerate(json.loads(out["mutants"][index]), 1):
+                jobs.append(VerificationJob(task, mutant["code"], number))
+                owners.append((index, "mutant"))
+        for (index, role), verdict in zip(owners, self.verifier.run(jobs)):
+            if role == "reference":
+                out["reference_status"][index] = verdict.status
+                if verdict.status != "passed":
+                    out["error"][index] = f"reference {verdict.status}: {verdict.stderr_tail[-300:]}"
+            else:
+                out["mutants_total"][index] += 1
+                out["mutants_killed"][index] += verdict.status != "passed"
+        return out
+
+
+def run(config: Config, run: Run) -> dict[str, Any]:
+    import ray
+
+    from actors.contracts import Task, write_parquet
+    from pipelines.job import connect_ray
+    from pipelines.tasks.templates import TEMPLATES
+
+    names = [name for name, template in sorted(TEMPLATES.items())
+             if (config.spec.templates is None or name in config.spec.templates)
+             and (config.spec.areas is None or template.area in config.spec.areas)]
+    unknown = sorted(set(config.spec.templates or []) - set(TEMPLATES))
+    if unknown or not names:
+        raise ValueError(f"unknown templates {unknown}" if unknown else "no template matches spec.templates/areas")
+    seeds = range(config.spec.first_seed, config.spec.first_seed + config.spec.seeds_per_template)
+    specs = [{"template": name, "seed": seed} for name in names for seed in seeds]
+    log.info("%d specs: %d templates x %d seeds", len(specs), len(names), len(seeds))
+
+    connect_ray(config.ray)
+    started = time.monotonic()
+    dataset = ray.data.from_items(specs).map_batches(render_batch, batch_size=16, num_cpus=0.25)
+    dataset = dataset.map_batches(
+        VerifyBatch, fn_constructor_args=(config.verifier, config.workers.slots_per_actor),
+        batch_size=config.workers.batch_size, concurrency=config.workers.actors, num_cpus=config.workers.cpus_per_actor)
+    rows = sorted(dataset.take_all(), key=lambda row: (row["template"], row["seed"]))
+    wall_s = time.monotonic() - started
+
+    accepted: list[Task] = []
+    rejected: list[dict[str, Any]] = []
+    seen_prompts: set[str] = set()
+    for row in rows:
+        reason = row["error"]
+        if not reason and row["mutants_killed"] < config.spec.min_mutants_killed:
+            reason = f"only {row['mutants_killed']} of {row['mutants_total']} mutants fail the tests"
+        task = Task(**json.loads(row["task"])) if not reason else None
+        if task is not None and task.prompt in seen_prompts:
+            reason = "duplicate prompt"
+        if reason or task is None:
+            rejected.append({"template": row["template"], "seed": row["seed"], "reason": reason})
+            continue
+        seen_prompts.add(task.prompt)
+        task.metadata.update(mutants_killed=row["mutants_killed"], mutants_total=row["mutants_total"])
+        accepted.append(task)
+    output = run.path / config.output
+    if accepted:
+        write_parquet(accepted, str(output))
+    (run.path / "rejected.jsonl").write_text("".join(json.dumps(item) + "\n" for item in rejected))
+    for item in rejected:
+        log.warning("excluded %s seed %s: %s", item["template"], item["seed"], item["reason"][:300])
+
+    rendered = [row for row in rows if not row["error"].startswith("render failed")]
+    references_passed = sum(row["reference_status"] == "passed" for row in rendered)
+    killed = sum(row["mutants_killed"] for row in rendered if row["reference_status"] == "passed")
+    mutants = sum(row["mutants_total"] for row in rendered if row["reference_status"] == "passed")
+    print(summary_table(rows, accepted))
+    result = {"tasks": len(accepted), "areas": len({task.area for task in accepted}),
+              "templates": len({task.metadata.get("template") for task in accepted}),
+              "reference_pass_rate": round(references_passed / max(1, len(rendered)), 4),
+              "mutant_kill_rate": round(killed / max(1, mutants), 4),
+              "tasks_per_s": round(len(accepted) / wall_s, 3), "output": str(output), "rejected": len(rejected)}
+    run.log_metrics({key: float(value) for key, value in result.items() if isinstance(value, (int, float))}, step=0)
+    return result
+
+
+def summary_table(rows: list[dict[str, Any]], accepted: list[Any]) -> str:
+    kept = collections.Counter(task.area for task in accepted)
+    by_area: dict[str, list] = collections.defaultdict(list)
+    for row in rows:
+        by_area[row["area"] or "?"].append(row)
+    lines = [f"{'area':<28} {'specs':>6} {'kept':>6} {'ref pass':>9} {'mutants killed':>15}"]
+    for area, group in sorted(by_area.items()):
+        passed = [row for row in group if row["reference_status"] == "passed"]
+        killed = sum(row["mutants_killed"] for row in passed)
+        total = sum(row["mutants_total"] for row in passed)
+        lines.append(f"{area[:28]:<28} {len(group):>6} {kept[area]:>6} {len(passed) / len(group):>9.0%} "
+                     f"{f'{killed}/{total}':>15}")
+    return "\n".join(lines)
