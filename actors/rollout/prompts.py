@@ -6,8 +6,9 @@ prompt tokens, and the learner can score exactly what was sampled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 Message = dict[str, str]
 

@@ -36,8 +36,8 @@ CORPUS = [
 ]
 
 # Small enough to build in about a second, large enough to look like a model to both engines.
-MODEL_SHAPE = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2,
-                   num_key_value_heads=1, head_dim=64, max_position_embeddings=1024, tie_word_embeddings=True)
+MODEL_SHAPE = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2,
+               "num_key_value_heads": 1, "head_dim": 64, "max_position_embeddings": 1024, "tie_word_embeddings": True}
 
 
 def build_tokenizer(vocab_size: int = 512):

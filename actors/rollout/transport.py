@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, ClassVar
 
 from actors.rollout.config import RolloutConfig
 
@@ -76,7 +77,8 @@ class WeightTransport(ABC):
 
     @abstractmethod
     def receive(self, handle: Any) -> Iterator[tuple[str, Any]]:
-        """Worker side: the ``(name, tensor)`` pairs of ``handle``, on this process's CPU."""
+        """Worker side: the ``(name, tensor)`` pairs of ``handle`` in the order they were sent,
+        yielded as they arrive so the engine can load them one chunk at a time."""
 
 
 @dataclass

@@ -29,7 +29,7 @@ def configure_vllm_environment(config: RolloutConfig) -> None:
         log.warning("VLLM_ENABLE_V1_MULTIPROCESSING=%s overridden to 0: weight updates need the engine in-process",
                     previous)
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(config.vllm.cpu_kvcache_space_gib))
+    os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(config.vllm.cpu_kvcache_space_gib)
 
 
 class VllmEngine(RolloutEngine):
@@ -84,7 +84,7 @@ class VllmEngine(RolloutEngine):
     def _load_weights(self, weights: NamedTensors) -> None:
         # reload_weights consumes the iterator in this process (the engine core is in-process), so
         # a streaming iterator keeps only one chunk in memory at a time.
-        self.llm.collective_rpc("reload_weights", kwargs=dict(weights_iterator=iter(weights), is_checkpoint_format=True))
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights), "is_checkpoint_format": True})
         self.llm.reset_prefix_cache()
 
     def close(self) -> None:

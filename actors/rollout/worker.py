@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.engine import RolloutCompletion, make_engine

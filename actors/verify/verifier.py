@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 
 from actors.contracts import Completion, Task, Verdict
@@ -42,6 +43,30 @@ def reference_jobs(tasks: Iterable[Task]) -> list[VerificationJob]:
             raise ValueError(f"task {task.task_id!r} has no reference solution to verify")
         jobs.append(VerificationJob(task, task.reference_solution, 0))
     return jobs
+
+
+def calibrate_isolation(run: Callable[[list[VerificationJob]], list[Verdict]],
+                        tasks: list[Task]) -> tuple[dict[str, str], list[Verdict]]:
+    """Find once, by running each reference, which tasks need the shared mode: those whose
+    reference fails split but passes shared (it returns a value no codec carries, relies on
+    in-place mutation, files or global RNG state...). ``run`` is any verifier's run (a Verifier,
+    a VerifierPool) honouring ``metadata.isolation``. Returns ({task_id: mode}, the reference
+    verdicts in the mode chosen). The mode is then fixed per task: what a candidate returns
+    never chooses it."""
+
+    def marked(mode: str) -> list[VerificationJob]:
+        return [VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution)
+                for task in tasks]
+
+    verdicts = run(marked("split"))
+    retry = [index for index, verdict in enumerate(verdicts) if verdict.status != "passed"]
+    modes = {task.task_id: "split" for task in tasks}
+    shared_jobs = marked("shared")
+    for index, verdict in zip(retry, run([shared_jobs[index] for index in retry]) if retry else []):
+        if verdict.status == "passed":
+            modes[tasks[index].task_id] = "shared"
+            verdicts[index] = verdict
+    return modes, verdicts
 
 
 class Verifier:
@@ -81,20 +106,8 @@ class Verifier:
         return verdicts  # type: ignore[return-value]
 
     def calibrate(self, tasks: list[Task]) -> tuple[dict[str, str], list[Verdict]]:
-        """Find once, by running each reference, which tasks need the shared mode: those whose
-        reference fails split but passes shared (it returns a value no codec carries, relies on
-        in-place mutation, files or global RNG state...). Returns ({task_id: mode}, the reference
-        verdicts in the mode chosen). The mode is then fixed per task: what a candidate returns
-        never chooses it."""
-        jobs = reference_jobs(tasks)
-        verdicts = self.run(jobs, "split")
-        retry = [index for index, verdict in enumerate(verdicts) if verdict.status != "passed"]
-        modes = {task.task_id: "split" for task in tasks}
-        for index, verdict in zip(retry, self.run([jobs[index] for index in retry], "shared")):
-            if verdict.status == "passed":
-                modes[jobs[index].task.task_id] = "shared"
-                verdicts[index] = verdict
-        return modes, verdicts
+        """:func:`calibrate_isolation` with this verifier."""
+        return calibrate_isolation(self.run, tasks)
 
     def verify_one(self, job: VerificationJob, slot: int = 0, isolation: str | None = None) -> Verdict:
         if job.code is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from actors.contracts import Task, Verdict
+from actors.contracts import Verdict
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
 from actors.verify.verifier import Verifier
@@ -25,10 +25,6 @@ class VerifierWorker:
     def verify_batch(self, keys: list, jobs: list[VerificationJob]) -> tuple[list, list[Verdict]]:
         """``verify`` that hands the caller's keys back, for unordered dispatch (ray.util.ActorPool)."""
         return keys, self.verifier.run(jobs)
-
-    def calibrate_batch(self, keys: list, tasks: list[Task]) -> tuple[list, tuple[dict[str, str], list[Verdict]]]:
-        """``Verifier.calibrate`` that hands the caller's keys back, for unordered dispatch."""
-        return keys, self.verifier.calibrate(tasks)
 
     def ping(self) -> bool:
         return True

@@ -3,9 +3,10 @@
 (a) ``vllm``: the vLLM engine inside a RolloutWorker actor, called through Ray (what training
 uses); (b) ``vllm_direct``: the same engine class in this process, no actor (so
 ``actor_overhead = 1 - vllm / vllm_direct`` is what the actor costs); (c) ``transformers``: the
-transformers engine inside a RolloutWorker actor. Same model, prompts, sampling and seed for all;
-each gets one untimed warm-up call, then ``repeats`` timed calls. One engine runs at a time, so
-none competes with another for the cores. Start-up is excluded from the rates.
+transformers engine inside a RolloutWorker actor. Same model, prompts, sampling, seed and torch
+threads for all; each gets one untimed warm-up call, then ``repeats`` timed rounds in which the
+three take turns (one engine runs at a time, and a change in the machine's load hits all three
+alike). Start-up is excluded from the rates.
 
 Without ``model`` the tiny random Qwen2 of ``actors.rollout.testing`` is built in a temporary
 directory: the figures then measure the engines' overheads more than model compute.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -40,8 +42,8 @@ class RolloutBenchConfig(Config):
     max_tokens: int = Field(64, ge=1, le=100_000)
     """Most new tokens per sample."""
 
-    repeats: int = Field(2, ge=1, le=1000)
-    """Timed generate calls per engine, after one untimed warm-up call."""
+    repeats: int = Field(5, ge=1, le=1000)
+    """Timed rounds (one generate call per engine each), after one untimed warm-up call."""
 
     max_model_len: int = Field(1024, ge=16)
     """Engines' context limit in tokens."""
@@ -58,34 +60,35 @@ def bench_prompts(count: int) -> list[Prompt]:
             for index in range(count)]
 
 
-def tokens_per_second(generate, prompts: list[Prompt], sampling: SamplingConfig, repeats: int) -> dict[str, Any]:
-    """Warm up once, then time ``repeats`` calls of ``generate(prompts, sampling)``."""
-    generate(prompts, sampling)
-    tokens, started = 0, time.monotonic()
+def side_by_side(runners: dict[str, Callable], prompts: list[Prompt], sampling: SamplingConfig,
+                 repeats: int) -> dict[str, dict[str, Any]]:
+    """Warm each runner up once, then time ``repeats`` rounds of one call each, interleaved, so
+    a change in the machine's load hits every runner alike."""
+    figures = {name: {"tokens": 0, "wall_s": 0.0} for name in runners}
+    for generate in runners.values():
+        generate(prompts, sampling)
     for _ in range(repeats):
-        tokens += sum(len(completion.token_ids) for completion in generate(prompts, sampling))
-    wall_s = time.monotonic() - started
-    return {"tokens": tokens, "wall_s": wall_s, "tokens_per_s": tokens / wall_s}
+        for name, generate in runners.items():
+            started = time.monotonic()
+            completions = generate(prompts, sampling)
+            figures[name]["wall_s"] += time.monotonic() - started
+            figures[name]["tokens"] += sum(len(completion.token_ids) for completion in completions)
+    for values in figures.values():
+        values["tokens_per_s"] = values["tokens"] / values["wall_s"]
+    return figures
 
 
-def measure_actor(config: RolloutConfig, prompts: list[Prompt], sampling: SamplingConfig, repeats: int) -> dict[str, Any]:
+def start_actor(config: RolloutConfig) -> tuple[Any, Callable]:
+    """A RolloutWorker actor and a blocking generate that calls it through Ray."""
     import ray
 
     from actors.rollout.worker import start_worker
 
-    started = time.monotonic()
     worker = start_worker(config)
-    try:
-        info = ray.get(worker.info.remote())
-        startup_s = time.monotonic() - started
-        figures = tokens_per_second(lambda p, s: ray.get(worker.generate.remote(p, s)), prompts, sampling, repeats)
-    finally:
-        ray.kill(worker, no_restart=True)
-    return {**figures, "startup_s": startup_s, "torch_threads": info["torch_threads"]}
+    return worker, lambda prompts, sampling: ray.get(worker.generate.remote(prompts, sampling))
 
 
-def measure_direct(config: RolloutConfig, prompts: list[Prompt], sampling: SamplingConfig, repeats: int,
-                   torch_threads: int) -> dict[str, Any]:
+def start_direct(config: RolloutConfig, torch_threads: int) -> Any:
     """The engine in this process, with the actor's torch threads: Ray gives an actor
     OMP_NUM_THREADS = its CPUs, and on a small machine a second spinning OpenMP thread costs more
     than the whole actor round trip, which would hide what the comparison is for."""
@@ -94,17 +97,12 @@ def measure_direct(config: RolloutConfig, prompts: list[Prompt], sampling: Sampl
     from actors.rollout.engine import make_engine
 
     torch.set_num_threads(torch_threads)
-    started = time.monotonic()
-    engine = make_engine(config)
-    try:
-        startup_s = time.monotonic() - started
-        figures = tokens_per_second(engine.generate, prompts, sampling, repeats)
-    finally:
-        engine.close()
-    return {**figures, "startup_s": startup_s, "torch_threads": torch.get_num_threads()}
+    return make_engine(config)
 
 
 def run(config: RolloutBenchConfig) -> dict[str, Any]:
+    import ray
+
     from actors.rollout.testing import save_tiny_model
     from pipelines.job import RayConfig, connect_ray
 
@@ -113,16 +111,27 @@ def run(config: RolloutBenchConfig) -> dict[str, Any]:
     sampling = SamplingConfig(n=config.n, max_tokens=config.max_tokens, seed=config.seed)
     with tempfile.TemporaryDirectory(prefix="qvr-bench-rollout-") as scratch:
         model = config.model or str(save_tiny_model(scratch))
-        engine_config = {"model": model, "max_model_len": config.max_model_len, "seed": config.seed}
-        vllm = RolloutConfig(engine="vllm", **engine_config)
-        runs = {"vllm": measure_actor(vllm, prompts, sampling, config.repeats)}
-        runs["vllm_direct"] = measure_direct(vllm, prompts, sampling, config.repeats, runs["vllm"]["torch_threads"])
-        runs["transformers"] = measure_actor(RolloutConfig(engine="transformers", **engine_config), prompts, sampling,
-                                             config.repeats)
+        shared = {"model": model, "max_model_len": config.max_model_len, "seed": config.seed}
+        vllm = RolloutConfig(engine="vllm", **shared)
+        started = time.monotonic()
+        vllm_actor, vllm_generate = start_actor(vllm)
+        hf_actor, hf_generate = start_actor(RolloutConfig(engine="transformers", **shared))
+        try:
+            threads = ray.get(vllm_actor.info.remote())["torch_threads"]
+            hf_threads = ray.get(hf_actor.info.remote())["torch_threads"]
+            direct = start_direct(vllm, threads)
+            startup_s = time.monotonic() - started
+            runs = side_by_side({"vllm": vllm_generate, "vllm_direct": direct.generate, "transformers": hf_generate},
+                                prompts, sampling, config.repeats)
+            direct.close()
+        finally:
+            ray.kill(vllm_actor, no_restart=True)
+            ray.kill(hf_actor, no_restart=True)
+    log.info("engines started in %.1f s; torch threads: vllm %d, vllm_direct %d, transformers %d", startup_s, threads,
+             threads, hf_threads)
     for name, figures in runs.items():
-        log.info("%-12s %8.1f tokens/s (%d tokens in %.2f s; start-up %.1f s; %d torch threads)", name,
-                 figures["tokens_per_s"], figures["tokens"], figures["wall_s"], figures["startup_s"],
-                 figures["torch_threads"])
+        log.info("%-12s %8.1f tokens/s (%d tokens in %.2f s)", name, figures["tokens_per_s"], figures["tokens"],
+                 figures["wall_s"])
     rates = {name: round(figures["tokens_per_s"], 1) for name, figures in runs.items()}
     overhead = 1 - runs["vllm"]["tokens_per_s"] / runs["vllm_direct"]["tokens_per_s"]
     print(f"rollout vllm (actor) {rates['vllm']:9.1f} tok/s  vllm (direct) {rates['vllm_direct']:9.1f} tok/s  "

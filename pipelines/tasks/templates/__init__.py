@@ -19,7 +19,13 @@ the task's parameters (qubit counts, angles, targets, gates, shots, ...) and ret
   such as ``wrong_gate``, ``wrong_qubit``, ``wrong_parameter``, ``missing_step``) that the tests
   must reject: they prove the tests discriminate;
 - ``features``: ``num_qubits``, ``gate_count`` and ``concepts``, from which
-  :func:`difficulty_from` derives the difficulty for every template alike.
+  :func:`difficulty_from` derives the difficulty for every template alike;
+- ``isolation`` (optional): ``"shared"`` when the tests must inspect an object that cannot cross
+  to the verifier's separate checker process (the runtime-options tasks read a primitive's
+  options); it becomes the task's ``metadata["isolation"]``.
+
+Tests read only the names the program defines and never bind those names themselves (the
+verifier's split mode passes the tests exactly the program values of the names they read).
 
 :func:`render` (name, seed) -> (Task, mutants) is deterministic: the same pair always gives equal
 results, because templates draw only from the ``random.Random(seed)`` they are given. A template
@@ -44,11 +50,19 @@ from pipelines.tasks.templates.registry import (
 
 # Imported for their side effect: each module registers its area's templates.
 from pipelines.tasks.templates import (  # noqa: E402,F401  isort: skip
+    algorithms,
     circuits,
+    dynamic_circuits,
+    error_correction,
+    library,
     measurement,
+    noise,
     parameters,
+    primitives,
     quantum_info,
+    runtime_options,
     serialization,
+    transpilation,
 )
 
 __all__ = ["DIFFICULTIES", "MUTANT_KINDS", "TEMPLATES", "Draft", "Mutant", "Template", "TemplateError", "areas",

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import random
 
-from pipelines.tasks.templates.common import choose, drop_line, mutate, pick_angle, prompts, source, tests
+from pipelines.tasks.templates.common import (
+    Angle,
+    choose,
+    drop_line,
+    mutate,
+    pick_angle,
+    prompts,
+    qubit_list,
+    source,
+    tests,
+)
 from pipelines.tasks.templates.registry import Draft, template
 
 AREA = "circuits"
@@ -191,7 +201,7 @@ def basis_state(rng: random.Random) -> Draft:
         prompts=prompts([
             f"Prepare the {n}-qubit computational basis state |{bits}⟩ in Qiskit's bit ordering "
             "(the rightmost character is qubit 0).",
-            f"Create a {n}-qubit circuit that leaves qubits {', '.join(map(str, ones))} in |1⟩ and all other "
+            f"Create a {n}-qubit circuit that leaves {qubit_list(ones)} in |1⟩ and all other "
             "qubits in |0⟩.",
             f"Build a {n}-qubit circuit whose output is the basis state encoding the integer {int(bits, 2)} "
             "(qubit 0 is the least significant bit).",
@@ -225,7 +235,8 @@ GATE_CLASSES = {"ccx": "CCXGate", "ch": "CHGate", "cry": "CRYGate", "cswap": "CS
                 "cp": "CPhaseGate", "cz": "CZGate", "cx": "CXGate", "crz": "CRZGate"}
 
 
-def _call(name: str, angle, qubits) -> str:  # noqa: ANN001 - Angle | None
+def _call(name: str, angle: Angle | None, qubits: list[int]) -> str:
+    """Source of one gate call on ``qc``."""
     args = ([angle.code] if angle else []) + [str(q) for q in qubits]
     return f"qc.{name}({', '.join(args)})"
 

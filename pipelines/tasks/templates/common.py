@@ -21,16 +21,34 @@ def source(text: str) -> str:
     return textwrap.dedent(text).strip("\n") + "\n"
 
 
+def block(lines: Sequence[str], indent: int = 8) -> str:
+    """Lines joined so that, placed at ``indent`` spaces inside a :func:`source` template, each one
+    lands on its own line at the template's indentation."""
+    return ("\n" + " " * indent).join(lines)
+
+
 def prompts(variants: Sequence[str], contract: str) -> list[str]:
     """Each wording of the task followed by the same contract (the names the program must define)."""
-    tail = " ".join(textwrap.dedent(contract).split())
-    return [" ".join(textwrap.dedent(variant).split()) + "\n\n" + tail for variant in variants]
+    return [f"{variant.strip()}\n\n{contract.strip()}" for variant in variants]
+
+
+def linear_combination(terms: Sequence[tuple[str, float]]) -> str:
+    """Prose for Σ c·P with signs folded in: "0.5·ZZ - 1.2·XI"."""
+    text = ""
+    for index, (label, coeff) in enumerate(terms):
+        sign = ("-" if coeff < 0 else "") if index == 0 else (" - " if coeff < 0 else " + ")
+        text += f"{sign}{abs(coeff)}·{label}"
+    return text
 
 
 def tests(body: str, helpers: str = "") -> str:
-    """unittest source: the standard imports, optional helper functions, then ``body``."""
-    header = "import unittest\nimport numpy as np\n"
-    return header + (source(helpers) if helpers else "") + "\n" + source(body)
+    """unittest source: the standard imports, optional helper functions, then ``body``.
+
+    Tests must never bind a name the program is asked to define (no assignment, import, loop
+    variable or parameter called ``qc``, ``counts``...): the verifier's split mode hands the tests
+    only the program's values for the names they read without binding."""
+    header = "import unittest\n\nimport numpy as np\n"
+    return header + ("\n\n" + source(helpers) if helpers else "") + "\n\n" + source(body)
 
 
 # ---------------------------------------------------------------- seeded values
@@ -119,6 +137,8 @@ class Step:
         name = self.gate.upper() + (f"({', '.join(repr(p) for p in self.params)})" if self.params else "")
         if self.gate == "swap":
             return f"SWAP of qubits {self.qubits[0]} and {self.qubits[1]}"
+        if len(self.qubits) == 3:
+            return f"{name} with controls {self.qubits[0]}, {self.qubits[1]} and target {self.qubits[2]}"
         if len(self.qubits) == 2:
             return f"{name} with control {self.qubits[0]} and target {self.qubits[1]}"
         return f"{name} on qubit {self.qubits[0]}"

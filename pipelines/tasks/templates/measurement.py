@@ -12,6 +12,7 @@ from pipelines.tasks.templates.common import (
     mutate,
     pick_float,
     prompts,
+    qubit_list,
     source,
     tests,
 )
@@ -52,15 +53,15 @@ def measure_to_clbits(rng: random.Random) -> Draft:
                 outcomes = _register_outcomes(qc, shots=64)
                 self.assertEqual([registers["c"] for registers, _ in outcomes], [{expected_key!r}])
         """, REGISTER_OUTCOMES)
-    ones = ", ".join(str(q) for q in range(n) if values[q])
+    ones = qubit_list([q for q in range(n) if values[q]])
     mapping = ", ".join(f"qubit {q} → bit {clbit_of[q]}" for q in range(n))
     return Draft(
         prompts=prompts([
-            f"On {n} qubits, flip qubits {ones} to |1⟩, then measure each qubit into the classical bit given by "
+            f"On {n} qubits, flip {ones} to |1⟩, then measure each qubit into the classical bit given by "
             f"this mapping: {mapping}.",
-            f"Write a Qiskit circuit that prepares |1⟩ on qubits {ones} (all others |0⟩) and measures with the "
+            f"Write a Qiskit circuit that prepares |1⟩ on {ones} (all others |0⟩) and measures with the "
             f"qubit-to-clbit mapping {mapping}.",
-            f"Prepare a basis state with X gates on qubits {ones} of a {n}-qubit register, and route the "
+            f"Prepare a basis state with X gates on {ones} of a {n}-qubit register, and route the "
             f"measurements to permuted classical bits: {mapping}.",
         ], f"Name the circuit `qc`, with a quantum register of {n} qubits and one classical register of {n} bits "
            "named \"c\"."),

@@ -191,10 +191,10 @@ def parameter_expression(rng: random.Random) -> Draft:
         from qiskit.quantum_info import Operator
 
 
-        def _expected(t):
+        def _expected(value):
             circuit = QuantumCircuit({n})
             for gate, expression, qubits in {steps!r}:
-                getattr(circuit, gate)(eval(expression, {{"t": t}}), *qubits)
+                getattr(circuit, gate)(eval(expression, {{"t": value}}), *qubits)
             return Operator(circuit)
 
 
@@ -305,17 +305,17 @@ def parameterized_inverse(rng: random.Random) -> Draft:
         from qiskit.quantum_info import Operator
 
 
-        def _forward(a, b):
+        def _forward(alpha, beta):
             circuit = QuantumCircuit({n})
-            circuit.{first_gate}(a, {i})
+            circuit.{first_gate}(alpha, {i})
             circuit.cx({i}, {j})
-            circuit.{second_gate}(b, {j})
+            circuit.{second_gate}(beta, {j})
             circuit.s({i})
             return Operator(circuit)
 
 
-        def _bind(circuit, a, b):
-            return circuit.assign_parameters({{p: {{"a": a, "b": b}}[p.name] for p in circuit.parameters}})
+        def _bind(circuit, alpha, beta):
+            return circuit.assign_parameters({{p: {{"a": alpha, "b": beta}}[p.name] for p in circuit.parameters}})
 
 
         class TestParameterizedInverse(unittest.TestCase):
@@ -327,16 +327,16 @@ def parameterized_inverse(rng: random.Random) -> Draft:
                 self.assertTrue(Operator(_bind(qc, 0.4, -1.3)).equiv(_forward(0.4, -1.3)))
 
             def test_inverse(self):
-                for a, b in ((0.4, -1.3), (2.2, 0.9)):
-                    self.assertTrue(Operator(_bind(qc_inverse, a, b)).equiv(_forward(a, b).adjoint()))
+                for alpha, beta in ((0.4, -1.3), (2.2, 0.9)):
+                    self.assertTrue(Operator(_bind(qc_inverse, alpha, beta)).equiv(_forward(alpha, beta).adjoint()))
         """)
     return Draft(
         prompts=prompts([
             f"Build a {n}-qubit circuit with Parameters \"a\" and \"b\": {first_gate.upper()}(a) on qubit {i}, "
             f"CNOT {i}->{j}, {second_gate.upper()}(b) on qubit {j}, S on qubit {i}. Also build its inverse, "
             "still parameterized by a and b.",
-            f"Write Qiskit code for the parameterized circuit U(a, b) = S_{i} · {second_gate.upper()}_{j}(b) · "
-            f"CX_{i}{j} · {first_gate.upper()}_{i}(a) (rightmost applied first) on {n} qubits, and for U(a, b)† "
+            f"Write Qiskit code for the parameterized circuit U(a, b) = S(q{i}) · {second_gate.upper()}(b, q{j}) · "
+            f"CX(q{i} → q{j}) · {first_gate.upper()}(a, q{i}) (rightmost factor applied first) on {n} qubits, and for U(a, b)† "
             "with the same free parameters.",
             f"Create a parameterized circuit on {n} qubits (apply {first_gate.upper()}(a) to qubit {i}, then CX "
             f"from {i} to {j}, then {second_gate.upper()}(b) to qubit {j}, then S to qubit {i}) and the circuit "

@@ -11,7 +11,17 @@ import random
 
 import numpy as np
 
-from pipelines.tasks.templates.common import choose, drop_line, mutate, pick_float, prompts, source, tests
+from pipelines.tasks.templates.common import (
+    block,
+    choose,
+    drop_line,
+    linear_combination,
+    mutate,
+    pick_float,
+    prompts,
+    source,
+    tests,
+)
 from pipelines.tasks.templates.registry import Draft, template
 
 AREA = "quantum_info"
@@ -116,7 +126,7 @@ def pauli_expectation(rng: random.Random) -> Draft:
         from qiskit.quantum_info import SparsePauliOp, Statevector
 
         qc = QuantumCircuit({n})
-        {"; ".join(f"qc.ry({thetas[q]}, {q})" for q in range(n))}
+        {block([f"qc.ry({thetas[q]}, {q})" for q in range(n)])}
         hamiltonian = SparsePauliOp.from_list([{terms}])
         energy = float(Statevector(qc).expectation_value(hamiltonian).real)
         """)
@@ -135,7 +145,7 @@ def pauli_expectation(rng: random.Random) -> Draft:
                 expected = float(np.real(np.conj(state) @ matrix @ state))
                 self.assertAlmostEqual(float(np.real(energy)), expected, places=7)
         """)
-    hamiltonian = " + ".join(f"{coeff}·{label}" for label, coeff in zip(labels, coeffs))
+    hamiltonian = linear_combination(list(zip(labels, coeffs)))
     rotations = ", ".join(f"RY({thetas[q]}) on qubit {q}" for q in range(n))
     return Draft(
         prompts=prompts([
@@ -162,6 +172,10 @@ def _ket(gate: str, angle: float) -> np.ndarray:
     if gate == "ry":
         return np.array([math.cos(angle / 2), math.sin(angle / 2)], dtype=complex)
     return np.array([math.cos(angle / 2), -1j * math.sin(angle / 2)], dtype=complex)
+
+
+def _describe(rotations: list[tuple[str, float]]) -> str:
+    return ", ".join(f"{gate.upper()}({angle}) on qubit {q}" for q, (gate, angle) in enumerate(rotations))
 
 
 def _fidelity(first: list[tuple[str, float]], second: list[tuple[str, float]]) -> float:
@@ -195,14 +209,13 @@ def state_fidelity(rng: random.Random) -> Draft:
             def test_fidelity(self):
                 self.assertAlmostEqual(float(fidelity), {value!r}, places=7)
         """)
-    describe = lambda steps: ", ".join(f"{g.upper()}({x}) on qubit {q}" for q, (g, x) in enumerate(steps))  # noqa: E731
     return Draft(
         prompts=prompts([
-            f"Two {n}-qubit states: |ψ⟩ from {describe(psi)}, and |φ⟩ from {describe(phi)} (both starting in "
+            f"Two {n}-qubit states: |ψ⟩ from {_describe(psi)}, and |φ⟩ from {_describe(phi)} (both starting in "
             "|0…0⟩). Compute their state fidelity |⟨ψ|φ⟩|².",
-            f"Write Qiskit code that builds circuit a ({describe(psi)}) and circuit b ({describe(phi)}) on {n} "
+            f"Write Qiskit code that builds circuit a ({_describe(psi)}) and circuit b ({_describe(phi)}) on {n} "
             "qubits and computes the fidelity between their output states with qiskit.quantum_info.",
-            f"How close are the states prepared by [{describe(psi)}] and [{describe(phi)}]? Compute the fidelity "
+            f"How close are the states prepared by [{_describe(psi)}] and [{_describe(phi)}]? Compute the fidelity "
             f"of the two {n}-qubit pure states with Qiskit.",
         ], "Name the circuits `a` and `b` and the fidelity `fidelity` (a float between 0 and 1)."),
         tests=checks,

@@ -49,6 +49,10 @@ class Draft:
     """num_qubits, gate_count and concepts (see difficulty.py) plus any task parameters worth keeping."""
     entry_point: str | None = None
     """The function the program must define, when the task asks for one (informational)."""
+    isolation: str | None = None
+    """``"shared"`` when the tests must inspect objects that cannot cross to the verifier's separate
+    checker process (a primitive and its options object); recorded as metadata ``isolation``.
+    None leaves the choice to the verifier (split by default)."""
 
 
 Builder = Callable[[random.Random], Draft]
@@ -86,7 +90,8 @@ class Template:
             reference_solution=draft.reference,
             difficulty=difficulty_from(draft.features),
             area=self.area,
-            metadata={"template": self.name, "seed": seed, "phrasing": phrasing, **features},
+            metadata={"template": self.name, "seed": seed, "phrasing": phrasing, **features,
+                      **({"isolation": draft.isolation} if draft.isolation else {})},
         )
         return task, list(draft.mutants)
 

@@ -8,11 +8,11 @@ from pipelines.tasks.templates.common import (
     REGISTER_OUTCOMES,
     STEPS_HELPER,
     Step,
+    block,
     drop_line,
     moved,
     mutate,
     other_gate,
-    pick_float,
     prompts,
     random_steps,
     source,
@@ -176,7 +176,6 @@ def qpy_roundtrip(rng: random.Random) -> Draft:
     axis, target = rng.choice(["rx", "ry"]), rng.randrange(n)
     scale = rng.choice([2, 3])
     calls = [step.code("first") for step in steps]
-    first_gates = "\n        ".join(calls)
     reference = source(f"""
         import io
 
@@ -184,7 +183,7 @@ def qpy_roundtrip(rng: random.Random) -> Draft:
         from qiskit.circuit import Parameter
 
         first = QuantumCircuit({n})
-        {first_gates}
+        {block(calls)}
 
         phi = Parameter("phi")
         second = QuantumCircuit({n})
@@ -215,13 +214,13 @@ def qpy_roundtrip(rng: random.Random) -> Draft:
                 self.assertTrue(Operator(self.loaded[0]).equiv(Operator(_circuit_from({n}, _STEPS))))
 
             def test_second_keeps_parameter(self):
-                second = self.loaded[1]
-                self.assertEqual([p.name for p in second.parameters], ["phi"])
+                restored = self.loaded[1]
+                self.assertEqual([p.name for p in restored.parameters], ["phi"])
                 for value in (0.3, 1.7):
                     expected = QuantumCircuit({n})
                     expected.h(range({n}))
                     expected.{axis}({scale} * value, {target})
-                    self.assertTrue(Operator(second.assign_parameters([value])).equiv(Operator(expected)))
+                    self.assertTrue(Operator(restored.assign_parameters([value])).equiv(Operator(expected)))
         """, STEPS_HELPER)
     return Draft(
         prompts=prompts([
