@@ -1,5 +1,8 @@
 """`qvr synth`: synthetic Qiskit tasks from templates, each proven by the verifier.
 
+With ``--sample N --model PATH`` it then samples N completions per task from the rollout
+workers and writes them, verified, as bucket A (passed) and bucket B (failed) for SFT and DPO.
+
 Recipe (Ray Data): template x seed specs -> render (prompt, hidden tests, reference, mutants)
 -> verify the reference and its mutants in the sandbox (map_batches over an actor pool that
 holds warm verifiers) -> quality gates -> Parquet of Tasks. A task is kept only when its
@@ -20,6 +23,7 @@ from typing import Any
 from pydantic import Field
 
 from actors.config import Config
+from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.verify.config import VerifierConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
@@ -60,6 +64,19 @@ class SynthWorkers(Config):
     """Specs per verifier call."""
 
 
+class SampleConfig(Config):
+    n: int = Field(0, ge=0, le=1024)
+    """Completions sampled per accepted task from the rollout workers (0: none). Verified, they
+    are written as bucket A (passed: SFT data) and bucket B (failed: DPO's rejected side), as in
+    the IBM paper."""
+
+    rollout: RolloutConfig = RolloutConfig()
+    """The model and engine that sample (``--model PATH`` sets rollout.model)."""
+
+    sampling: SamplingConfig = SamplingConfig(max_tokens=512, temperature=1.0)
+    """How they sample (``n`` is taken from sample.n)."""
+
+
 class Config(JobConfig):
     spec: SynthSpec = SynthSpec()
     """What to generate."""
@@ -72,6 +89,23 @@ class Config(JobConfig):
 
     output: str = "tasks.parquet"
     """File name of the accepted tasks, inside the run directory."""
+
+    sample: SampleConfig = SampleConfig()
+    """Optionally, completions from a model for every accepted task, sorted into buckets A and B."""
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--sample", type=int, metavar="N", help="N completions per task from the model (sets sample.n)")
+    parser.add_argument("--model", metavar="PATH", help="model directory or hub id that samples (sets sample.rollout.model)")
+
+
+def overrides_from(args: Any) -> list[str]:
+    overrides = []
+    if getattr(args, "sample", None) is not None:
+        overrides.append(f"sample.n={args.sample}")
+    if getattr(args, "model", None):
+        overrides.append(f"sample.rollout.model={args.model}")
+    return overrides
 
 
 def render_batch(batch: dict[str, Any]) -> dict[str, list]:
@@ -200,8 +234,56 @@ def run(config: Config, run: Run) -> dict[str, Any]:
               "reference_pass_rate": round(references_passed / max(1, len(rendered)), 4),
               "mutant_kill_rate": round(killed / max(1, mutants), 4),
               "tasks_per_s": round(len(accepted) / wall_s, 3), "output": str(output), "rejected": len(rejected)}
+    if config.sample.n and accepted:
+        result.update(sample_buckets(config, run, accepted))
     run.log_metrics({key: float(value) for key, value in result.items() if isinstance(value, (int, float))}, step=0)
     return result
+
+
+def sample_buckets(config: Config, run: Run, tasks: list[Any]) -> dict[str, Any]:
+    """N completions per task from the rollout workers, verified in the sandbox, split into
+    bucket A (passed) and bucket B (the rest), each a Parquet of completion + verdict rows."""
+    from dataclasses import asdict
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from actors.rollout.group import RolloutGroup
+    from actors.rollout.prompts import Prompt
+    from actors.verify.pool import PoolConfig, VerifierPool
+    from actors.verify.verifier import pair_jobs
+
+    sampling = config.sample.sampling.model_copy(update={"n": config.sample.n})
+    started = time.monotonic()
+    with RolloutGroup(config.sample.rollout) as group:
+        completions = group.generate([Prompt(task_id=task.task_id, text=task.prompt) for task in tasks], sampling)
+    log.info("sampled %d completions for %d tasks in %.1f s", len(completions), len(tasks), time.monotonic() - started)
+    pool = VerifierPool(config.verifier, PoolConfig(initial_workers=config.workers.actors, max_workers=config.workers.actors,
+                                                    slots_per_worker=config.workers.slots_per_actor, autoscale=False,
+                                                    cpus_per_slot=config.workers.cpus_per_actor / config.workers.slots_per_actor))
+    try:
+        verdicts = pool.verify(pair_jobs(tasks, [completion.to_completion() for completion in completions]))
+    finally:
+        pool.close()
+    by_key = {(verdict.task_id, verdict.sample_idx): verdict for verdict in verdicts}
+    buckets: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+    for completion in completions:
+        verdict = by_key[(completion.task_id, completion.sample_idx)]
+        row = {**asdict(completion.to_completion()), "status": verdict.status, "tests_passed": verdict.tests_passed,
+               "tests_total": verdict.tests_total, "reward": verdict.reward}
+        buckets["a" if verdict.status == "passed" else "b"].append(row)
+    paths = {}
+    for name, rows in buckets.items():
+        paths[name] = run.path / f"bucket_{name}.parquet"
+        table = pa.Table.from_pylist(rows) if rows else pa.table({key: [] for key in BUCKET_COLUMNS})
+        pq.write_table(table, paths[name])
+    print(f"samples: {len(completions)}; bucket A (passed) {len(buckets['a'])}, bucket B {len(buckets['b'])}")
+    return {"samples": len(completions), "bucket_a": len(buckets["a"]), "bucket_b": len(buckets["b"]),
+            "bucket_a_path": str(paths["a"]), "bucket_b_path": str(paths["b"])}
+
+
+BUCKET_COLUMNS = ("task_id", "sample_idx", "text", "token_ids", "logprobs", "policy_version", "finish_reason",
+                  "status", "tests_passed", "tests_total", "reward")
 
 
 def summary_table(rows: list[dict[str, Any]], accepted: list[Any]) -> str:

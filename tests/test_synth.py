@@ -50,3 +50,19 @@ def test_failing_specs_are_reported_not_dropped(tmp_path):
     assert {(item["template"], item["seed"]) for item in rejected} == {(t, s) for t in {r["template"] for r in rejected}
                                                                       for s in (0, 1)}
     assert all("mutants fail the tests" in item["reason"] for item in rejected)
+
+
+def test_sample_buckets_from_a_local_model(tmp_path):
+    from actors.rollout.testing import save_tiny_model
+
+    model = save_tiny_model(tmp_path / "tiny-model")
+    summary = synth(tmp_path / "runs", "spec.seeds_per_template=1", "--sample", "2", "--model", str(model),
+                    "sample.rollout.engine=transformers", "sample.sampling.max_tokens=16")
+    assert summary["samples"] == 2 * summary["tasks"] == 6
+    assert summary["bucket_a"] + summary["bucket_b"] == 6
+    for name in ("bucket_a_path", "bucket_b_path"):
+        columns = set(pq.read_schema(summary[name]).names)
+        assert {"task_id", "sample_idx", "text", "token_ids", "logprobs", "status", "reward"} <= columns
+    rows = pq.read_table(summary["bucket_b_path"]).to_pylist()
+    assert all(row["status"] != "passed" for row in rows)
+    assert {row["task_id"] for row in rows} <= {f"synthetic/{name}/0" for name in TEMPLATES}

@@ -38,6 +38,8 @@ class ForkServer:
         self.qpu_handler = qpu_handler
         self.process: subprocess.Popen | None = None
         self.features: list[str] = []
+        self.can_split = False
+        """Whether this zygote can run split verifications (it makes a PID namespace per child)."""
         self.restarts = -1
         self._start()
 
@@ -71,6 +73,7 @@ class ForkServer:
     def _agree_on_features(self, probe: dict[str, str | None]) -> list[str]:
         if self.mode != "forked":
             return []
+        split_needs = {"user_namespace", "mount_namespace", "pid_namespace"}
         missing = {name: error for name, error in probe.items() if error is not None}
         if missing:
             detail = "; ".join(f"{name} ({error})" for name, error in sorted(missing.items()))
@@ -84,8 +87,13 @@ class ForkServer:
                     _warned.add(detail)
                     log.warning("verifying with weaker isolation: missing %s", detail)
         features = [name for name in FEATURES if name not in missing]
+        if split_needs & missing.keys() and self.config.isolation == "split" and not self.config.sandbox.allow_weaker_isolation:
+            self.close()
+            raise SandboxUnavailable("verifier.isolation=split needs user, mount and PID namespaces")
         write_frame(self._requests, {"features": features})
-        return read_frame(self._replies, 30)["features"]
+        agreed = read_frame(self._replies, 30)
+        self.can_split = bool(agreed.get("can_split"))
+        return agreed["features"]
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         """One job's outcome. A zygote that dies is respawned; the job is then reported as an error."""

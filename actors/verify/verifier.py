@@ -7,6 +7,7 @@ order from :meth:`Verifier.verify`, or as they finish from :meth:`Verifier.strea
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -43,6 +44,15 @@ def reference_jobs(tasks: Iterable[Task]) -> list[VerificationJob]:
             raise ValueError(f"task {task.task_id!r} has no reference solution to verify")
         jobs.append(VerificationJob(task, task.reference_solution, 0))
     return jobs
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("qvr.verify").warning(message)
 
 
 def calibrate_isolation(run: Callable[[list[VerificationJob]], list[Verdict]],
@@ -126,9 +136,12 @@ class Verifier:
         Tasks served by the QPU gateway run shared (their sandbox's channel carries the jobs)."""
         if self.config.executor != "forked" or (self.config.qpu_gateway and task.requires_qpu):
             return "shared"
-        if self.config.isolation != "auto":
-            return self.config.isolation
-        return "shared" if task.metadata.get("isolation") == "shared" else "split"
+        wanted = self.config.isolation if self.config.isolation != "auto" else task.metadata.get("isolation", "split")
+        if wanted == "split" and self.servers and not self.servers[0].can_split:
+            _warn_once("split isolation is unavailable here (it needs root with user, mount and PID namespaces); "
+                       "verifying in the shared mode")
+            return "shared"
+        return "shared" if wanted == "shared" else "split"
 
     def stream(self, jobs: list[VerificationJob], isolation: str | None = None) -> Iterator[tuple[int, Verdict]]:
         """(index, verdict) pairs as they finish."""

@@ -386,6 +386,13 @@ class Zygote:
                     tails[names[fd]].add(chunk)
                 else:
                     del names[fd]
+        solution_signal = None
+        if "solution" in children:  # how did the solution child end, before we end it?
+            pid, code = os.waitpid(children["solution"], os.WNOHANG)
+            if pid and os.WIFSIGNALED(code):
+                solution_signal = os.WTERMSIG(code)
+            if pid:
+                children = {name: child for name, child in children.items() if name != "solution"}
         for name, pid in children.items():
             reaped = name == "main" and exit_status is not None
             _kill_tree(pid, reaped=reaped)
@@ -410,6 +417,11 @@ class Zygote:
             status, reason, record = "error", str(record["sandbox_error"]), None
         elif isinstance(record, dict) and record.get("reason"):
             reason = str(record["reason"])
+            # A split verdict says what happened to the candidate as a shared one would.
+            if "never answered" in reason:
+                status = "timeout"
+            elif solution_signal is not None and "solution child" in reason:
+                status, killed_by = "killed", solution_signal
         stderr_tail = tails["stderr"].text()
         if "solution.stderr" in tails:
             stderr_tail = f"{tails['solution.stderr'].text()}\n{stderr_tail}".strip()
@@ -491,7 +503,7 @@ def main() -> None:
             break
         if "features" in message:  # the parent decides what to use after seeing the probe
             zygote.use(set(message["features"]))
-            write_frame(replies, {"features": sorted(zygote.features)})
+            write_frame(replies, {"features": sorted(zygote.features), "can_split": zygote.direct})
             continue
         write_frame(replies, zygote.run(message))
     shutil.rmtree(zygote.workdir, ignore_errors=True)
