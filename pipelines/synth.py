@@ -153,25 +153,31 @@ class VerifyBatch:
         out.update(reference_status=[""] * size, mutants_killed=[0] * size, mutants_total=[0] * size)
         rendered = {index: Task(**json.loads(out["task"][index])) for index in range(size) if not out["error"][index]}
         # The reference fixes each task's isolation mode (split unless it needs shared), once.
-        unmarked = [task for task in rendered.values() if "isolation" not in task.metadata]
-        modes, _ = calibrate_isolation(self.verifier.run, unmarked) if unmarked else ({}, [])
+        # Calibration runs each unmarked reference and fixes its isolation mode; its verdicts are the
+        # references' verdicts, so only marked references and the mutants run below.
+        unmarked = {index: task for index, task in rendered.items() if "isolation" not in task.metadata}
+        modes, calibrated = calibrate_isolation(self.verifier.run, list(unmarked.values())) if unmarked else ({}, [])
+        reference_verdicts = dict(zip(unmarked, calibrated))
         jobs, owners = [], []
         for index, task in rendered.items():
             task.metadata.setdefault("isolation", modes.get(task.task_id, "split"))
             out["task"][index] = json.dumps(asdict(task))
-            jobs.append(VerificationJob(task, task.reference_solution, 0))
-            owners.append((index, "reference"))
+            if index not in reference_verdicts:
+                jobs.append(VerificationJob(task, task.reference_solution, 0))
+                owners.append((index, "reference"))
             for number, mutant in enumerate(json.loads(out["mutants"][index]), 1):
                 jobs.append(VerificationJob(task, mutant["code"], number))
                 owners.append((index, "mutant"))
         for (index, role), verdict in zip(owners, self.verifier.run(jobs)):
             if role == "reference":
-                out["reference_status"][index] = verdict.status
-                if verdict.status != "passed":
-                    out["error"][index] = f"reference {verdict.status}: {verdict.stderr_tail[-300:]}"
+                reference_verdicts[index] = verdict
             else:
                 out["mutants_total"][index] += 1
                 out["mutants_killed"][index] += verdict.status != "passed"
+        for index, verdict in reference_verdicts.items():
+            out["reference_status"][index] = verdict.status
+            if verdict.status != "passed":
+                out["error"][index] = f"reference {verdict.status}: {verdict.stderr_tail[-300:]}"
         return out
 
 

@@ -36,7 +36,12 @@ from actors.verify.zygote import child_environment
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 # -I: no PYTHON* variables, no user site, no cwd on sys.path; the project root is added by hand
 # so that the harness imports the same way under `ray job submit` (working_dir) as from a checkout.
-_CHILD_BOOT = f"import sys; sys.path.insert(0, {_PROJECT_ROOT!r}); from actors.verify.harness import main; main()"
+
+
+def boot_code(module: str) -> str:
+    """``python -I -c`` code that runs ``module.main()`` of this project in a fresh interpreter."""
+    return f"import sys; sys.path.insert(0, {_PROJECT_ROOT!r}); from {module} import main; main()"
+
 
 
 @dataclass
@@ -116,7 +121,7 @@ def run_subprocess(job: VerificationJob, config: VerifierConfig) -> dict[str, An
     try:
         with open(stderr_path, "wb") as stderr_file:
             child = subprocess.Popen(
-                [config.python or sys.executable, "-I", "-c", _CHILD_BOOT],
+                [config.python or sys.executable, "-I", "-c", boot_code("actors.verify.harness")],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr_file, cwd=workdir, env=env,
                 pass_fds=(write_end,), start_new_session=True, preexec_fn=limit_child,
             )

@@ -8,17 +8,15 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 from actors.verify.config import VerifierConfig
+from actors.verify.executor import boot_code
 from actors.verify.isolation import FEATURES
 from actors.verify.frames import read_frame, write_frame
 from actors.verify.zygote import child_environment
 
 log = logging.getLogger("qvr.verify")
-_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
-_BOOT = f"import sys; sys.path.insert(0, {_PROJECT_ROOT!r}); from actors.verify.zygote import main; main()"
 _warned: set[str] = set()
 _warn_lock = threading.Lock()
 
@@ -55,7 +53,7 @@ class ForkServer:
         env = child_environment(os.environ.get("TMPDIR", "/tmp"))
         # One thread for every numerical library, before they load: forked children inherit it.
         self.process = subprocess.Popen(
-            [self.config.python or sys.executable, "-I", "-c", _BOOT, json.dumps(settings), str(requests_r), str(replies_w)],
+            [self.config.python or sys.executable, "-I", "-c", boot_code("actors.verify.zygote"), json.dumps(settings), str(requests_r), str(replies_w)],
             pass_fds=(requests_r, replies_w), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True)
         os.close(requests_r)

@@ -57,8 +57,7 @@ class _Options(SimpleNamespace):
 def install(up: int, down: int) -> None:
     """Replace the service and the primitives in qiskit_ibm_runtime (and the modules that define them)."""
     import qiskit_ibm_runtime as runtime
-    from qiskit.primitives.primitive_job import PrimitiveJob
-
+    from actors.verify.codecs.primitives import finished_job
     from actors.verify.qpu import fake_backend_class
 
     channel = _Channel(up, down)
@@ -143,10 +142,7 @@ def install(up: int, down: int) -> None:
                 answer = channel.ask({"op": "run", "backend": remote_name(self._mode), "primitive": kind,
                                       "pubs": encode(list(pubs)), "options": {
                                           "shots": shots or options.get("default_shots"), "precision": precision}})
-                result = decode(answer["result"])
-                job = PrimitiveJob(lambda: result)
-                job._submit()
-                job.result()
+                job = finished_job(decode(answer["result"]))
                 job._job_id = f"qvr-{next(counter)}"
                 job.creation_date = datetime.datetime.now(datetime.timezone.utc)
                 jobs.append(job)

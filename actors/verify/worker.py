@@ -19,18 +19,12 @@ class VerifierWorker:
         logging.basicConfig(level=logging.INFO)
         self.verifier = Verifier(config, slots=slots)
 
-    def verify(self, jobs: list[VerificationJob]) -> list[Verdict]:
-        return self.verifier.run(jobs)
-
     def verify_batch(self, keys: list, jobs: list[VerificationJob]) -> tuple[list, list[Verdict]]:
         """``verify`` that hands the caller's keys back, for unordered dispatch (ray.util.ActorPool)."""
         return keys, self.verifier.run(jobs)
 
     def ping(self) -> bool:
         return True
-
-    def features(self) -> list[str]:
-        return self.verifier.features
 
     def close(self) -> None:
         self.verifier.close()

@@ -42,13 +42,13 @@ register(Codec("primitive_result", (PrimitiveResult,),
 register(Codec("counts", (Counts,), lambda v, child: {"items": child(dict(v))}, lambda d, child: Counts(child(d["items"]))))
 
 
-def _job_decode(data, child) -> PrimitiveJob:
-    """A genuine PrimitiveJob whose function returns the result that crossed."""
-    result = child(data["result"])
+def finished_job(result) -> PrimitiveJob:
+    """A genuine, already finished PrimitiveJob whose result is ``result``."""
     job = PrimitiveJob(lambda: result)
     job._submit()
     job.result()
     return job
 
 
-register(Codec("finished_job", (BasePrimitiveJob,), lambda v, child: {"result": child(v.result())}, _job_decode))
+register(Codec("finished_job", (BasePrimitiveJob,), lambda v, child: {"result": child(v.result())},
+               lambda d, child: finished_job(child(d["result"]))))
