@@ -72,7 +72,8 @@ def _run_job(name: str, args: argparse.Namespace, config: Any) -> int:
     from pipelines.runs import Run
 
     module = job_module(name)
-    run = Run(name, config, config.run)
+    # A job may continue an existing run directory (`qvr grpo --resume RUN_DIR`).
+    run = Run(name, config, config.run, module.run_path(config) if hasattr(module, "run_path") else None)
     print(f"run directory: {run.path}", flush=True)
     status = 0
     try:

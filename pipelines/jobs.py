@@ -13,6 +13,7 @@ from types import ModuleType
 JOBS: dict[str, str] = {
     "verify": "pipelines.verify",
     "synth": "pipelines.synth",
+    "grpo": "pipelines.grpo",
     "bench": "pipelines.bench",
 }
 

@@ -148,7 +148,10 @@ class Run:
 
         self.job = job
         self.path = path or new_run_path(run_config.root, job)
-        (self.path / "config.yaml").write_text(dump_config(config))
+        config_file = self.path / "config.yaml"
+        if config_file.exists():  # a continued run keeps its original config; each continuation adds its own
+            config_file = self.path / f"config.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.yaml"
+        config_file.write_text(dump_config(config))
         self._log_handler = logging.FileHandler(self.path / "run.log")
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(self._log_handler)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from actors.rollout.config import RolloutConfig, SamplingConfig
@@ -48,11 +48,19 @@ class RolloutGroup:
     def generate(self, prompts: Sequence[PromptLike],
                  sampling: SamplingConfig | Mapping[str, Any] | None = None) -> list[RolloutCompletion]:
         """``sampling.n`` completions per prompt in prompt order, whichever workers served them."""
+        shards = dict(self.stream(prompts, sampling))
+        return [completion for index in sorted(shards) for completion in shards[index]]
+
+    def stream(self, prompts: Sequence[PromptLike],
+               sampling: SamplingConfig | Mapping[str, Any] | None = None) -> Iterator[tuple[int, list[RolloutCompletion]]]:
+        """Like :meth:`generate`, but yields ``(shard index, completions)`` the moment each shard
+        is sampled, so a consumer (the verifier) starts on the first group while later ones are
+        still being generated. Shards are consecutive runs of prompts; every prompt's group is in
+        exactly one shard."""
         import ray
 
         prompts, sampling = as_prompts(prompts), as_sampling(sampling)
-        shards = self._shards(prompts)
-        results: list[list[RolloutCompletion] | None] = [None] * len(shards)
+        size, shards = self._shards(prompts)
         pending = deque(range(len(shards)))
         in_flight: dict[Any, tuple[int, int]] = {}  # ref -> (shard, worker index)
         restarts_left = self.config.max_restarts
@@ -61,11 +69,12 @@ class RolloutGroup:
             for index in range(len(self.workers)):
                 if pending and index not in busy:
                     shard = pending.popleft()
-                    in_flight[self.workers[index].generate.remote(shards[shard], sampling)] = (shard, index)
+                    request = self.workers[index].generate.remote(shards[shard], self._shard_sampling(sampling, shard * size))
+                    in_flight[request] = (shard, index)
             [ref], _ = ray.wait(list(in_flight), num_returns=1)
             shard, index = in_flight.pop(ref)
             try:
-                results[shard] = ray.get(ref)
+                completions = ray.get(ref)
             except ray.exceptions.RayActorError as error:
                 if restarts_left == 0:
                     raise RuntimeError(f"rollout workers failed {self.config.max_restarts + 1} times in one "
@@ -75,18 +84,23 @@ class RolloutGroup:
                             index, type(error).__name__, len(shards[shard]))
                 self._replace(index)
                 pending.appendleft(shard)
-        return [completion for shard in results for completion in shard]
+                continue
+            yield shard, completions
 
-    def update_weights(self, version: int, weights: Mapping[str, Any] | NamedTensors) -> None:
+    def update_weights(self, version: int, weights: Mapping[str, Any] | NamedTensors | Any,
+                       rewind: bool = False) -> None:
         """Send ``weights`` (a Hugging Face state dict, or whole layers of one) to every worker and
-        serve them as policy ``version`` from now on. The group keeps the latest weights staged
+        serve them as policy ``version`` from now on. ``weights`` may also be a handle that this
+        group's transport already ``send``-ed (a learner puts its weights into the object store
+        itself and hands over only the handle). Versions only grow, unless ``rewind`` is set: a
+        learner restarted from an older checkpoint serves that checkpoint's version again. The group keeps the latest weights staged
         (for the object store: one copy of them) until the next update, so that a worker
         replaced later loads them before it serves anything."""
         import ray
 
-        if not isinstance(version, int) or version < self.policy_version:
+        if not isinstance(version, int) or version < 0 or (version < self.policy_version and not rewind):
             raise ValueError(f"policy version must be an int >= the current {self.policy_version}, got {version!r}")
-        handle = self.transport.send(weights)
+        handle = weights if self.transport.is_handle(weights) else self.transport.send(weights)
         refs = [worker.update_weights.remote(version, handle) for worker in self.workers]
         self.transport.push(handle)
         self._latest_weights, self.policy_version = handle, version
@@ -103,11 +117,18 @@ class RolloutGroup:
 
         return ray.get([worker.policy_version.remote() for worker in self.workers])
 
-    def _shards(self, prompts: list[Prompt]) -> list[list[Prompt]]:
+    def _shards(self, prompts: list[Prompt]) -> tuple[int, list[list[Prompt]]]:
         if not self.workers:
             raise RuntimeError("this RolloutGroup is closed")
         size = self.shard_prompts or max(1, math.ceil(len(prompts) / len(self.workers)))
-        return [prompts[start:start + size] for start in range(0, len(prompts), size)]
+        return size, [prompts[start:start + size] for start in range(0, len(prompts), size)]
+
+    @staticmethod
+    def _shard_sampling(sampling: SamplingConfig, first_prompt: int) -> SamplingConfig:
+        """A seeded call samples prompt i with seed + i over the whole call, however it is sharded."""
+        if sampling.seed is None:
+            return sampling
+        return sampling.model_copy(update={"seed": sampling.seed + first_prompt})
 
     def _replace(self, index: int) -> None:
         """A fresh worker in slot ``index``; it loads the latest weights before any request."""

@@ -62,6 +62,7 @@ class WeightTransport(ABC):
     """Moves a state dict (Hugging Face names) from one sender to any number of workers."""
 
     name: ClassVar[str]
+    handle_type: ClassVar[type]
 
     @classmethod
     def from_config(cls, config: RolloutConfig) -> WeightTransport:
@@ -71,6 +72,10 @@ class WeightTransport(ABC):
     def send(self, weights: Mapping[str, Any] | NamedTensors) -> Any:
         """Stage ``weights`` for the workers; returns a picklable handle they receive from. The
         handle stays receivable (by a restarted worker too) for as long as the sender keeps it."""
+
+    def is_handle(self, value: Any) -> bool:
+        """Whether ``value`` is what this transport's ``send`` returns (already sent)."""
+        return isinstance(value, self.handle_type)
 
     def push(self, handle: Any) -> None:
         """Sender's part while the workers receive ``handle``; nothing for pull transports."""
@@ -95,6 +100,7 @@ class ObjectStoreTransport(WeightTransport):
     Workers pull chunk by chunk, so a worker holds one chunk at a time beside its model."""
 
     name = "object_store"
+    handle_type = ObjectStoreHandle
 
     def __init__(self, chunk_bytes: int) -> None:
         if chunk_bytes <= 0:

@@ -1,0 +1,296 @@
+"""ExperienceProducer: turns tasks into scored, sharded experience for the learner ranks.
+
+One Ray actor per run. A background thread, for step after step: takes the step's tasks,
+asks the RolloutGroup for G samples per task, hands each group to the VerifierPool the moment
+it is sampled (verification overlaps generation), turns verdicts into rewards and
+group-normalised advantages, drops samples the loss would mask anyway (zero-variance groups,
+truncated completions), and deals the rest to the ranks. It runs at most ``max_policy_lag``
+steps ahead of the weights the learner has published: 0 is on-policy (step t samples with the
+weights after step t-1), 1 lets step t+1's generation overlap step t's training.
+
+Rank 0 publishes new weights here after every optimizer step; the producer loads them into the
+rollout workers and bumps the policy version. Everything the run needs to resume is the step
+number: the tasks of step t and the sampling seeds are functions of (seed, t).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from pydantic import Field
+
+from actors.config import Config
+from actors.contracts import Task, Verdict
+from actors.learner.algorithms.grpo import GrpoConfig, group_advantages
+from actors.learner.experience import RankBatch, Sample, collate, shard
+from actors.rollout.config import RolloutConfig, SamplingConfig
+from actors.rollout.engine import RolloutCompletion
+from actors.verify.config import VerifierConfig
+from actors.verify.pool import PoolConfig
+
+log = logging.getLogger("qvr.producer")
+
+
+class ProducerConfig(Config):
+    """How experience is produced for each step."""
+
+    prompts_per_step: int = Field(2, ge=1, le=1_000_000)
+    """Tasks per step; each is sampled group_size times."""
+
+    max_policy_lag: Literal[0, 1] = 0
+    """0: synchronous on-policy GRPO. 1: generate step t+1 while the learner trains step t (one
+    step stale; the importance weight corrects for it)."""
+
+    seed: int = 0
+    """Seeds the task order (a fresh shuffle per pass over the tasks) and the sampling of each
+    step, so a resumed run sees exactly the data an uninterrupted one would."""
+
+    shuffle: bool = True
+    """Shuffle the tasks on every pass; False takes them in the source's order."""
+
+    batch_timeout_s: float = Field(3600.0, gt=0.0)
+    """A rank waiting longer than this for its batch fails (the producer is stuck)."""
+
+
+class ExperienceProducer:
+    def __init__(self, tasks: list[Task], config: ProducerConfig, grpo: GrpoConfig, rollout: RolloutConfig,
+                 sampling: SamplingConfig, verifier: VerifierConfig, pool: PoolConfig, world_size: int,
+                 micro_batch_size: int) -> None:
+        from actors.rollout.group import RolloutGroup
+        from actors.verify.pool import VerifierPool
+
+        logging.basicConfig(level=logging.INFO)
+        if not tasks:
+            raise ValueError("the producer needs at least one task")
+        self.tasks, self.config, self.grpo = tasks, config, grpo
+        self.sampling = sampling.model_copy(update={"n": grpo.group_size})
+        self.world_size, self.micro_batch_size = world_size, micro_batch_size
+        self.group = RolloutGroup(rollout, shard_prompts=1)  # one group per request: streams group by group
+        self.pool = VerifierPool(verifier, pool)
+        self.version = 0
+        self.batches: dict[int, dict[int, RankBatch]] = {}
+        self.stats: dict[int, dict[str, float]] = {}
+        self.finished: list[tuple[int, dict[str, float]]] = []
+        self.failed: BaseException | None = None
+        self.failures_injected: set[int] = set()
+        self.cond = threading.Condition()
+        self.thread: threading.Thread | None = None
+        self.stop = threading.Event()
+
+    # ------------------------------------------------------------ learner side
+
+    def start(self, first_step: int, steps: int) -> int:
+        """(Re)start producing from ``first_step`` up to ``steps``; anything produced before is
+        dropped (a restarted learner may have restored an older checkpoint). Returns the policy
+        version the rollout workers serve."""
+        self._stop_thread()
+        with self.cond:
+            self.batches.clear()
+            self.failed = None
+            self.stop = threading.Event()
+            self.thread = threading.Thread(target=self._produce, args=(first_step, steps, self.stop),
+                                           name="qvr-producer", daemon=True)
+            self.thread.start()
+            return self.version
+
+    def get_batch(self, step: int, rank: int) -> RankBatch:
+        """Rank ``rank``'s share of step ``step`` (blocks until it is produced)."""
+        deadline = time.monotonic() + self.config.batch_timeout_s
+        with self.cond:
+            while step not in self.batches or rank not in self.batches[step]:
+                if self.failed is not None:
+                    raise RuntimeError(f"experience production failed: {self.failed!r}") from self.failed
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no batch for step {step} after {self.config.batch_timeout_s} s")
+                self.cond.wait(timeout=1.0)
+            batch = self.batches[step].pop(rank)
+            if not self.batches[step]:
+                del self.batches[step]
+            return batch
+
+    def publish(self, version: int, weights: Any) -> float:
+        """Load new weights (a transport handle, or None for unchanged weights) into the rollout
+        workers as ``version``; returns the seconds it took."""
+        started = time.monotonic()
+        if weights is not None:
+            self.group.update_weights(version, weights, rewind=version < self.group.policy_version)
+        with self.cond:
+            self.version = version
+            self.cond.notify_all()
+        return time.monotonic() - started
+
+    def finish_step(self, step: int, learner_metrics: dict[str, float]) -> None:
+        """Rank 0's report of a finished step; merged with what the producer measured for it."""
+        with self.cond:
+            metrics = {**self.stats.pop(step, {}), **learner_metrics}
+            self.finished.append((step, metrics))
+
+    def should_fail(self, step: int) -> bool:
+        """Fault injection (LearnerConfig.fail_at_steps): True the first time only."""
+        if step in self.failures_injected:
+            return False
+        self.failures_injected.add(step)
+        return True
+
+    # ------------------------------------------------------------ driver side
+
+    def drain_metrics(self) -> list[tuple[int, dict[str, float]]]:
+        with self.cond:
+            finished, self.finished = self.finished, []
+            return finished
+
+    def policy_version(self) -> int:
+        return self.version
+
+    def close(self) -> None:
+        self._stop_thread()
+        self.group.close()
+        self.pool.close()
+
+    # ------------------------------------------------------------ production
+
+    def _stop_thread(self) -> None:
+        if self.thread is not None:
+            self.stop.set()
+            with self.cond:
+                self.cond.notify_all()
+            self.thread.join()
+            self.thread = None
+
+    def _produce(self, first_step: int, steps: int, stop: threading.Event) -> None:
+        try:
+            for step in range(first_step, steps):
+                with self.cond:
+                    while self.version < step - self.config.max_policy_lag and not stop.is_set():
+                        self.cond.wait(timeout=1.0)
+                if stop.is_set():
+                    return
+                batch, stats = self._make_batch(step)
+                with self.cond:
+                    if stop.is_set():
+                        return
+                    self.batches[step] = batch
+                    self.stats[step] = stats
+                    self.cond.notify_all()
+        except BaseException as error:  # noqa: BLE001 - handed to the ranks waiting for batches
+            log.exception("experience production failed")
+            with self.cond:
+                self.failed = error
+                self.cond.notify_all()
+
+    def _make_batch(self, step: int) -> tuple[dict[int, RankBatch], dict[str, float]]:
+        tasks = tasks_for_step(self.tasks, step, self.config)
+        # Task ids may repeat within a step (few tasks, many prompts): key groups by position.
+        keyed = [Task(**{**task.__dict__, "task_id": f"{index}:{task.task_id}"}) for index, task in enumerate(tasks)]
+        seed = None if self.sampling.seed is None else self.sampling.seed + step * 1_000_003
+        sampling = self.sampling.model_copy(update={"seed": seed})
+        completions, verdicts, timing = asyncio.run(self._sample_and_verify(keyed, sampling))
+        return score_step(step, keyed, completions, verdicts, self.grpo, self.world_size, self.micro_batch_size,
+                          timing)
+
+    async def _sample_and_verify(self, tasks: list[Task], sampling: SamplingConfig
+                                 ) -> tuple[list[RolloutCompletion], list[Verdict], dict[str, float]]:
+        from actors.rollout.prompts import Prompt
+        from actors.verify.verifier import pair_jobs
+
+        loop = asyncio.get_running_loop()
+        shards: asyncio.Queue = asyncio.Queue()
+        completions: list[RolloutCompletion] = []
+        started = time.monotonic()
+        timing: dict[str, float] = {}
+
+        def generate() -> None:
+            try:
+                prompts = [Prompt(task_id=task.task_id, text=task.prompt) for task in tasks]
+                for _, shard_completions in self.group.stream(prompts, sampling):
+                    loop.call_soon_threadsafe(shards.put_nowait, shard_completions)
+            except BaseException as error:  # noqa: BLE001 - re-raised on the event loop
+                loop.call_soon_threadsafe(shards.put_nowait, error)
+            finally:
+                timing["generate_s"] = time.monotonic() - started
+                loop.call_soon_threadsafe(shards.put_nowait, None)
+
+        async def jobs() -> AsyncIterator[Any]:
+            while (item := await shards.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                completions.extend(item)
+                for job in pair_jobs(tasks, [completion.to_completion() for completion in item]):
+                    yield job
+
+        generating = loop.run_in_executor(None, generate)
+        verdicts = [verdict async for verdict in self.pool.submit(jobs())]
+        await generating
+        timing["verify_s"] = time.monotonic() - started
+        timing["verify_tail_s"] = timing["verify_s"] - timing["generate_s"]
+        return completions, verdicts, timing
+
+
+def tasks_for_step(tasks: list[Task], step: int, config: ProducerConfig) -> list[Task]:
+    """The tasks of ``step``: consecutive slices of a fresh shuffle of all tasks per pass."""
+    count, per_step = len(tasks), config.prompts_per_step
+    chosen = []
+    for index in range(step * per_step, (step + 1) * per_step):
+        epoch, position = divmod(index, count)
+        order = list(range(count))
+        if config.shuffle:
+            random.Random(config.seed * 1_000_003 + epoch).shuffle(order)
+        chosen.append(tasks[order[position]])
+    return chosen
+
+
+def score_step(step: int, tasks: list[Task], completions: list[RolloutCompletion], verdicts: list[Verdict],
+               grpo: GrpoConfig, world_size: int, micro_batch_size: int, timing: dict[str, float] | None = None,
+               ) -> tuple[dict[int, RankBatch], dict[str, float]]:
+    """Verdicts -> rewards -> group advantages -> the samples the loss will use, dealt to ranks;
+    and the step's statistics. ``tasks`` are the step's tasks in order, G samples each."""
+    import torch
+
+    timing = timing or {}
+    by_key = {(verdict.task_id, verdict.sample_idx): verdict for verdict in verdicts}
+    by_completion = {(c.task_id, c.sample_idx): c for c in completions}
+    keys = [(task.task_id, index) for task in tasks for index in range(grpo.group_size)]
+    missing = [key for key in keys if key not in by_key or key not in by_completion]
+    if missing:
+        raise RuntimeError(f"step {step}: {len(missing)} samples have no completion or verdict, e.g. {missing[:3]}")
+    rewards = torch.tensor([by_key[key].reward for key in keys], dtype=torch.float32)
+    advantages, zero_variance = group_advantages(rewards, grpo.group_size, grpo.normalize_std, grpo.std_eps)
+    samples, kept_tokens = [], 0
+    for position, key in enumerate(keys):
+        completion = by_completion[key]
+        sample = Sample(prompt_ids=completion.prompt_token_ids, completion_ids=completion.token_ids,
+                        rollout_logprobs=completion.logprobs, advantage=float(advantages[position]),
+                        reward=float(rewards[position]), truncated=completion.finish_reason == "length",
+                        zero_variance=bool(zero_variance[position]), policy_version=completion.policy_version)
+        dropped = ((grpo.filter_zero_variance and sample.zero_variance)
+                   or (grpo.mask_truncated and sample.truncated) or not sample.completion_ids)
+        if not dropped:
+            samples.append(sample)
+            kept_tokens += len(sample.completion_ids)
+    num_items = float(kept_tokens if grpo.aggregation == "token-mean" else len(samples))
+    shares = shard(samples, world_size, micro_batch_size)
+    batch = {rank: RankBatch(step=step, micro_batches=[collate(micro) for micro in share], num_items=num_items,
+                             samples=sum(len(micro) for micro in share))
+             for rank, share in enumerate(shares)}
+    verdict_list = [by_key[key] for key in keys]
+    lengths = [len(by_completion[key].token_ids) for key in keys]
+    stats = {
+        "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+        "pass_rate": sum(v.status == "passed" for v in verdict_list) / len(verdict_list),
+        "format_reward": sum(v.reward_parts.get("format", 0.0) for v in verdict_list) / len(verdict_list),
+        "zero_variance_groups": float(zero_variance.float().mean()),
+        "truncated_fraction": sum(by_completion[key].finish_reason == "length" for key in keys) / len(keys),
+        "response_length": sum(lengths) / len(lengths), "samples_trained": float(len(samples)),
+        "policy_lag": sum(step - by_completion[key].policy_version for key in keys) / len(keys),
+        "generated_tokens": float(sum(lengths)),
+        **{f"time/{name}": value for name, value in timing.items()},
+    }
+    log.info("step %d: %d samples, reward %.3f, pass rate %.2f, %d trained", step, len(keys),
+             stats["reward_mean"], stats["pass_rate"], len(samples))
+    return batch, stats

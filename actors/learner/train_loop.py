@@ -1,0 +1,233 @@
+"""The per-rank train loop that Ray Train runs: one call runs the whole RL run.
+
+Each rank: load the policy (and its reference), wrap it in DeepSpeed (ZeRO stage from config,
+reusing the process group Ray Train set up: gloo on CPU, NCCL on GPU), restore the latest
+checkpoint if Ray Train hands one over, then for every step: fetch this rank's share of the
+batch from the ExperienceProducer, accumulate gradients over its micro-batches, take one
+optimizer step, and (rank 0, after gathering ZeRO-3 shards) publish the new weights to the
+rollout workers. Every ``checkpoint_every`` steps all ranks report a checkpoint to Ray Train.
+The loss is whatever the configured algorithm module defines; this loop knows none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import tempfile
+import time
+from typing import Any
+
+from pydantic import Field
+
+from actors.config import Config
+from actors.learner import checkpoint
+from actors.learner.algorithms import algorithm_module
+from actors.learner.config import LearnerConfig
+from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs
+from actors.rollout.config import RolloutConfig
+
+log = logging.getLogger("qvr.learner")
+
+
+class LoopSpec(Config):
+    """Everything a rank needs, handed over by the job through ``train_loop_config``."""
+
+    learner: LearnerConfig
+    """The learner's own settings."""
+
+    algorithm: str = "grpo"
+    """Algorithm module name (actors/learner/algorithms)."""
+
+    algorithm_config: dict[str, Any] = {}
+    """That algorithm's config, as a dict (validated by its module)."""
+
+    model: str
+    """Starting weights (already resolved: the learner's or the rollout's model)."""
+
+    rollout: RolloutConfig
+    """The rollout workers' config: which transport carries the weights, in what chunks."""
+
+    steps: int = Field(ge=1)
+    """Optimizer steps in the whole run."""
+
+    checkpoint_every: int = Field(1, ge=1)
+    """Report a checkpoint every N steps (and after the last)."""
+
+
+def deepspeed_config(config: LearnerConfig, bf16: bool) -> dict[str, Any]:
+    return {
+        "train_micro_batch_size_per_gpu": config.micro_batch_size,
+        "gradient_accumulation_steps": 1,  # accumulation boundaries are set by hand, per batch
+        "gradient_clipping": config.max_grad_norm,
+        "zero_optimization": {"stage": config.zero_stage},
+        # torch_adam: DeepSpeed's fused CPU Adam would JIT-compile for minutes; torch's is enough.
+        "optimizer": {"type": "AdamW", "params": {"lr": config.lr, "betas": list(config.adam_betas),
+                                                  "weight_decay": config.weight_decay, "torch_adam": True}},
+        "bf16": {"enabled": bf16},
+        "steps_per_print": 1 << 30,
+    }
+
+
+def train_loop(loop_config: dict[str, Any]) -> None:
+    import deepspeed
+    import numpy as np
+    import ray
+    import ray.train
+    import torch
+    import torch.distributed as dist
+
+    logging.basicConfig(level=logging.INFO)
+    spec = LoopSpec.model_validate(loop_config["spec"])
+    producer = loop_config["producer"]
+    learner, algorithm = spec.learner, algorithm_module(spec.algorithm)
+    algo_config = algorithm.Config.model_validate(spec.algorithm_config)
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    torch.manual_seed(learner.seed + rank)
+    np.random.seed(learner.seed + rank)
+    random.seed(learner.seed + rank)
+
+    model, reference = load_policy(learner, spec.model, with_reference=algorithm.needs_reference(algo_config))
+    bf16 = learner.use_gpu and learner.dtype in ("auto", "bfloat16")
+    ds_config = deepspeed_config(learner, bf16)
+    engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
+                                      config=ds_config, dist_init_required=False)
+    device = engine.device
+    if reference is not None:
+        if learner.zero_stage == 3:  # the reference is sharded too, as the policy (no optimizer)
+            reference, *_ = deepspeed.initialize(model=reference, config={**ds_config, "optimizer": None})
+        else:
+            reference = reference.to(device)
+
+    start_step = 0
+    restored = ray.train.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as directory:
+            start_step = int(checkpoint.load(engine, directory, rank)["step"])
+        log.info("rank %d restored step %d", rank, start_step)
+
+    transport = None
+    if rank == 0:
+        from actors.rollout.transport import make_transport
+
+        transport = make_transport(spec.rollout)
+        # A restart may find the rollout workers serving weights newer than the checkpoint.
+        if start_step > 0 or ray.get(producer.policy_version.remote()) != start_step:
+            ray.get(producer.publish.remote(start_step, transport.send(_published_weights(engine, learner, rank))))
+        ray.get(producer.start.remote(start_step, spec.steps))
+    else:
+        _published_weights(engine, learner, rank)  # ZeRO-3 gathers are collective
+    dist.barrier()  # no rank asks for a batch before the producer has (re)started
+
+    for step in range(start_step, spec.steps):
+        if step in learner.fail_at_steps and rank == world - 1 and ray.get(producer.should_fail.remote(step)):
+            raise RuntimeError(f"injected failure before step {step} (learner.fail_at_steps)")
+        step_started = time.monotonic()
+        batch = ray.get(producer.get_batch.remote(step, rank))
+        waited = time.monotonic() - step_started
+
+        learn_started = time.monotonic()
+        sums = learn(engine, batch, algorithm, algo_config, reference, learner.lora.enabled, world)
+        trained = batch.num_items > 0
+        learn_s = time.monotonic() - learn_started
+        dist.all_reduce(sums)
+        grad_norm = engine.get_global_grad_norm() if trained else None
+
+        publish_started = time.monotonic()
+        version = step + 1
+        if rank == 0:
+            handle = transport.send(_published_weights(engine, learner, rank)) if trained else None
+            loaded_s = ray.get(producer.publish.remote(version, handle))
+        else:
+            if trained:
+                _published_weights(engine, learner, rank)
+            loaded_s = 0.0
+        publish_s = time.monotonic() - publish_started
+
+        values = dict(zip(SUMMED, sums.tolist()))
+        tokens = max(values["tokens"], 1.0)
+        metrics = {
+            "step": step, "loss": values["loss"],
+            "kl": values["kl"] / tokens, "clip_fraction": values["clip"] / tokens,
+            "logprob_gap": values["gap"] / tokens, "importance_weight": values["weight"] / tokens,
+            "entropy": values["entropy"] / max(values["all_tokens"], 1.0), "trained_tokens": values["tokens"],
+            "grad_norm": float(grad_norm) if grad_norm is not None else 0.0, "lr": learner.lr,
+            "time/wait_batch_s": waited, "time/learn_s": learn_s, "time/publish_s": publish_s,
+            "time/load_weights_s": loaded_s, "learner_tokens_per_s": values["all_tokens"] / max(learn_s, 1e-9),
+            "policy_version": version,
+        }
+        done = version == spec.steps
+        report_checkpoint = done or version % spec.checkpoint_every == 0
+        if rank == 0:
+            ray.get(producer.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - step_started}))
+        with tempfile.TemporaryDirectory(prefix="qvr-ckpt-") as directory:
+            ckpt = None
+            if report_checkpoint:
+                checkpoint.save(engine, directory, {"step": version, "policy_version": version}, rank)
+                if done:
+                    _save_hf(engine, learner, directory, rank)
+                ckpt = ray.train.Checkpoint.from_directory(directory)
+            ray.train.report({key: value for key, value in metrics.items() if not key.startswith("time/")},
+                             checkpoint=ckpt)
+
+
+def learn(engine: Any, batch: Any, algorithm: Any, algo_config: Any, reference: Any, lora: bool, world: int) -> Any:
+    """One optimizer step on this rank's share of a batch: gradients accumulate over its
+    micro-batches, DeepSpeed reduces them at the last one. Returns this rank's sums of the
+    metrics in :data:`SUMMED` (all-reduced by the caller). A batch with nothing to learn from
+    (every group zero-variance) takes no step: Adam's moments would still move the weights."""
+    import torch
+
+    engine.train()
+    sums = torch.zeros(len(SUMMED), dtype=torch.float64)
+    if batch.num_items <= 0:
+        return sums
+    needs_reference = algorithm.needs_reference(algo_config)
+    for index, micro in enumerate(batch.micro_batches):
+        micro = {key: value.to(engine.device) for key, value in micro.items()}
+        engine.set_gradient_accumulation_boundary(index == len(batch.micro_batches) - 1)
+        logprobs, entropy = token_logprobs(engine, micro, with_entropy=True)
+        ref_logprobs = None
+        if needs_reference:
+            with torch.no_grad(), reference_context(engine.module, reference, lora) as ref:
+                ref_logprobs, _ = token_logprobs(ref, micro)
+        loss, metrics = algorithm.batch_loss(micro, logprobs, ref_logprobs, algo_config, batch.num_items)
+        # DeepSpeed averages gradients over ranks; each rank's loss is already its share of the sum.
+        engine.backward(loss * world, scale_wrt_gas=False)
+        loss = loss.detach()
+        tokens = float(metrics["tokens"])
+        sums += torch.tensor([loss.item(), tokens, float(metrics["sequences"]), float(metrics["kl"]) * tokens,
+                              float(metrics["clip_fraction"]) * tokens, float(metrics["logprob_gap"]) * tokens,
+                              float(metrics["importance_weight_mean"]) * tokens,
+                              float((entropy * micro["completion_mask"]).sum()), float(micro["completion_mask"].sum())],
+                             dtype=torch.float64)
+    engine.step()
+    return sums
+
+
+SUMMED = ("loss", "tokens", "sequences", "kl", "clip", "gap", "weight", "entropy", "all_tokens")
+
+
+def _published_weights(engine: Any, learner: LearnerConfig, rank: int) -> dict[str, Any] | None:
+    """The full policy in Hugging Face names on rank 0 (None elsewhere); under ZeRO-3 every rank
+    must call it, since gathering the shards is collective."""
+    import deepspeed
+
+    gather = (deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
+              if learner.zero_stage == 3 else contextlib.nullcontext())
+    with gather:
+        if rank != 0:
+            return None
+        return {name: tensor.clone() for name, tensor in hf_state_dict(engine.module, learner.lora.enabled).items()}
+
+
+def _save_hf(engine: Any, learner: LearnerConfig, directory: str, rank: int) -> None:
+    """The final policy as a plain Hugging Face folder (LoRA merged) beside the checkpoint, written
+    by rank 0 (every rank calls it: ZeRO-3 gathers are collective)."""
+    weights = _published_weights(engine, learner, rank)
+    if weights is None:
+        return
+    model = engine.module.get_base_model() if learner.lora.enabled else engine.module
+    model.save_pretrained(os.path.join(directory, checkpoint.HF_MODEL), state_dict=weights)

@@ -1,0 +1,245 @@
+"""`qvr grpo`: GRPO with quantum-verifiable rewards, end to end.
+
+Recipe: load tasks -> start the ExperienceProducer (rollout workers + verifier pool) -> run the
+learner ranks (Ray Train TorchTrainer + DeepSpeed) for ``steps`` optimizer steps -> log each
+step's metrics as it finishes -> plot reward and pass rate. Ray Train restarts failed ranks from
+the latest checkpoint (``max_failures``); ``--resume RUN_DIR`` continues a stopped run in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from actors.config import Config as BaseConfig
+from actors.learner.algorithms.grpo import GrpoConfig
+from actors.learner.config import LearnerConfig
+from actors.learner.producer import ProducerConfig
+from actors.rollout.config import RolloutConfig, SamplingConfig
+from actors.verify.config import VerifierConfig
+from actors.verify.pool import PoolConfig
+from pipelines.job import JobConfig
+from pipelines.runs import Run
+from pipelines.tasks.loader import TaskSourceConfig
+
+HELP = "GRPO: sample with the rollout workers, reward in the sandbox, learn with Ray Train + DeepSpeed"
+log = logging.getLogger("qvr.grpo")
+
+
+class CheckpointSettings(BaseConfig):
+    every: int = Field(1, ge=1)
+    """Report a checkpoint every N optimizer steps (and after the last)."""
+
+    keep: int = Field(2, ge=1)
+    """Checkpoints kept on storage (the newest)."""
+
+    max_failures: int = Field(1, ge=-1)
+    """Ray Train restarts of the learner from the latest checkpoint before the run fails; -1 = no limit."""
+
+
+class Config(JobConfig):
+    tasks: TaskSourceConfig = TaskSourceConfig()
+    """Where the tasks come from (QHE JSON, Parquet of synthetic tasks, JSONL, a hub id)."""
+
+    steps: int = Field(3, ge=1, le=10_000_000)
+    """Optimizer steps; each trains on prompts_per_step x group_size samples."""
+
+    grpo: GrpoConfig = GrpoConfig()
+    """The GRPO objective."""
+
+    producer: ProducerConfig = ProducerConfig()
+    """Prompts per step, policy lag, data seed."""
+
+    rollout: RolloutConfig = RolloutConfig()
+    """Rollout workers: engine, model (the starting policy), workers."""
+
+    sampling: SamplingConfig = SamplingConfig(max_tokens=1024, temperature=1.0, seed=0)
+    """How completions are sampled (n is grpo.group_size). Temperature 1.0 as in the IBM paper.
+    A seed makes each step's sampling a function of (seed, step), which resumption relies on."""
+
+    verifier: VerifierConfig = VerifierConfig()
+    """The sandbox and the rewards."""
+
+    pool: PoolConfig = PoolConfig()
+    """The verifier pool's size and autoscaling."""
+
+    learner: LearnerConfig = LearnerConfig()
+    """Learner ranks, DeepSpeed, optimizer, LoRA."""
+
+    checkpoint: CheckpointSettings = CheckpointSettings()
+    """Checkpoint cadence, retention, restarts."""
+
+    bootstrap_tiny_policy: bool = False
+    """Smoke runs without weights: when rollout.model names a directory that does not exist, build
+    a tiny policy there that has half-learned the tasks' references (so rewards vary)."""
+
+    resume: str | None = None
+    """A run directory to continue from its latest checkpoint (``--resume``); the run's own
+    config is used, these settings are ignored except ``steps``."""
+
+    plot: bool = True
+    """Write rewards.png (reward mean and pass rate per step) at the end."""
+
+    @model_validator(mode="after")
+    def _sampling_n_is_the_group(self) -> Config:
+        if self.sampling.n not in (1, self.grpo.group_size):
+            raise ValueError(f"sampling.n ({self.sampling.n}) must equal grpo.group_size ({self.grpo.group_size}) "
+                             "or stay 1: the group size sets it")
+        return self
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+
+
+def overrides_from(args: Any) -> list[str]:
+    return [f"resume={args.resume}"] if getattr(args, "resume", None) else []
+
+
+def run_path(config: Config) -> Path | None:
+    """--resume continues in the same run directory."""
+    if config.resume is None:
+        return None
+    path = Path(config.resume)
+    if not (path / "config.yaml").is_file():
+        raise FileNotFoundError(f"--resume {path}: not a run directory (no config.yaml)")
+    return path
+
+
+def resumed_config(config: Config) -> Config:
+    """The resumed run's own config, with this invocation's steps."""
+    from pipelines.config import resolve_config
+
+    original = resolve_config(Config, Path(config.resume) / "config.yaml")
+    steps = config.steps if "steps" in config.model_fields_set else original.steps
+    return original.model_copy(update={"steps": steps, "resume": config.resume})
+
+
+def run(config: Config, run: Run) -> dict[str, Any]:
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from actors.learner import checkpoint
+    from actors.learner.producer import ExperienceProducer
+    from actors.learner.train_loop import LoopSpec, train_loop
+    from pipelines.job import connect_ray
+    from pipelines.tasks.loader import load_tasks
+
+    resume_from = None
+    if config.resume:
+        config = resumed_config(config)
+        resume_from = checkpoint.latest(run.path)
+        if resume_from is None:
+            raise FileNotFoundError(f"--resume {run.path}: no checkpoint in it")
+        log.info("resuming from %s (%d steps in all)", resume_from, config.steps)
+
+    tasks = load_tasks(config.tasks)
+    if config.bootstrap_tiny_policy and not Path(config.rollout.model).exists():
+        from actors.rollout.testing import save_tiny_policy
+
+        log.info("building a tiny policy at %s (bootstrap_tiny_policy)", config.rollout.model)
+        save_tiny_policy(config.rollout.model, tasks)
+    # Local model directories travel as absolute paths: Ray Train workers and actors do not share
+    # the driver's working directory.
+    config = config.model_copy(update={"rollout": config.rollout.model_copy(
+        update={"model": local_or_hub(config.rollout.model)})})
+    model = local_or_hub(config.learner.model or config.rollout.model)
+
+    connect_ray(config.ray)
+    started = time.monotonic()
+    producer = ray.remote(ExperienceProducer).options(num_cpus=0, max_concurrency=config.learner.workers + 8).remote(
+        tasks, config.producer, config.grpo, config.rollout, config.sampling, config.verifier, config.pool,
+        config.learner.workers, config.learner.micro_batch_size)
+    spec = LoopSpec(learner=config.learner, algorithm="grpo", algorithm_config=config.grpo.model_dump(), model=model,
+                    rollout=config.rollout, steps=config.steps, checkpoint_every=config.checkpoint.every)
+    trainer = TorchTrainer(
+        train_loop, train_loop_config={"spec": spec.model_dump(mode="json"), "producer": producer},
+        scaling_config=ScalingConfig(num_workers=config.learner.workers, use_gpu=config.learner.use_gpu,
+                                     resources_per_worker={"CPU": config.learner.cpus_per_worker}),
+        run_config=RunConfig(name="learner", storage_path=str((run.path / "checkpoints").absolute()),
+                             failure_config=FailureConfig(max_failures=config.checkpoint.max_failures),
+                             checkpoint_config=CheckpointConfig(num_to_keep=config.checkpoint.keep)),
+        resume_from_checkpoint=ray.train.Checkpoint.from_directory(str(resume_from)) if resume_from else None)
+
+    history: list[dict[str, float]] = []
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            fitting = pool.submit(trainer.fit)
+            while True:
+                finished = fitting.done()
+                for step, metrics in ray.get(producer.drain_metrics.remote()):
+                    history.append({"step": step, **metrics})
+                    run.log_metrics(metrics, step=step)
+                    print(progress_line(step, config.steps, metrics), flush=True)
+                if finished:
+                    break
+                time.sleep(0.5)
+            result = fitting.result()
+    finally:
+        ray.get(producer.close.remote())
+        ray.kill(producer)
+    wall_s = time.monotonic() - started
+    final = checkpoint.latest(run.path)
+    if config.plot and history:
+        plot_rewards(history, run.path / "rewards.png")
+    summary = summarize(history, wall_s)
+    summary.update(checkpoint=str(final) if final else None, policy=str(final / checkpoint.HF_MODEL) if final else None,
+                   steps_done=int(json.loads((final / checkpoint.TRAINER_STATE).read_text())["step"]) if final else 0,
+                   error=str(result.error) if getattr(result, "error", None) else None)
+    if summary["error"]:
+        raise RuntimeError(f"the learner failed: {summary['error']}")
+    return summary
+
+
+def local_or_hub(name: str) -> str:
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def progress_line(step: int, steps: int, metrics: dict[str, float]) -> str:
+    return (f"step {step + 1}/{steps}  reward {metrics.get('reward_mean', 0):.3f}  pass {metrics.get('pass_rate', 0):.2f}"
+            f"  loss {metrics.get('loss', 0):+.4f}  kl {metrics.get('kl', 0):.4f}  "
+            f"{metrics.get('time/step_s', 0):.1f} s (generate {metrics.get('time/generate_s', 0):.1f}, "
+            f"verify {metrics.get('time/verify_s', 0):.1f}, learn {metrics.get('time/learn_s', 0):.1f}, "
+            f"publish {metrics.get('time/publish_s', 0):.2f})")
+
+
+TIME_KEYS = ("time/step_s", "time/generate_s", "time/verify_s", "time/verify_tail_s", "time/wait_batch_s",
+             "time/learn_s", "time/publish_s")
+
+
+def summarize(history: list[dict[str, float]], wall_s: float) -> dict[str, Any]:
+    """The run in a few numbers: per-step means of the time split, first and last rewards."""
+    if not history:
+        return {"steps": 0, "wall_s": round(wall_s, 1)}
+    mean = {key.split("/")[1]: round(sum(h.get(key, 0.0) for h in history) / len(history), 3) for key in TIME_KEYS}
+    return {"steps": len(history), "wall_s": round(wall_s, 1), "seconds_per_step": mean,
+            "reward_mean": [round(h.get("reward_mean", 0.0), 4) for h in history],
+            "pass_rate": [round(h.get("pass_rate", 0.0), 4) for h in history],
+            "learner_tokens_per_s": round(sum(h.get("learner_tokens_per_s", 0.0) for h in history) / len(history), 1)}
+
+
+def plot_rewards(history: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] + 1 for h in history]
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot(steps, [h.get("reward_mean", 0.0) for h in history], marker="o", label="reward (mean)")
+    axis.plot(steps, [h.get("pass_rate", 0.0) for h in history], marker="s", label="pass rate")
+    axis.set_xlabel("step")
+    axis.set_ylim(bottom=0)
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

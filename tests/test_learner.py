@@ -1,0 +1,204 @@
+"""The learner's parts without Ray: token scoring, batching, scoring a step, one DeepSpeed step."""
+
+import copy
+import os
+import socket
+
+import pytest
+import torch
+
+from actors.contracts import Task, Verdict
+from actors.learner import checkpoint
+from actors.learner.algorithms import algorithm_module
+from actors.learner.algorithms.grpo import GrpoConfig
+from actors.learner.config import LearnerConfig, LoraConfig
+from actors.learner.experience import RankBatch, Sample, collate, shard
+from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs
+from actors.learner.producer import ProducerConfig, score_step, tasks_for_step
+from actors.rollout.engine import RolloutCompletion
+from actors.rollout.testing import save_tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return str(save_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=3))
+
+
+@pytest.fixture(scope="module")
+def process_group():
+    """A one-process gloo group, as Ray Train gives each rank (DeepSpeed reuses it)."""
+    import torch.distributed as dist
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def samples_for(model, count=4, seed=0):
+    """Random prompts and completions of different lengths, with the model's own logprobs."""
+    generator = torch.Generator().manual_seed(seed)
+    samples = []
+    for index in range(count):
+        prompt = torch.randint(3, 200, (3 + index,), generator=generator).tolist()
+        completion = torch.randint(3, 200, (5 + 2 * index,), generator=generator).tolist()
+        samples.append(Sample(prompt_ids=prompt, completion_ids=completion, rollout_logprobs=[0.0] * len(completion),
+                              advantage=1.0 if index % 2 == 0 else -1.0, reward=float(index % 2 == 0)))
+    with torch.no_grad():
+        logprobs, _ = token_logprobs(model, collate(samples))
+    for row, sample in enumerate(samples):
+        sample.rollout_logprobs = logprobs[row, : len(sample.completion_ids)].tolist()
+    return samples
+
+
+def test_token_logprobs_pick_each_completion_token(tiny):
+    model, _ = load_policy(LearnerConfig(), tiny, with_reference=False)
+    samples = samples_for(model, count=3)
+    batch = collate(samples)
+    logprobs, entropy = token_logprobs(model, batch, with_entropy=True)
+    assert logprobs.shape == batch["completion_mask"].shape == entropy.shape
+    for row, sample in enumerate(samples):
+        ids = torch.tensor([sample.prompt_ids + sample.completion_ids])
+        with torch.no_grad():
+            full = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+        start = len(sample.prompt_ids)
+        expected = [full[start - 1 + j, token].item() for j, token in enumerate(sample.completion_ids)]
+        assert logprobs[row, : len(expected)].tolist() == pytest.approx(expected, abs=1e-5)
+        assert batch["completion_mask"][row].sum() == len(expected)
+    assert (entropy[batch["completion_mask"].bool()] > 0).all()
+
+
+def test_shard_gives_every_rank_the_same_number_of_micro_batches():
+    samples = [Sample([1], [2] * (i + 1), [0.0] * (i + 1), 1.0, 1.0) for i in range(5)]
+    shares = shard(samples, world_size=2, micro_batch_size=2)
+    assert [len(share) for share in shares] == [2, 2]
+    assert sorted(len(s.completion_ids) for share in shares for micro in share for s in micro) == [1, 2, 3, 4, 5]
+    assert [len(micro) for micro in shares[1]] == [2, 0]  # rank 1 holds 2 samples: one padding micro-batch
+    padding = collate(shares[1][1])
+    assert padding["completion_mask"].sum() == 0 and padding["input_ids"].shape[0] == 1
+
+
+def test_tasks_for_step_cover_every_task_each_pass_and_repeat_exactly():
+    tasks = [Task(task_id=str(i), family="t", harness="program", prompt=f"p{i}", tests="") for i in range(5)]
+    config = ProducerConfig(prompts_per_step=2, seed=7)
+    steps = [[task.task_id for task in tasks_for_step(tasks, step, config)] for step in range(5)]
+    flat = [task_id for step in steps for task_id in step]
+    assert sorted(flat[:5]) == sorted(flat[5:10]) == [str(i) for i in range(5)]
+    assert steps == [[task.task_id for task in tasks_for_step(tasks, step, config)] for step in range(5)]
+    other = ProducerConfig(prompts_per_step=2, seed=8)
+    assert steps != [[task.task_id for task in tasks_for_step(tasks, step, other)] for step in range(5)]
+    ordered = ProducerConfig(prompts_per_step=2, shuffle=False)
+    assert [t.task_id for t in tasks_for_step(tasks, 2, ordered)] == ["4", "0"]
+
+
+def test_score_step_turns_verdicts_into_advantages_and_drops_what_the_loss_would_mask():
+    tasks = [Task(task_id=name, family="t", harness="program", prompt=name, tests="") for name in ("a", "b", "c")]
+    rewards = {"a": [1.0, 0.0, 1.0, 0.0], "b": [1.0, 1.0, 1.0, 1.0], "c": [0.5, 0.0, 1.0, 0.0]}
+    completions, verdicts = [], []
+    for name, values in rewards.items():
+        for index, reward in enumerate(values):
+            truncated = name == "c" and index == 3
+            completions.append(RolloutCompletion(task_id=name, sample_idx=index, text="x", token_ids=[5] * (index + 2),
+                                                 logprobs=[-1.0] * (index + 2), finish_reason="length" if truncated else "stop",
+                                                 prompt_token_ids=[1, 2]))
+            verdicts.append(Verdict(task_id=name, sample_idx=index, status="passed" if reward == 1.0 else "failed",
+                                    tests_passed=int(reward * 2), tests_total=2, reward=reward))
+    grpo = GrpoConfig(group_size=4)
+    batch, stats = score_step(0, tasks, completions, verdicts, grpo, world_size=2, micro_batch_size=8)
+    kept = [(micro["advantages"][row].item(), int(micro["completion_mask"][row].sum()))
+            for rank in (0, 1) for micro in batch[rank].micro_batches for row in range(micro["advantages"].shape[0])]
+    assert len(kept) == 7  # group b (all equal) and c's truncated sample are gone
+    std_a = (4 * 0.25 / 3) ** 0.5  # unbiased std of [1, 0, 1, 0]
+    assert sorted(round(a, 4) for a, _ in kept)[:2] == [round(-0.5 / (std_a + 1e-4), 4)] * 2
+    assert batch[0].num_items == batch[1].num_items == sum(tokens for _, tokens in kept)
+    assert stats["zero_variance_groups"] == pytest.approx(1 / 3)
+    assert stats["pass_rate"] == pytest.approx(7 / 12) and stats["samples_trained"] == 7
+    assert stats["truncated_fraction"] == pytest.approx(1 / 12)
+    seq_mean, _ = score_step(0, tasks, completions, verdicts, grpo.model_copy(update={"aggregation": "seq-mean-token-sum"}),
+                             world_size=1, micro_batch_size=8)
+    assert seq_mean[0].num_items == 7
+    with pytest.raises(RuntimeError, match="no completion or verdict"):
+        score_step(0, tasks, completions[:-1], verdicts, grpo, world_size=1, micro_batch_size=8)
+
+
+def test_lora_weights_are_published_merged_and_the_reference_is_the_base(tiny):
+    config = LearnerConfig(lora=LoraConfig(enabled=True, r=4, alpha=8, target_modules=["q_proj", "v_proj"]))
+    model, reference = load_policy(config, tiny, with_reference=True)
+    assert reference is None  # the base with adapters off is the reference
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    merged = copy.deepcopy(model).merge_and_unload().state_dict()
+    published = hf_state_dict(model, lora=True)
+    assert set(published) == set(merged)
+    for name, tensor in merged.items():
+        assert torch.allclose(published[name], tensor, atol=1e-6), name
+    base, _ = load_policy(LearnerConfig(), tiny, with_reference=False)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad(), reference_context(model, None, lora=True) as ref:
+        assert torch.allclose(ref(input_ids=ids).logits, base(input_ids=ids).logits, atol=1e-5)
+    assert not torch.allclose(model(input_ids=ids).logits, base(input_ids=ids).logits, atol=1e-3)
+
+
+def deepspeed_engine(tiny, micro_batch_size):
+    import deepspeed
+
+    from actors.learner.train_loop import deepspeed_config
+
+    config = LearnerConfig(lr=1e-3, micro_batch_size=micro_batch_size, zero_stage=2)
+    torch.manual_seed(0)
+    model, reference = load_policy(config, tiny, with_reference=True)
+    engine, *_ = deepspeed.initialize(model=model, model_parameters=list(model.parameters()),
+                                      config=deepspeed_config(config, bf16=False), dist_init_required=False)
+    return engine, reference
+
+
+@pytest.mark.slow
+def test_one_deepspeed_step_lowers_the_loss_and_micro_batches_add_up(tiny, process_group, tmp_path):
+    from actors.learner.train_loop import learn
+
+    grpo = algorithm_module("grpo")
+    config = GrpoConfig(group_size=2, old_logprobs="rollout", importance_cap=None, beta=0.01)
+    engine, reference = deepspeed_engine(tiny, micro_batch_size=2)
+    samples = samples_for(engine.module)
+    num_items = float(sum(len(s.completion_ids) for s in samples))
+
+    def fixed_batch_loss(module):
+        batch = collate(samples)
+        with torch.no_grad():
+            logprobs, _ = token_logprobs(module, batch)
+            ref_logprobs, _ = token_logprobs(reference, batch)
+        return grpo.batch_loss(batch, logprobs, ref_logprobs, config, num_items)[0].item()
+
+    before = fixed_batch_loss(engine.module)
+    split = RankBatch(step=0, micro_batches=[collate(m) for m in shard(samples, 1, 2)[0]], num_items=num_items, samples=4)
+    assert len(split.micro_batches) == 2
+    sums = learn(engine, split, grpo, config, reference, lora=False, world=1)
+    after = fixed_batch_loss(engine.module)
+    assert after < before - 1e-4, (before, after)
+    assert sums[0].item() == pytest.approx(before, abs=1e-5)  # the micro-batch losses sum to the batch's
+
+    # Accumulating two micro-batches must give the gradient of the whole batch in one pass
+    # (compared by its norm: Adam's first step is nearly sign(g), so weights would hide a 2x error).
+    whole, whole_reference = deepspeed_engine(tiny, micro_batch_size=4)
+    learn(whole, RankBatch(step=0, micro_batches=[collate(samples)], num_items=num_items, samples=4), grpo, config,
+          whole_reference, lora=False, world=1)
+    split_norm, whole_norm = float(engine.get_global_grad_norm()), float(whole.get_global_grad_norm())
+    assert split_norm > 0 and split_norm == pytest.approx(whole_norm, rel=1e-4)
+
+    nothing = RankBatch(step=0, micro_batches=[collate([])], num_items=0.0, samples=0)
+    frozen = {name: p.detach().clone() for name, p in engine.module.named_parameters()}
+    learn(engine, nothing, grpo, config, reference, lora=False, world=1)
+    assert all(torch.equal(frozen[name], p) for name, p in engine.module.named_parameters())
+
+    checkpoint.save(engine, tmp_path, {"step": 1, "policy_version": 1}, rank=0)
+    restored, _ = deepspeed_engine(tiny, micro_batch_size=2)
+    assert checkpoint.load(restored, tmp_path, rank=0)["step"] == 1
+    for (name, saved), loaded in zip(engine.module.named_parameters(), restored.module.parameters()):
+        assert torch.equal(saved, loaded), name
+    assert checkpoint.latest(tmp_path) == tmp_path
