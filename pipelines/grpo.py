@@ -158,15 +158,15 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         tasks, config.producer, config.grpo, config.rollout, config.sampling, config.verifier, config.pool,
         config.learner.workers, config.learner.micro_batch_size)
     spec = LoopSpec(learner=config.learner, algorithm="grpo", algorithm_config=config.grpo.model_dump(), model=model,
-                    rollout=config.rollout, steps=config.steps, checkpoint_every=config.checkpoint.every)
+                    rollout=config.rollout, steps=config.steps, checkpoint_every=config.checkpoint.every,
+                    resume_from=str(resume_from) if resume_from else None)
     trainer = TorchTrainer(
         train_loop, train_loop_config={"spec": spec.model_dump(mode="json"), "producer": producer},
         scaling_config=ScalingConfig(num_workers=config.learner.workers, use_gpu=config.learner.use_gpu,
                                      resources_per_worker={"CPU": config.learner.cpus_per_worker}),
         run_config=RunConfig(name="learner", storage_path=str((run.path / "checkpoints").absolute()),
                              failure_config=FailureConfig(max_failures=config.checkpoint.max_failures),
-                             checkpoint_config=CheckpointConfig(num_to_keep=config.checkpoint.keep)),
-        resume_from_checkpoint=ray.train.Checkpoint.from_directory(str(resume_from)) if resume_from else None)
+                             checkpoint_config=CheckpointConfig(num_to_keep=config.checkpoint.keep)))
 
     history: list[dict[str, float]] = []
     try:

@@ -190,9 +190,12 @@ class ExperienceProducer:
         keyed = [Task(**{**task.__dict__, "task_id": f"{index}:{task.task_id}"}) for index, task in enumerate(tasks)]
         seed = None if self.sampling.seed is None else self.sampling.seed + step * 1_000_003
         sampling = self.sampling.model_copy(update={"seed": seed})
+        version = self.version  # a step without an update publishes no weights: the engines keep the old number
         completions, verdicts, timing = asyncio.run(self._sample_and_verify(keyed, sampling))
-        return score_step(step, keyed, completions, verdicts, self.grpo, self.world_size, self.micro_batch_size,
-                          timing)
+        batch, stats = score_step(step, keyed, completions, verdicts, self.grpo, self.world_size,
+                                  self.micro_batch_size, timing)
+        stats["policy_lag"] = float(step - version)
+        return batch, stats
 
     async def _sample_and_verify(self, tasks: list[Task], sampling: SamplingConfig
                                  ) -> tuple[list[RolloutCompletion], list[Verdict], dict[str, float]]:
@@ -287,7 +290,6 @@ def score_step(step: int, tasks: list[Task], completions: list[RolloutCompletion
         "zero_variance_groups": float(zero_variance.float().mean()),
         "truncated_fraction": sum(by_completion[key].finish_reason == "length" for key in keys) / len(keys),
         "response_length": sum(lengths) / len(lengths), "samples_trained": float(len(samples)),
-        "policy_lag": sum(step - by_completion[key].policy_version for key in keys) / len(keys),
         "generated_tokens": float(sum(lengths)),
         **{f"time/{name}": value for name, value in timing.items()},
     }

@@ -55,6 +55,10 @@ class LoopSpec(Config):
     checkpoint_every: int = Field(1, ge=1)
     """Report a checkpoint every N steps (and after the last)."""
 
+    resume_from: str | None = None
+    """A checkpoint directory to start from when Ray Train hands over none (``qvr grpo --resume``;
+    within a run, restarts use the latest checkpoint Ray Train reported)."""
+
 
 def deepspeed_config(config: LearnerConfig, bf16: bool) -> dict[str, Any]:
     return {
@@ -103,6 +107,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
 
     start_step = 0
     restored = ray.train.get_checkpoint()
+    if restored is None and spec.resume_from:
+        restored = ray.train.Checkpoint.from_directory(spec.resume_from)
     if restored is not None:
         with restored.as_directory() as directory:
             start_step = int(checkpoint.load(engine, directory, rank)["step"])
