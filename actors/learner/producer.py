@@ -195,6 +195,7 @@ class ExperienceProducer:
         batch, stats = score_step(step, keyed, completions, verdicts, self.grpo, self.world_size,
                                   self.micro_batch_size, timing)
         stats["policy_lag"] = float(step - version)
+        stats["rollout_tokens_per_s"] = stats["generated_tokens"] / max(timing["generate_s"], 1e-9)
         return batch, stats
 
     async def _sample_and_verify(self, tasks: list[Task], sampling: SamplingConfig

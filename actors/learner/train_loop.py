@@ -127,6 +127,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         _published_weights(engine, learner, rank)  # ZeRO-3 gathers are collective
     dist.barrier()  # no rank asks for a batch before the producer has (re)started
 
+    previous_step_end = time.monotonic()
     for step in range(start_step, spec.steps):
         if step in learner.fail_at_steps and rank == world - 1 and ray.get(producer.should_fail.remote(step)):
             raise RuntimeError(f"injected failure before step {step} (learner.fail_at_steps)")
@@ -166,8 +167,6 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         }
         done = version == spec.steps
         report_checkpoint = done or version % spec.checkpoint_every == 0
-        if rank == 0:
-            ray.get(producer.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - step_started}))
         with tempfile.TemporaryDirectory(prefix="qvr-ckpt-") as directory:
             ckpt = None
             if report_checkpoint:
@@ -177,6 +176,10 @@ def train_loop(loop_config: dict[str, Any]) -> None:
                 ckpt = ray.train.Checkpoint.from_directory(directory)
             ray.train.report({key: value for key, value in metrics.items() if not key.startswith("time/")},
                              checkpoint=ckpt)
+        # A step's wall time runs from the previous step's end to this one's, checkpoint included.
+        if rank == 0:
+            ray.get(producer.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - previous_step_end}))
+        previous_step_end = time.monotonic()
 
 
 def learn(engine: Any, batch: Any, algorithm: Any, algo_config: Any, reference: Any, lora: bool, world: int) -> Any:
