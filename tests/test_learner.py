@@ -202,3 +202,57 @@ def test_one_deepspeed_step_lowers_the_loss_and_micro_batches_add_up(tiny, proce
     for (name, saved), loaded in zip(engine.module.named_parameters(), restored.module.parameters()):
         assert torch.equal(saved, loaded), name
     assert checkpoint.latest(tmp_path) == tmp_path
+
+
+def test_the_final_lora_policy_saves_as_a_plain_merged_model(tiny, tmp_path):
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForCausalLM
+
+    from actors.learner.train_loop import _save_hf
+
+    config = LearnerConfig(lora=LoraConfig(enabled=True, r=4, alpha=8, target_modules=["q_proj", "v_proj"]))
+    model, _ = load_policy(config, tiny, with_reference=True)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    _save_hf(SimpleNamespace(module=model), config, str(tmp_path), rank=0)
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / checkpoint.HF_MODEL)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        assert torch.allclose(saved(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["zero3", "lora"])
+def test_zero3_and_lora_learners_step_and_publish_full_weights(tiny, process_group, variant):
+    """ZeRO-3 (sharded parameters, a sharded reference, gathered publishing) and LoRA (adapters
+    only train; the base is the reference; weights publish merged) through the same loop."""
+    import deepspeed
+
+    from actors.learner.train_loop import _published_weights, deepspeed_config, learn, prepare_reference
+
+    grpo = algorithm_module("grpo")
+    algo = GrpoConfig(group_size=2, old_logprobs="rollout", importance_cap=None, beta=0.01)
+    lora = LoraConfig(enabled=variant == "lora", r=4, alpha=8, target_modules=["q_proj", "v_proj"])
+    config = LearnerConfig(lr=1e-2, micro_batch_size=2, zero_stage=3 if variant == "zero3" else 2, lora=lora)
+    model, reference = load_policy(config, tiny, with_reference=True)
+    before = {name: tensor.clone() for name, tensor in hf_state_dict(model, lora.enabled).items()}
+    samples = samples_for(model)
+    ds_config = deepspeed_config(config, bf16=False)
+    engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
+                                      config=ds_config, dist_init_required=False)
+    reference = prepare_reference(reference, config, ds_config, engine.device)
+    batch = RankBatch(step=0, micro_batches=[collate(m) for m in shard(samples, 1, 2)[0]],
+                      num_items=float(sum(len(s.completion_ids) for s in samples)), samples=4)
+    sums = learn(engine, batch, grpo, algo, reference, lora=lora.enabled, world=1)
+    assert sums[1].item() == batch.num_items
+    after = _published_weights(engine, config, rank=0)
+    assert set(after) == set(before)
+    assert all(after[name].shape == before[name].shape for name in before)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    if lora.enabled:  # only the adapted projections move, merged into their base weights
+        assert changed and all(name.endswith(("q_proj.weight", "v_proj.weight")) for name in changed)
+    else:
+        assert len(changed) > len(before) // 2

@@ -98,12 +98,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     ds_config = deepspeed_config(learner, bf16)
     engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
                                       config=ds_config, dist_init_required=False)
-    device = engine.device
-    if reference is not None:
-        if learner.zero_stage == 3:  # the reference is sharded too, as the policy (no optimizer)
-            reference, *_ = deepspeed.initialize(model=reference, config={**ds_config, "optimizer": None})
-        else:
-            reference = reference.to(device)
+    reference = prepare_reference(reference, learner, ds_config, engine.device)
 
     start_step = 0
     restored = ray.train.get_checkpoint()
@@ -180,6 +175,21 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         if rank == 0:
             ray.get(producer.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - previous_step_end}))
         previous_step_end = time.monotonic()
+
+
+def prepare_reference(reference: Any, learner: LearnerConfig, ds_config: dict[str, Any], device: Any) -> Any:
+    """The frozen reference beside the policy: sharded like it under ZeRO-3 (a DeepSpeed engine
+    without optimizer), else a plain copy on the rank's device. None stays None (LoRA, beta 0)."""
+    if reference is None:
+        return None
+    if learner.zero_stage == 3:
+        import deepspeed
+
+        config = {key: value for key, value in ds_config.items() if key != "optimizer"}
+        engine, *_ = deepspeed.initialize(model=reference, config=config, dist_init_required=False)
+        engine.eval()
+        return engine
+    return reference.to(device)
 
 
 def learn(engine: Any, batch: Any, algorithm: Any, algo_config: Any, reference: Any, lora: bool, world: int) -> Any:
