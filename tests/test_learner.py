@@ -256,3 +256,77 @@ def test_zero3_and_lora_learners_step_and_publish_full_weights(tiny, process_gro
         assert changed and all(name.endswith(("q_proj.weight", "v_proj.weight")) for name in changed)
     else:
         assert len(changed) > len(before) // 2
+
+
+class FakeGroup:
+    """A rollout group that answers every prompt with G one-token samples: 'pass' or 'fail'."""
+
+    def __init__(self):
+        self.policy_version, self.calls, self.versions = 0, [], []
+
+    def stream(self, prompts, sampling):
+        self.calls.append(self.policy_version)
+        for index, prompt in enumerate(prompts):
+            yield index, [RolloutCompletion(task_id=prompt.task_id, sample_idx=i, text="pass" if i % 2 else "fail",
+                                            token_ids=[7, 8], logprobs=[-0.5, -0.5], policy_version=self.policy_version,
+                                            prompt_token_ids=[1, 2, 3]) for i in range(sampling.n)]
+
+    def update_weights(self, version, weights, rewind=False):
+        assert rewind or version >= self.policy_version
+        self.policy_version = version
+        self.versions.append(version)
+
+    def close(self):
+        pass
+
+
+class FakePool:
+    async def submit(self, jobs):
+        async for job in jobs:
+            passed = job.text == "pass"
+            yield Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx, status="passed" if passed else "failed",
+                          tests_passed=int(passed), tests_total=1, reward=float(passed))
+
+    def close(self):
+        pass
+
+
+def fake_producer(lag):
+    from actors.learner.producer import ExperienceProducer
+    from actors.rollout.config import RolloutConfig, SamplingConfig
+    from actors.verify.config import VerifierConfig
+    from actors.verify.pool import PoolConfig
+
+    tasks = [Task(task_id=str(i), family="t", harness="program", prompt=f"p{i}", tests="") for i in range(3)]
+    return ExperienceProducer(tasks, ProducerConfig(prompts_per_step=2, max_policy_lag=lag, batch_timeout_s=1),
+                              GrpoConfig(group_size=4), RolloutConfig(), SamplingConfig(seed=0), VerifierConfig(),
+                              PoolConfig(), world_size=2, micro_batch_size=4, group=FakeGroup(), verifier_pool=FakePool())
+
+
+@pytest.mark.parametrize("lag", [0, 1])
+def test_the_producer_runs_at_most_max_policy_lag_steps_ahead(lag):
+    import time
+
+    producer = fake_producer(lag)
+    try:
+        producer.start(0, 4)
+        first = producer.get_batch(0, rank=0), producer.get_batch(0, rank=1)
+        assert all(batch.step == 0 and batch.num_items == 16 for batch in first)  # 2 tasks x 4 samples x 2 tokens
+        time.sleep(0.5)
+        assert (1 in producer.batches) == (lag == 1)  # lag 1: step 1 is sampled before step 0's weights exist
+        producer.publish(1, object())
+        producer.finish_step(0, {"loss": 0.5})
+        batch = producer.get_batch(1, rank=1)
+        assert batch.step == 1
+        assert producer.group.calls[:2] == [0, 0 if lag else 1]  # which weights sampled steps 0 and 1
+        [(step, metrics)] = producer.drain_metrics()
+        assert step == 0 and metrics["loss"] == 0.5 and metrics["pass_rate"] == 0.5
+        assert metrics["policy_lag"] == 0
+        # A restarted learner restores step 1 with its weights: production starts again from there.
+        producer.publish(1, object())
+        producer.start(1, 4)
+        assert producer.get_batch(1, rank=0).step == 1
+        with pytest.raises(TimeoutError):
+            producer.get_batch(3, rank=0)  # step 3 needs weights 3 (or 2 with lag 1): never published
+    finally:
+        producer.close()

@@ -61,7 +61,9 @@ class ProducerConfig(Config):
 class ExperienceProducer:
     def __init__(self, tasks: list[Task], config: ProducerConfig, grpo: GrpoConfig, rollout: RolloutConfig,
                  sampling: SamplingConfig, verifier: VerifierConfig, pool: PoolConfig, world_size: int,
-                 micro_batch_size: int) -> None:
+                 micro_batch_size: int, group: Any = None, verifier_pool: Any = None) -> None:
+        """``group`` / ``verifier_pool``: ready-made ones to use instead of starting a RolloutGroup
+        and a VerifierPool from the configs (anything with the same methods)."""
         from actors.rollout.group import RolloutGroup
         from actors.verify.pool import VerifierPool
 
@@ -71,8 +73,9 @@ class ExperienceProducer:
         self.tasks, self.config, self.grpo = tasks, config, grpo
         self.sampling = sampling.model_copy(update={"n": grpo.group_size})
         self.world_size, self.micro_batch_size = world_size, micro_batch_size
-        self.group = RolloutGroup(rollout, shard_prompts=1)  # one group per request: streams group by group
-        self.pool = VerifierPool(verifier, pool)
+        # One group per request, so verification starts on each group as soon as it is sampled.
+        self.group = group if group is not None else RolloutGroup(rollout, shard_prompts=1)
+        self.pool = verifier_pool if verifier_pool is not None else VerifierPool(verifier, pool)
         self.version = 0
         self.batches: dict[int, dict[int, RankBatch]] = {}
         self.stats: dict[int, dict[str, float]] = {}
