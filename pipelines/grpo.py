@@ -141,6 +141,8 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         log.info("resuming from %s (%d steps in all)", resume_from, config.steps)
 
     tasks = load_tasks(config.tasks)
+    if not tasks:
+        raise ValueError(f"tasks.source {config.tasks.source!r} holds no tasks")
     if config.bootstrap_tiny_policy and not Path(config.rollout.model).exists():
         from actors.rollout.testing import save_tiny_policy
 
@@ -151,6 +153,10 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     config = config.model_copy(update={"rollout": config.rollout.model_copy(
         update={"model": local_or_hub(config.rollout.model)})})
     model = local_or_hub(config.learner.model or config.rollout.model)
+    from actors.rollout.engine import check_model_source
+
+    for name in {config.rollout.model, model}:
+        check_model_source(name)  # a missing local directory fails here, not in a remote actor
 
     connect_ray(config.ray)
     started = time.monotonic()
@@ -164,7 +170,10 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         train_loop, train_loop_config={"spec": spec.model_dump(mode="json"), "producer": producer},
         scaling_config=ScalingConfig(num_workers=config.learner.workers, use_gpu=config.learner.use_gpu,
                                      resources_per_worker={"CPU": config.learner.cpus_per_worker}),
-        run_config=RunConfig(name="learner", storage_path=str((run.path / "checkpoints").absolute()),
+        # A resumed run is a new Ray Train run (its own name) started from the checkpoint chosen
+        # above, rather than Ray Train's implicit restore of a same-named run: one rule decides.
+        run_config=RunConfig(name=f"learner-resumed-{time.strftime('%Y%m%dT%H%M%S')}" if resume_from else "learner",
+                             storage_path=str((run.path / "checkpoints").absolute()),
                              failure_config=FailureConfig(max_failures=config.checkpoint.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=config.checkpoint.keep)))
 

@@ -12,6 +12,7 @@ from typing import Any
 TAG = "state"
 TRAINER_STATE = "trainer_state.json"
 HF_MODEL = "hf_model"
+RAY_TRAIN_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of registered checkpoints
 
 
 def save(engine: Any, directory: str | Path, state: dict[str, Any], rank: int) -> None:
@@ -46,10 +47,19 @@ def load(engine: Any, directory: str | Path, rank: int) -> dict[str, Any]:
 
 
 def latest(root: str | Path) -> Path | None:
-    """The checkpoint with the highest step under ``root`` (a run directory), or None."""
-    best: tuple[int, Path] | None = None
-    for state_file in Path(root).rglob(TRAINER_STATE):
-        step = int(json.loads(state_file.read_text())["step"])
-        if best is None or step > best[0]:
-            best = (step, state_file.parent)
-    return best[1] if best else None
+    """The newest complete checkpoint under ``root`` (a run directory), or None.
+
+    Complete means Ray Train registered it after every rank had reported: its checkpoint
+    manager's snapshot names it. A directory whose upload was cut short (the job killed while
+    ranks were still reporting) is never chosen. Without a snapshot (checkpoints written outside
+    Ray Train), the highest step wins."""
+    root = Path(root)
+    registered = []
+    for snapshot in root.rglob(RAY_TRAIN_SNAPSHOT):
+        result = json.loads(snapshot.read_text()).get("latest_checkpoint_result") or {}
+        if result.get("checkpoint_dir_name") and (snapshot.parent / result["checkpoint_dir_name"] / TRAINER_STATE).exists():
+            registered.append(snapshot.parent / result["checkpoint_dir_name"])
+    candidates = registered or [state.parent for state in root.rglob(TRAINER_STATE)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda path: int(json.loads((path / TRAINER_STATE).read_text())["step"]))

@@ -162,6 +162,10 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         }
         done = version == spec.steps
         report_checkpoint = done or version % spec.checkpoint_every == 0
+        # Metrics go out before the checkpoint: a rank failing right after the report must not
+        # lose them. A step's time runs from the previous step's end (its checkpoint included).
+        if rank == 0:
+            ray.get(producer.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - previous_step_end}))
         with tempfile.TemporaryDirectory(prefix="qvr-ckpt-") as directory:
             ckpt = None
             if report_checkpoint:
@@ -171,9 +175,6 @@ def train_loop(loop_config: dict[str, Any]) -> None:
                 ckpt = ray.train.Checkpoint.from_directory(directory)
             ray.train.report({key: value for key, value in metrics.items() if not key.startswith("time/")},
                              checkpoint=ckpt)
-        # A step's wall time runs from the previous step's end to this one's, checkpoint included.
-        if rank == 0:
-            ray.get(producer.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - previous_step_end}))
         previous_step_end = time.monotonic()
 
 
