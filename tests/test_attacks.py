@@ -174,7 +174,7 @@ def sandbox_uid_processes(base: int) -> list[int]:
     pids = []
     for entry in glob.glob("/proc/[0-9]*"):
         try:
-            if base <= os.stat(entry).st_uid < base + 64:
+            if base <= os.stat(entry).st_uid < base + 65536:
                 pids.append(int(entry.rsplit("/", 1)[1]))
         except OSError:
             continue

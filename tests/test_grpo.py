@@ -122,8 +122,11 @@ def test_failed_ranks_restart_and_a_killed_run_resumes_to_the_same_parameters(tm
     for line in (run / "metrics.jsonl").read_text().splitlines():  # a step redone after a restart logs twice
         row = json.loads(line)
         last_row[row["step"]] = row
-    assert sorted(last_row) == [0, 1, 2]
-    assert [last_row[step]["reward_mean"] for step in range(3)] == uninterrupted["reward_mean"]
+    # Metrics still in flight to the driver when it was killed are lost; every step from the
+    # checkpoint on is logged again by the resumed run, with the uninterrupted run's numbers.
+    assert {0, *range(killed_at, 3)} <= set(last_row)
+    for step, row in last_row.items():
+        assert row["reward_mean"] == uninterrupted["reward_mean"][step], step
     reference, final = weights(uninterrupted), weights(resumed)
     assert set(reference) == set(final)
     for name, tensor in reference.items():

@@ -61,8 +61,10 @@ class SandboxConfig(Config):
     """How much of stdout and of stderr (each, their tail) is kept in the verdict."""
 
     sandbox_uid_base: int = Field(200000, ge=1000, le=2**31 - 70000)
-    """When the verifier runs as root, each slot's child runs as host uid base + slot, so that
-    RLIMIT_NPROC (which root ignores) applies and root-only files stay unreadable."""
+    """When the verifier runs as root, each zygote's children run as host uid base + (zygote pid
+    mod 65536): distinct per zygote on a host, so RLIMIT_NPROC (which root ignores) counts only
+    that zygote's children, and root-only files stay unreadable. Keep base .. base + 65535 free
+    of real users."""
 
     hidden_paths: list[str] = []
     """Host paths covered inside the sandbox (e.g. where task files with hidden tests and

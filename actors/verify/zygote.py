@@ -35,6 +35,7 @@ from actors.verify.harness import run_job, write_record
 from actors.verify.qpu_shim import install as install_qpu_shim
 from actors.verify.split import run_checker, serve_solution
 
+SANDBOX_UIDS = 65536  # host uids per verifier host: sandbox_uid_base .. + 65535
 
 
 # ---------------------------------------------------------------- the warm process
@@ -93,6 +94,9 @@ class Zygote:
         self.slot: int = settings["slot"]
         self.mode: str = settings["mode"]
         self.sandbox = SandboxConfig.model_validate(settings["sandbox"])
+        # One host uid per zygote (not per slot index): zygotes of several verifiers on one host
+        # then never share a uid, so RLIMIT_NPROC counts only this zygote's children.
+        self.sandbox_uid = self.sandbox.sandbox_uid_base + os.getpid() % SANDBOX_UIDS
         self.requested = set(settings.get("features", FEATURES))
         self.features: set[str] = set()
         # The mount point of each job's private tmpfs: an empty host directory of this zygote's
@@ -168,7 +172,7 @@ class Zygote:
                 mount_private_dirs(self.sandbox, self.workdir, self.masks)
                 if proc:
                     mount_proc()
-                drop_to_uid(self.sandbox.sandbox_uid_base + self.slot)
+                drop_to_uid(self.sandbox_uid)
 
             enter_namespaces(features - ({"pid_namespace"} if proc else set()), before_user_namespace=as_root)
             return self.sandbox.max_processes + 2
