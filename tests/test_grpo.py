@@ -121,7 +121,7 @@ def test_failed_ranks_restart_and_a_killed_run_resumes_to_the_same_parameters(tm
     last_row = {}
     for line in (run / "metrics.jsonl").read_text().splitlines():  # a step redone after a restart logs twice
         row = json.loads(line)
-        last_row[row["step"]] = row
+        last_row[int(row["step"])] = row
     # Metrics still in flight to the driver when it was killed are lost; every step from the
     # checkpoint on is logged again by the resumed run, with the uninterrupted run's numbers.
     assert {0, *range(killed_at, 3)} <= set(last_row)
