@@ -46,7 +46,7 @@ def samples_for(model, count=4, seed=0):
         prompt = torch.randint(3, 200, (3 + index,), generator=generator).tolist()
         completion = torch.randint(3, 200, (5 + 2 * index,), generator=generator).tolist()
         samples.append(Sample(prompt_ids=prompt, completion_ids=completion, rollout_logprobs=[0.0] * len(completion),
-                              advantage=1.0 if index % 2 == 0 else -1.0, reward=float(index % 2 == 0)))
+                              advantage=1.0 if index % 2 == 0 else -1.0))
     with torch.no_grad():
         logprobs, _ = token_logprobs(model, collate(samples))
     for row, sample in enumerate(samples):
@@ -72,7 +72,7 @@ def test_token_logprobs_pick_each_completion_token(tiny):
 
 
 def test_shard_gives_every_rank_the_same_number_of_micro_batches():
-    samples = [Sample([1], [2] * (i + 1), [0.0] * (i + 1), 1.0, 1.0) for i in range(5)]
+    samples = [Sample([1], [2] * (i + 1), [0.0] * (i + 1), 1.0) for i in range(5)]
     shares = shard(samples, world_size=2, micro_batch_size=2)
     assert [len(share) for share in shares] == [2, 2]
     assert sorted(len(s.completion_ids) for share in shares for micro in share for s in micro) == [1, 2, 3, 4, 5]

@@ -21,7 +21,7 @@ def save(engine: Any, directory: str | Path, state: dict[str, Any], rank: int) -
     import torch
 
     directory = Path(directory)
-    engine.save_checkpoint(str(directory), tag=TAG, client_state={"trainer_state": state})
+    engine.save_checkpoint(str(directory), tag=TAG)
     torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
                directory / f"rng_rank{rank}.pt")
     if rank == 0:
@@ -34,7 +34,7 @@ def load(engine: Any, directory: str | Path, rank: int) -> dict[str, Any]:
     import torch
 
     directory = Path(directory)
-    path, client_state = engine.load_checkpoint(str(directory), tag=TAG)
+    path, _ = engine.load_checkpoint(str(directory), tag=TAG)
     if path is None:
         raise FileNotFoundError(f"no DeepSpeed checkpoint under {directory}")
     rng_file = directory / f"rng_rank{rank}.pt"
@@ -43,7 +43,7 @@ def load(engine: Any, directory: str | Path, rank: int) -> dict[str, Any]:
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
-    return dict(client_state["trainer_state"])
+    return json.loads((directory / TRAINER_STATE).read_text())
 
 
 def latest(root: str | Path) -> Path | None:

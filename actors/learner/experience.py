@@ -9,7 +9,7 @@ tokens are all masked: they add nothing to the loss but keep the collectives in 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -21,10 +21,8 @@ class Sample:
     completion_ids: list[int]
     rollout_logprobs: list[float]
     advantage: float
-    reward: float
     truncated: bool = False
     zero_variance: bool = False
-    policy_version: int = 0
 
 
 @dataclass
@@ -37,7 +35,6 @@ class RankBatch:
     """The global denominator of the loss (tokens or sequences of the whole batch, all ranks)."""
     samples: int
     """Real (not padding) samples on this rank."""
-    info: dict[str, float] = field(default_factory=dict)
 
 
 def collate(samples: list[Sample], pad_id: int = 0) -> dict[str, Any]:
@@ -46,12 +43,9 @@ def collate(samples: list[Sample], pad_id: int = 0) -> dict[str, Any]:
     ``rollout_logprobs``; per sample: ``advantages``, ``truncated``, ``zero_variance``."""
     import torch
 
-    if not samples:  # a padding micro-batch: one token, fully masked
-        samples = [Sample(prompt_ids=[pad_id], completion_ids=[pad_id], rollout_logprobs=[0.0], advantage=0.0,
-                          reward=0.0)]
-        padding = True
-    else:
-        padding = False
+    padding = not samples
+    if padding:  # one token, fully masked
+        samples = [Sample(prompt_ids=[pad_id], completion_ids=[pad_id], rollout_logprobs=[0.0], advantage=0.0)]
     length = max(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
     columns = max(len(s.completion_ids) for s in samples)
     batch = {

@@ -70,7 +70,8 @@ def token_logprobs(model: Any, batch: dict[str, Any], with_entropy: bool = False
     # The token at position p is predicted by the logits at p - 1.
     positions = (prompt_lengths[:, None] - 1 + torch.arange(columns, device=input_ids.device)[None, :])
     positions = positions.clamp(max=input_ids.shape[1] - 2)
-    selected = logits.gather(1, positions[:, :, None].expand(-1, -1, logits.shape[-1])).float()
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)[:, None]
+    selected = logits[rows, positions].float()  # [B, T, V] without a [B, T, V] index tensor
     targets = input_ids.gather(1, positions + 1)
     log_probs = torch.log_softmax(selected, dim=-1)
     logprobs = log_probs.gather(2, targets[:, :, None]).squeeze(2)

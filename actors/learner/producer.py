@@ -21,6 +21,7 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import Field
@@ -148,9 +149,6 @@ class ExperienceProducer:
             finished, self.finished = self.finished, []
             return finished
 
-    def policy_version(self) -> int:
-        return self.version
-
     def close(self) -> None:
         self._stop_thread()
         self.group.close()
@@ -190,7 +188,7 @@ class ExperienceProducer:
     def _make_batch(self, step: int) -> tuple[dict[int, RankBatch], dict[str, float]]:
         tasks = tasks_for_step(self.tasks, step, self.config)
         # Task ids may repeat within a step (few tasks, many prompts): key groups by position.
-        keyed = [Task(**{**task.__dict__, "task_id": f"{index}:{task.task_id}"}) for index, task in enumerate(tasks)]
+        keyed = [replace(task, task_id=f"{index}:{task.task_id}") for index, task in enumerate(tasks)]
         seed = None if self.sampling.seed is None else self.sampling.seed + step * 1_000_003
         sampling = self.sampling.model_copy(update={"seed": seed})
         version = self.version  # a step without an update publishes no weights: the engines keep the old number
@@ -273,8 +271,7 @@ def score_step(step: int, tasks: list[Task], completions: list[RolloutCompletion
         completion = by_completion[key]
         sample = Sample(prompt_ids=completion.prompt_token_ids, completion_ids=completion.token_ids,
                         rollout_logprobs=completion.logprobs, advantage=float(advantages[position]),
-                        reward=float(rewards[position]), truncated=completion.finish_reason == "length",
-                        zero_variance=bool(zero_variance[position]), policy_version=completion.policy_version)
+                        truncated=completion.finish_reason == "length", zero_variance=bool(zero_variance[position]))
         dropped = ((grpo.filter_zero_variance and sample.zero_variance)
                    or (grpo.mask_truncated and sample.truncated) or not sample.completion_ids)
         if not dropped:

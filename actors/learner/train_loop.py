@@ -25,7 +25,7 @@ from actors.config import Config
 from actors.learner import checkpoint
 from actors.learner.algorithms import algorithm_module
 from actors.learner.config import LearnerConfig
-from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs
+from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs, training_dtype
 from actors.rollout.config import RolloutConfig
 
 log = logging.getLogger("qvr.learner")
@@ -94,8 +94,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     random.seed(learner.seed + rank)
 
     model, reference = load_policy(learner, spec.model, with_reference=algorithm.needs_reference(algo_config))
-    bf16 = learner.use_gpu and learner.dtype in ("auto", "bfloat16")
-    ds_config = deepspeed_config(learner, bf16)
+    ds_config = deepspeed_config(learner, bf16=training_dtype(learner) == torch.bfloat16)
     engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
                                       config=ds_config, dist_init_required=False)
     reference = prepare_reference(reference, learner, ds_config, engine.device)
@@ -114,12 +113,20 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         from actors.rollout.transport import make_transport
 
         transport = make_transport(spec.rollout)
-        # A restart may find the rollout workers serving weights newer than the checkpoint.
-        if start_step > 0 or ray.get(producer.policy_version.remote()) != start_step:
-            ray.get(producer.publish.remote(start_step, transport.send(_published_weights(engine, learner, rank))))
+
+    def publish(version: int, changed: bool) -> float:
+        """Every rank calls it (ZeRO-3 gathers are collective); rank 0 hands the weights (None:
+        unchanged) to the producer, which loads them into the rollout workers. Returns the load time."""
+        weights = _published_weights(engine, learner, rank) if changed else None
+        if rank != 0:
+            return 0.0
+        return ray.get(producer.publish.remote(version, transport.send(weights) if weights is not None else None))
+
+    # A (re)start always publishes what it starts from: after a restart the rollout workers may
+    # serve weights newer than the checkpoint.
+    publish(start_step, changed=True)
+    if rank == 0:
         ray.get(producer.start.remote(start_step, spec.steps))
-    else:
-        _published_weights(engine, learner, rank)  # ZeRO-3 gathers are collective
     dist.barrier()  # no rank asks for a batch before the producer has (re)started
 
     previous_step_end = time.monotonic()
@@ -139,13 +146,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
 
         publish_started = time.monotonic()
         version = step + 1
-        if rank == 0:
-            handle = transport.send(_published_weights(engine, learner, rank)) if trained else None
-            loaded_s = ray.get(producer.publish.remote(version, handle))
-        else:
-            if trained:
-                _published_weights(engine, learner, rank)
-            loaded_s = 0.0
+        loaded_s = publish(version, changed=trained)
         publish_s = time.monotonic() - publish_started
 
         values = dict(zip(SUMMED, sums.tolist()))
