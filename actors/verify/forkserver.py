@@ -14,6 +14,7 @@ from actors.verify.config import VerifierConfig
 from actors.verify.executor import boot_code
 from actors.verify.isolation import FEATURES
 from actors.verify.frames import read_frame, write_frame
+from actors.verify.hugepages import MALLOC_TUNABLE
 from actors.verify.zygote import child_environment
 
 log = logging.getLogger("qvr.verify")
@@ -49,8 +50,11 @@ class ForkServer:
         if self.config.qpu.token_file:  # the token file is the gateway's, never the sandbox's
             sandbox["hidden_paths"] = [*sandbox["hidden_paths"], self.config.qpu.token_file]
         settings = {"slot": self.slot, "mode": self.mode, "sandbox": sandbox,
-                    "host_home": os.path.expanduser("~")}
+                    "host_home": os.path.expanduser("~"), "huge_pages": self.config.huge_pages,
+                    "warm_backends": self.config.warm_backends}
         env = child_environment(os.environ.get("TMPDIR", "/tmp"))
+        if self.config.huge_pages:
+            env["GLIBC_TUNABLES"] = MALLOC_TUNABLE
         # One thread for every numerical library, before they load: forked children inherit it.
         self.process = subprocess.Popen(
             [self.config.python or sys.executable, "-I", "-c", boot_code("actors.verify.zygote"), json.dumps(settings), str(requests_r), str(replies_w)],
@@ -66,6 +70,8 @@ class ForkServer:
         if not ready or not ready.get("ready"):
             self.close()
             raise RuntimeError(f"zygote for slot {self.slot} did not start (exit {self.process.poll()})")
+        self.huge_mb = int(ready.get("huge_mb", 0))
+        """MiB of the zygote's warm heap folded into huge pages (see actors/verify/hugepages.py)."""
         self.features = self._agree_on_features(ready.get("probe", {}))
 
     def _agree_on_features(self, probe: dict[str, str | None]) -> list[str]:

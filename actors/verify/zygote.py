@@ -31,7 +31,9 @@ import traceback
 from typing import Any
 
 from actors.verify.frames import MAX_FRAME, read_frame, write_frame
+from actors.verify.codecs.backends import warm as warm_backends
 from actors.verify.harness import run_job, write_record
+from actors.verify.hugepages import collapse_heap
 from actors.verify.qpu_shim import install as install_qpu_shim
 from actors.verify.split import run_checker, serve_solution
 
@@ -41,8 +43,10 @@ SANDBOX_UIDS = 65536  # host uids per verifier host: sandbox_uid_base .. + 65535
 # ---------------------------------------------------------------- the warm process
 
 
-def warm_up() -> None:
-    """Import what QHE and synthetic tasks use and run each hot path once, then freeze the heap."""
+def warm_up(huge_pages: bool = False, backends: list[str] = ()) -> int:
+    """Import what QHE and synthetic tasks use and run each hot path once, then freeze the heap
+    (and, with ``huge_pages``, fold it into huge pages). ``backends``: fake backends whose
+    Targets the split checker's codec keeps ready. Returns the MiB folded."""
     import numpy  # noqa: F401
     import qiskit
     import qiskit_aer
@@ -58,8 +62,10 @@ def warm_up() -> None:
     circuit.measure_all()
     transpiled = qiskit.transpile(circuit, backend=FakeManilaV2(), optimization_level=1, seed_transpiler=1)
     qiskit_aer.AerSimulator().run(transpiled, shots=16, seed_simulator=1).result()
+    warm_backends(list(backends))
     gc.collect()
     gc.freeze()
+    return collapse_heap() if huge_pages else 0
 
 
 def child_environment(home: str) -> dict[str, str]:
@@ -217,8 +223,15 @@ class Zygote:
         import io
 
         stdout, stderr = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            record = run_job(job)
+        workdir = tempfile.mkdtemp(prefix="qvr-inprocess-")  # files a job writes land here, not in our cwd
+        previous = os.getcwd()
+        try:
+            os.chdir(workdir)
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                record = run_job(job)
+        finally:
+            os.chdir(previous)
+            shutil.rmtree(workdir, ignore_errors=True)
         return {"status": "ok", "record": record, "stdout_tail": stdout.getvalue()[-self.sandbox.max_output_bytes:],
                 "stderr_tail": stderr.getvalue()[-self.sandbox.max_output_bytes:]}
 
@@ -497,10 +510,11 @@ def main() -> None:
     zygote = Zygote(settings)
     zygote.control = (requests, replies)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    warm_up()
+    huge_mb = warm_up(huge_pages=bool(settings.get("huge_pages")), backends=settings.get("warm_backends", []))
     probe = zygote.probe()
     zygote.use({name for name, error in probe.items() if error is None} & zygote.requested)
-    write_frame(replies, {"ready": True, "pid": os.getpid(), "probe": probe, "features": sorted(zygote.features)})
+    write_frame(replies, {"ready": True, "pid": os.getpid(), "probe": probe, "features": sorted(zygote.features),
+                          "huge_mb": huge_mb})
     while True:
         message = read_frame(requests)
         if message is None:

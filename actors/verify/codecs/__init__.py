@@ -70,7 +70,12 @@ def encode(value: Any) -> Any:
         codec = codec_for(item)
         if codec is None:
             raise CannotCross(f"no codec for {type(item).__module__}.{type(item).__qualname__}")
-        return {"$": codec.tag, **codec.encode(item, lambda child: walk(child, depth + 1))}
+        try:
+            return {"$": codec.tag, **codec.encode(item, lambda child: walk(child, depth + 1))}
+        except CannotCross:
+            raise
+        except Exception as error:  # noqa: BLE001 - a codec refusing a value (wrong subclass, bad state)
+            raise CannotCross(f"{codec.tag}: {error}") from None
 
     return walk(value, 0)
 
