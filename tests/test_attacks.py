@@ -124,6 +124,8 @@ ATTACKS = {
                                      "    leak('tcp')\nexcept OSError:\n    pass\n", {"passed"}),
     "host_unix_socket": (PROGRAM, LEAK + "import socket\ntry:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect('{sock}')\n"
                                          "    leak('unix')\nexcept OSError:\n    pass\n", {"passed"}),
+    "network_interfaces": (PROGRAM, LEAK + "names = [line.split(':')[0].strip() for line in open('/proc/net/dev').readlines()[2:]]\n"
+                                           "if names != ['lo']: leak('interfaces ' + repr(names))\n", {"passed"}),
     "socketpair": (PROGRAM, LEAK + "import socket\ntry:\n    socket.socketpair()\n    leak('socketpair')\nexcept OSError:\n    pass\n",
                    {"passed"}),
     "signal_zygote": (PROGRAM, LEAK + "import os\ntry:\n    os.kill({zygote}, 9)\n    leak('kill')\nexcept OSError:\n    pass\n",
@@ -193,6 +195,14 @@ def baseline_s(verifier):
 
 def test_battery_has_enough_cases():
     assert len(ATTACKS) >= 25
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as non-root each child gets a network namespace of its own")
+def test_children_share_their_zygotes_empty_network_namespace(verifier):
+    zygote = verifier.servers[0].pid
+    assert os.readlink(f"/proc/{zygote}/ns/net") != os.readlink("/proc/self/ns/net")
+    names = [line.split(":")[0].strip() for line in Path(f"/proc/{zygote}/net/dev").read_text().splitlines()[2:]]
+    assert names == ["lo"]
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))

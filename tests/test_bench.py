@@ -15,15 +15,18 @@ pytestmark = pytest.mark.slow
 def test_bench_verifier_json(tmp_path):
     result = subprocess.run(
         [str(Path(sys.executable).parent / "qvr"), "bench", "verifier", "verifier.small_jobs=6",
-         "verifier.subprocess_jobs=2", f"run.root={tmp_path}", "--json"],
+         "verifier.subprocess_jobs=2", "verifier.rounds=2", f"run.root={tmp_path}", "--json"],
         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     small = summary["small"]
     for key in ("subprocess_per_s", "forked_per_s", "inprocess_per_s", "forked_over_subprocess", "forked_over_inprocess",
-                "split_per_s", "split_over_forked"):
+                "split_per_s", "split_over_forked", "bare_per_s", "bare_over_inprocess", "forked_over_bare"):
         assert small[key] > 0, key
-    assert small["runs"]["forked"]["passed"] == small["runs"]["split"]["passed"] == 6
+    for executor in ("forked", "split", "inprocess", "bare"):
+        run = small["runs"][executor]
+        assert run["passed"] == 6, executor
+        assert len(run["per_s_rounds"]) == 2 and run["per_s"] == pytest.approx(sum(run["per_s_rounds"]) / 2, rel=0.01)
     assert small["runs"]["subprocess"]["passed"] == 2
     assert small["forked_over_subprocess"] == pytest.approx(
         small["runs"]["forked_prefix"]["per_s"] / small["runs"]["subprocess"]["per_s"], rel=0.01)

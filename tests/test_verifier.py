@@ -21,7 +21,7 @@ from tests.conftest import EXAMPLES
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", params=["forked", "subprocess"])
+@pytest.fixture(scope="module", params=["forked", "subprocess", "bare"])
 def verifier(request):
     config = VerifierConfig(executor=request.param, timeout_s=8, sandbox=SandboxConfig(max_output_bytes=2048))
     with Verifier(config, slots=2) as verifier:

@@ -11,11 +11,13 @@ from actors.verify.rewards import RewardConfig
 
 
 class VerifierConfig(Config):
-    executor: Literal["forked", "subprocess", "inprocess"] = "forked"
+    executor: Literal["forked", "subprocess", "inprocess", "bare"] = "forked"
     """``forked``: each verification is an isolated child forked from a warm zygote per slot
     (milliseconds of start-up). ``subprocess``: a fresh ``python -I`` per verification (2-4 s of
     Qiskit imports; the baseline). ``inprocess``: runs in the warm zygote itself with no fork
-    and no isolation: only the benchmarks' floor, never for model output."""
+    and no isolation: only the benchmarks' floor, never for model output. ``bare``: a plain fork
+    of the warm zygote per job with no isolation at all, the floor of any fork-server (what
+    ``forked`` costs beyond it is isolation): benchmarks only, never for model output."""
 
     isolation: Literal["auto", "split", "shared"] = "auto"
     """Where the tests run. ``split``: in a clean checker child, the candidate's values crossing

@@ -27,7 +27,8 @@ class SandboxUnavailable(RuntimeError):
 
 
 class ForkServer:
-    """One zygote. ``mode`` is ``forked`` (isolated child per job) or ``inprocess`` (benchmark floor)."""
+    """One zygote. ``mode`` is ``forked`` (isolated child per job), or for benchmarks ``inprocess``
+    (no fork) or ``bare`` (a plain fork per job, no isolation)."""
 
     START_TIMEOUT_S = 180.0
 
@@ -71,7 +72,7 @@ class ForkServer:
             self.close()
             raise RuntimeError(f"zygote for slot {self.slot} did not start (exit {self.process.poll()})")
         self.huge_mb = int(ready.get("huge_mb", 0))
-        """MiB of the zygote's warm heap folded into huge pages (see actors/verify/hugepages.py)."""
+        """MiB of the zygote's memory folded into huge pages (see actors/verify/hugepages.py)."""
         self.features = self._agree_on_features(ready.get("probe", {}))
 
     def _agree_on_features(self, probe: dict[str, str | None]) -> list[str]:
@@ -97,6 +98,7 @@ class ForkServer:
         write_frame(self._requests, {"features": features})
         agreed = read_frame(self._replies, 30)
         self.can_split = bool(agreed.get("can_split"))
+        self.huge_mb = int(agreed.get("huge_mb", self.huge_mb))
         return agreed["features"]
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:

@@ -112,8 +112,11 @@ def drop_to_uid(uid: int) -> None:
     _check(_libc.prctl(ctypes.c_int(4), ctypes.c_ulong(1), 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
 
 
-def enter_namespaces(features: set[str], before_user_namespace: Any = None) -> None:
+def enter_namespaces(features: set[str], before_user_namespace: Any = None, fresh_network: bool = True) -> None:
     """Unshare the namespaces in ``features``; children forked afterwards are in the new PID one.
+
+    ``fresh_network=False``: the caller already sits in an empty network namespace of its
+    zygote's (see :func:`isolate_network`); only the IPC namespace is new.
 
     ``before_user_namespace`` runs first, in a private mount namespace of its own when running
     as root: mounts made there (with root's access to the host) end up locked inside the user
@@ -129,13 +132,27 @@ def enter_namespaces(features: set[str], before_user_namespace: Any = None) -> N
     if "pid_namespace" in features:
         flags |= CLONE_NEWPID
     if "net_namespace" in features:
-        flags |= CLONE_NEWNET | CLONE_NEWIPC
+        flags |= CLONE_NEWIPC | (CLONE_NEWNET if fresh_network else 0)
     if flags:
         unshare(flags)
     if "user_namespace" in features:
         Path("/proc/self/setgroups").write_text("deny")
         Path("/proc/self/uid_map").write_text(f"0 {outer_uid} 1")
         Path("/proc/self/gid_map").write_text(f"0 {outer_gid} 1")
+
+
+def isolate_network() -> None:
+    """Move the calling process (a zygote, as root) into a new, empty network namespace that all
+    its children then share: only a loopback device, down, and nothing to reach.
+
+    Creating a network namespace per child costs about 1.5 ms of CPU (setup, then the kernel's
+    asynchronous cleanup_net; perf on a 2-core VM), a tenth of a trivial verification. Sharing
+    one is as tight: the namespace belongs to the host's user namespace, so a child (in a user
+    namespace of its own) holds no CAP_NET_ADMIN over it and cannot bring loopback up or add a
+    device; seccomp denies every socket anyway; and a zygote runs one job at a time and kills
+    every process of a job at its end, so nothing a job opened there (an abstract socket dies
+    with its process) outlives the job."""
+    unshare(CLONE_NEWNET)
 
 
 def _minimal(paths: list[str]) -> list[str]:

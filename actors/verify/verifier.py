@@ -1,6 +1,6 @@
 """The Verifier Python API: verify(tasks, completions) -> verdicts, in parallel over slots.
 
-With the ``forked`` (default) and ``inprocess`` executors each slot owns one warm zygote; with
+With the ``forked`` (default), ``inprocess`` and ``bare`` executors each slot owns one warm zygote; with
 ``subprocess`` each slot starts a fresh interpreter per job. Verdicts come back in completion
 order from :meth:`Verifier.verify`, or as they finish from :meth:`Verifier.stream`.
 """

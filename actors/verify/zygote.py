@@ -43,10 +43,9 @@ SANDBOX_UIDS = 65536  # host uids per verifier host: sandbox_uid_base .. + 65535
 # ---------------------------------------------------------------- the warm process
 
 
-def warm_up(huge_pages: bool = False, backends: list[str] = ()) -> int:
-    """Import what QHE and synthetic tasks use and run each hot path once, then freeze the heap
-    (and, with ``huge_pages``, fold it into huge pages). ``backends``: fake backends whose
-    Targets the split checker's codec keeps ready. Returns the MiB folded."""
+def warm_up(backends: list[str] = ()) -> None:
+    """Import what QHE and synthetic tasks use and run each hot path once, then freeze the heap.
+    ``backends``: fake backends whose Targets the split checker's codec keeps ready."""
     import numpy  # noqa: F401
     import qiskit
     import qiskit_aer
@@ -65,7 +64,6 @@ def warm_up(huge_pages: bool = False, backends: list[str] = ()) -> int:
     warm_backends(list(backends))
     gc.collect()
     gc.freeze()
-    return collapse_heap() if huge_pages else 0
 
 
 def child_environment(home: str) -> dict[str, str]:
@@ -117,6 +115,11 @@ class Zygote:
         self.control = (-1, -1)  # (requests from the parent, replies to it)
         self._qpu_down = -1
         self._own_pid_ns: int | None = None
+        self._network_isolated = False
+        """This zygote sits in an empty network namespace that its children share (as root)."""
+        self.huge_pages = bool(settings.get("huge_pages"))
+        self.huge_mb = 0
+        """MiB of this zygote's memory folded into huge pages (see actors/verify/hugepages.py)."""
 
     # -- isolation probe
 
@@ -180,7 +183,8 @@ class Zygote:
                     mount_proc()
                 drop_to_uid(self.sandbox_uid)
 
-            enter_namespaces(features - ({"pid_namespace"} if proc else set()), before_user_namespace=as_root)
+            enter_namespaces(features - ({"pid_namespace"} if proc else set()), before_user_namespace=as_root,
+                             fresh_network=not self._network_isolated)
             return self.sandbox.max_processes + 2
         nproc = count_processes_of(os.geteuid()) + self.sandbox.max_processes
         enter_namespaces(features)
@@ -210,10 +214,18 @@ class Zygote:
         self.direct = os.geteuid() == 0 and {"user_namespace", "mount_namespace", "pid_namespace"} <= features
         if self.direct and self._own_pid_ns is None:
             self._own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        if self.direct and "net_namespace" in features and not self._network_isolated:
+            from actors.verify.isolation import isolate_network
+
+            isolate_network()
+            self._network_isolated = True
+        if self.huge_pages:  # last: the seccomp filter and probe allocated since warm-up
+            self.huge_mb = collapse_heap()
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
-        outcome = self._run_inprocess(job) if self.mode == "inprocess" else self._run_forked(job)
+        run = {"inprocess": self._run_inprocess, "bare": self._run_bare}.get(self.mode, self._run_forked)
+        outcome = run(job)
         outcome["duration_s"] = time.monotonic() - started
         return outcome
 
@@ -234,6 +246,21 @@ class Zygote:
             shutil.rmtree(workdir, ignore_errors=True)
         return {"status": "ok", "record": record, "stdout_tail": stdout.getvalue()[-self.sandbox.max_output_bytes:],
                 "stderr_tail": stderr.getvalue()[-self.sandbox.max_output_bytes:]}
+
+    def _run_bare(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Benchmarks' fork floor: one plain fork per job, no namespace, limit or filter."""
+        workdir = tempfile.mkdtemp(prefix="qvr-bare-")
+        pipes = {name: os.pipe() for name in ("stdout", "stderr", "result")}
+        child = os.fork()
+        if child == 0:  # _child makes it a session (and process group) of its own
+            self._child(workdir, pipes["stdout"][1], pipes["stderr"][1], keep=(pipes["result"][1],), nproc=None,
+                        vm_bytes=None, action=lambda: write_record(pipes["result"][1], run_job(job)))
+        for _, write_end in pipes.values():
+            os.close(write_end)
+        try:
+            return self._watch({"main": child}, job["timeout_s"], {name: ends[0] for name, ends in pipes.items()})
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def _run_forked(self, job: dict[str, Any]) -> dict[str, Any]:
         if self.direct:
@@ -346,7 +373,7 @@ class Zygote:
         return child
 
     def _child(self, workdir: str, stdout: int, stderr: int, keep: tuple[int, ...], nproc: int | None,
-               vm_bytes: int, action: Any) -> None:
+               vm_bytes: int | None, action: Any) -> None:
         try:
             os.chdir(workdir)
             null = os.open(os.devnull, os.O_RDONLY)
@@ -510,18 +537,19 @@ def main() -> None:
     zygote = Zygote(settings)
     zygote.control = (requests, replies)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    huge_mb = warm_up(huge_pages=bool(settings.get("huge_pages")), backends=settings.get("warm_backends", []))
+    warm_up(backends=settings.get("warm_backends", []))
     probe = zygote.probe()
     zygote.use({name for name, error in probe.items() if error is None} & zygote.requested)
     write_frame(replies, {"ready": True, "pid": os.getpid(), "probe": probe, "features": sorted(zygote.features),
-                          "huge_mb": huge_mb})
+                          "huge_mb": zygote.huge_mb})
     while True:
         message = read_frame(requests)
         if message is None:
             break
         if "features" in message:  # the parent decides what to use after seeing the probe
             zygote.use(set(message["features"]))
-            write_frame(replies, {"features": sorted(zygote.features), "can_split": zygote.direct})
+            write_frame(replies, {"features": sorted(zygote.features), "can_split": zygote.direct,
+                                  "huge_mb": zygote.huge_mb})
             continue
         write_frame(replies, zygote.run(message))
     shutil.rmtree(zygote.workdir, ignore_errors=True)

@@ -3,8 +3,11 @@
 (a) ``subprocess``: a fresh ``python -I`` per job (the baseline), (b) ``forked``: the zygote
 fork-server with full isolation, tests in the candidate's child (``shared``), (b') ``split``: the
 same with the tests in a second, clean checker child, (c) ``inprocess``: the warm zygote running
-the job itself, with no fork and no isolation (the floor). Same jobs, same slots, one run; zygote start-up is
-excluded from the rates and reported apart.
+the job itself, with no fork and no isolation (the floor), and (c') ``bare``: a plain fork of the
+warm zygote per job with no isolation, the floor of any fork-server, which splits what
+``forked`` costs over ``inprocess`` into the fork itself and the isolation. Same jobs, same slots,
+one run, the executors taking turns over several rounds (each one's rate is its median); zygote
+start-up is excluded from the rates and reported apart.
 
 Workloads: ``small``, many short Qiskit unit tests (build, transpile for a fake backend,
 simulate, assert: the shape of GRPO's synthetic tasks); ``qhe``, QHE's canonical solutions that
@@ -16,6 +19,7 @@ which jobs each ratio used.
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from typing import Any
 
@@ -32,7 +36,7 @@ log = logging.getLogger("qvr.bench")
 
 class VerifierBenchConfig(Config):
     small_jobs: int = Field(60, ge=2, le=100_000)
-    """Jobs of the ``small`` workload through forked and in-process."""
+    """Jobs of the ``small`` workload through every executor but the subprocess baseline."""
 
     subprocess_jobs: int = Field(8, ge=2, le=10_000)
     """Jobs of each workload through the (slow) subprocess baseline: a fixed prefix."""
@@ -45,6 +49,14 @@ class VerifierBenchConfig(Config):
 
     timeout_s: float = Field(90.0, gt=0)
     """Per-verification timeout (QHE's task 100 needs about 40 s on 2 cores)."""
+
+    rounds: int = Field(3, ge=1, le=100)
+    """Rounds of the ``small`` workload: the executors take turns each round and each one's rate
+    is its median, so that noise from a shared machine (seen here: +-20% between runs) does not
+    land on one executor alone."""
+
+    qhe_rounds: int = Field(1, ge=1, le=100)
+    """Rounds of the ``qhe`` workload (about 25 s per executor per round on 2 cores)."""
 
 
 SMALL_TESTS = """import unittest
@@ -84,29 +96,66 @@ def qhe_jobs(source: str) -> list[VerificationJob]:
     return reference_jobs([task for task in load_tasks(TaskSourceConfig(source=source)) if passes_offline(task.task_id)])
 
 
+EXECUTORS = {"forked": ("forked", "shared"), "split": ("forked", "split"), "inprocess": ("inprocess", "shared"),
+             "bare": ("bare", "shared")}
+"""Name -> (executor, isolation) of what runs every job of a workload."""
+
+
+def _verifier(executor: str, isolation: str, config: VerifierBenchConfig) -> tuple[Verifier, float]:
+    started = time.monotonic()
+    verifier = Verifier(VerifierConfig(executor=executor, isolation=isolation, timeout_s=config.timeout_s),
+                        slots=config.slots)
+    return verifier, time.monotonic() - started
+
+
+def _timed_run(name: str, verifier: Verifier, jobs: list[VerificationJob]) -> dict[str, Any]:
+    started = time.monotonic()
+    verdicts = verifier.run(jobs)
+    wall_s = time.monotonic() - started
+    passed = sum(verdict.status == "passed" for verdict in verdicts)
+    log.info("%-10s %4d jobs in %6.1f s: %7.2f/s (%d passed)", name, len(jobs), wall_s, len(jobs) / wall_s, passed)
+    return {"jobs": len(jobs), "passed": passed, "wall_s": round(wall_s, 3), "per_s": len(jobs) / wall_s}
+
+
 def measure(executor: str, jobs: list[VerificationJob], config: VerifierBenchConfig,
             isolation: str = "shared") -> dict[str, Any]:
-    verifier_config = VerifierConfig(executor=executor, isolation=isolation, timeout_s=config.timeout_s)
-    started = time.monotonic()
-    with Verifier(verifier_config, slots=config.slots) as verifier:
-        startup_s = time.monotonic() - started
-        started = time.monotonic()
-        verdicts = verifier.run(jobs)
-        wall_s = time.monotonic() - started
-    passed = sum(verdict.status == "passed" for verdict in verdicts)
-    log.info("%-10s %-6s %4d jobs in %6.1f s: %7.2f/s (%d passed; start-up %.1f s)", executor, isolation, len(jobs),
-             wall_s, len(jobs) / wall_s, passed, startup_s)
-    return {"jobs": len(jobs), "passed": passed, "wall_s": round(wall_s, 3), "per_s": len(jobs) / wall_s,
-            "startup_s": round(startup_s, 3)}
+    """One executor on ``jobs``, once (zygote start-up reported apart, not in the rate)."""
+    verifier, startup_s = _verifier(executor, isolation, config)
+    with verifier:
+        figures = _timed_run(executor if isolation == "shared" else isolation, verifier, jobs)
+    return {**figures, "startup_s": round(startup_s, 3)}
 
 
-def workload(jobs: list[VerificationJob], config: VerifierBenchConfig) -> dict[str, Any]:
-    """Forked against subprocess on the same prefix (the baseline is slow); forked against
-    in-process on every job."""
+def interleaved(jobs: list[VerificationJob], config: VerifierBenchConfig, rounds: int) -> dict[str, dict[str, Any]]:
+    """Every executor of :data:`EXECUTORS` on the same jobs, round after round with the executors
+    taking turns, so that a slow spell of a shared machine hits them alike; each executor's rate
+    is its median over the rounds. Zygotes start once, before the first round."""
+    verifiers, startup = {}, {}
+    try:
+        for name, (executor, isolation) in EXECUTORS.items():
+            verifiers[name], startup[name] = _verifier(executor, isolation, config)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in EXECUTORS}
+        for round_index in range(rounds):
+            log.info("round %d of %d (%d jobs)", round_index + 1, rounds, len(jobs))
+            for name, verifier in verifiers.items():
+                runs[name].append(_timed_run(name, verifier, jobs))
+    finally:
+        for verifier in verifiers.values():
+            verifier.close()
+    results = {}
+    for name, figures in runs.items():
+        median = statistics.median(run["per_s"] for run in figures)
+        results[name] = {"jobs": len(jobs), "passed": min(run["passed"] for run in figures), "per_s": median,
+                         "per_s_rounds": [round(run["per_s"], 3) for run in figures], "startup_s": round(startup[name], 3)}
+    return results
+
+
+def workload(jobs: list[VerificationJob], config: VerifierBenchConfig, rounds: int) -> dict[str, Any]:
+    """Forked against subprocess on the same prefix (the baseline is slow); the other executors
+    against each other on every job, interleaved over ``rounds``."""
     prefix = jobs[: config.subprocess_jobs]
     runs = {"subprocess": measure("subprocess", prefix, config), "forked_prefix": measure("forked", prefix, config),
-            "forked": measure("forked", jobs, config), "split": measure("forked", jobs, config, isolation="split"),
-            "inprocess": measure("inprocess", jobs, config)}
+            **interleaved(jobs, config, rounds)}
     rate = {name: figures["per_s"] for name, figures in runs.items()}
     return {
         "subprocess_per_s": round(rate["subprocess"], 3), "forked_per_s": round(rate["forked"], 3),
@@ -114,20 +163,23 @@ def workload(jobs: list[VerificationJob], config: VerifierBenchConfig) -> dict[s
         "forked_over_subprocess": round(rate["forked_prefix"] / rate["subprocess"], 2),
         "forked_over_inprocess": round(rate["forked"] / rate["inprocess"], 3),
         "split_per_s": round(rate["split"], 3), "split_over_forked": round(rate["split"] / rate["forked"], 3),
+        "bare_per_s": round(rate["bare"], 3), "bare_over_inprocess": round(rate["bare"] / rate["inprocess"], 3),
+        "forked_over_bare": round(rate["forked"] / rate["bare"], 3),
         "subprocess_subset": f"first {len(prefix)} of {len(jobs)} jobs (forked measured on the same ones for the ratio)",
-        "runs": runs,
+        "rounds": rounds, "runs": runs,
     }
 
 
 def run(config: VerifierBenchConfig) -> dict[str, Any]:
-    results: dict[str, Any] = {"small": workload(small_jobs(config.small_jobs), config)}
+    results: dict[str, Any] = {"small": workload(small_jobs(config.small_jobs), config, config.rounds)}
     if config.qhe_source:
-        results["qhe"] = workload(qhe_jobs(config.qhe_source), config)
+        results["qhe"] = workload(qhe_jobs(config.qhe_source), config, config.qhe_rounds)
     else:
         log.warning("qhe workload skipped: set bench.verifier.qhe_source (see configs/bench-verifier.yaml)")
     for name, figures in results.items():
         print(f"{name:6s} subprocess {figures['subprocess_per_s']:8.2f}/s  forked {figures['forked_per_s']:8.2f}/s  "
               f"in-process {figures['inprocess_per_s']:8.2f}/s  forked/subprocess {figures['forked_over_subprocess']:6.1f}x  "
               f"forked/in-process {figures['forked_over_inprocess']:.2f}  split {figures['split_per_s']:8.2f}/s  "
-              f"split/forked {figures['split_over_forked']:.2f}")
+              f"split/forked {figures['split_over_forked']:.2f}  bare fork {figures['bare_per_s']:8.2f}/s  "
+              f"bare/in-process {figures['bare_over_inprocess']:.2f}  forked/bare {figures['forked_over_bare']:.2f}")
     return results
