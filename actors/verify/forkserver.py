@@ -98,7 +98,6 @@ class ForkServer:
         write_frame(self._requests, {"features": features})
         agreed = read_frame(self._replies, 30)
         self.can_split = bool(agreed.get("can_split"))
-        self.huge_mb = int(agreed.get("huge_mb", self.huge_mb))
         return agreed["features"]
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:

@@ -97,6 +97,7 @@ class Zygote:
 
         self.slot: int = settings["slot"]
         self.mode: str = settings["mode"]
+        self._execute = {"inprocess": self._run_inprocess, "bare": self._run_bare}.get(self.mode, self._run_forked)
         self.sandbox = SandboxConfig.model_validate(settings["sandbox"])
         # One host uid per zygote (not per slot index): zygotes of several verifiers on one host
         # then never share a uid, so RLIMIT_NPROC counts only this zygote's children.
@@ -117,6 +118,7 @@ class Zygote:
         self._own_pid_ns: int | None = None
         self._network_isolated = False
         """This zygote sits in an empty network namespace that its children share (as root)."""
+        self._configured = False
         self.huge_pages = bool(settings.get("huge_pages"))
         self.huge_mb = 0
         """MiB of this zygote's memory folded into huge pages (see actors/verify/hugepages.py)."""
@@ -205,9 +207,13 @@ class Zygote:
             load_seccomp(self.seccomp_bpf if os.getpid() == 1 and self.seccomp_bpf else compile_seccomp(os.getpid()))
 
     def use(self, features: set[str]) -> None:
-        """Adopt the isolation features agreed with the parent, and precompute what each job reuses."""
+        """Adopt the isolation features agreed with the parent, and precompute what each job reuses.
+        The parent usually agrees to what the probe offered: then there is nothing to redo."""
         from actors.verify.isolation import compile_seccomp
 
+        if self._configured and features == self.features:
+            return
+        self._configured = True
         self.features = features
         self.seccomp_bpf = compile_seccomp(1) if "seccomp" in features else b""
         # As root, the zygote makes each job's PID namespace itself: one fork per job, not two.
@@ -224,8 +230,7 @@ class Zygote:
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
-        run = {"inprocess": self._run_inprocess, "bare": self._run_bare}.get(self.mode, self._run_forked)
-        outcome = run(job)
+        outcome = self._execute(job)
         outcome["duration_s"] = time.monotonic() - started
         return outcome
 
@@ -548,8 +553,7 @@ def main() -> None:
             break
         if "features" in message:  # the parent decides what to use after seeing the probe
             zygote.use(set(message["features"]))
-            write_frame(replies, {"features": sorted(zygote.features), "can_split": zygote.direct,
-                                  "huge_mb": zygote.huge_mb})
+            write_frame(replies, {"features": sorted(zygote.features), "can_split": zygote.direct})
             continue
         write_frame(replies, zygote.run(message))
     shutil.rmtree(zygote.workdir, ignore_errors=True)

@@ -117,12 +117,11 @@ def _timed_run(name: str, verifier: Verifier, jobs: list[VerificationJob]) -> di
     return {"jobs": len(jobs), "passed": passed, "wall_s": round(wall_s, 3), "per_s": len(jobs) / wall_s}
 
 
-def measure(executor: str, jobs: list[VerificationJob], config: VerifierBenchConfig,
-            isolation: str = "shared") -> dict[str, Any]:
+def measure(executor: str, jobs: list[VerificationJob], config: VerifierBenchConfig) -> dict[str, Any]:
     """One executor on ``jobs``, once (zygote start-up reported apart, not in the rate)."""
-    verifier, startup_s = _verifier(executor, isolation, config)
+    verifier, startup_s = _verifier(executor, "shared", config)
     with verifier:
-        figures = _timed_run(executor if isolation == "shared" else isolation, verifier, jobs)
+        figures = _timed_run(executor, verifier, jobs)
     return {**figures, "startup_s": round(startup_s, 3)}
 
 
