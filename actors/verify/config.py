@@ -47,8 +47,9 @@ class VerifierConfig(Config):
 
     huge_pages: bool = True
     """Back each zygote's heap with transparent huge pages (glibc's ``malloc.hugetlb`` tunable,
-    then ``MADV_COLLAPSE`` after warm-up): a fork then copies ~100 page-table entries instead of
-    ~50k and a child's exit unmaps as few, while copy-on-write stays per 4 KiB page. Measured on
+    then ``MADV_COLLAPSE`` once the zygote is set up): about 140 of its ~200 MB then fork as a
+    few dozen huge-page entries, and a fork copies (and a child's exit unmaps) ~20k page-table
+    entries instead of ~50k, while copy-on-write stays per 4 KiB page. Measured on
     the bench's small workload: about a sixth less CPU per verification. Harmless where THP is
     off. See the kernel's transhuge.rst (MADV_COLLAPSE, Linux 6.1)."""
 

@@ -9,7 +9,7 @@ copies only the 4 KiB it touched (Linux >= 5.8), so copy-on-write stays fine-gra
 Two steps, both harmless where the kernel lacks THP: glibc's ``glibc.malloc.hugetlb=1`` tunable
 (set in the zygote's environment, see :data:`MALLOC_TUNABLE`) asks for huge pages as the heap
 grows, and :func:`collapse_heap` (``MADV_COLLAPSE``, Linux >= 6.1) folds what is already mapped
-after warm-up. Python has no ``madvise`` on arbitrary addresses, hence ctypes.
+once the zygote is set up. Python has no ``madvise`` on arbitrary addresses, hence ctypes.
 """
 
 from __future__ import annotations
