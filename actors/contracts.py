@@ -1,7 +1,7 @@
 """The data contracts of DESIGN.md: Task, Completion, Verdict.
 
 Plain dataclasses in memory; Arrow/Parquet on disk through :func:`to_table` / :func:`from_table`.
-JSON-valued fields (``metadata``, ``reward_parts``) are dicts in memory and JSON strings on disk,
+JSON-valued fields (``metadata``, ``reward_parts``, ``outcomes``, ``measures``) are dicts in memory and JSON strings on disk,
 so the Parquet schema stays flat and readable by any tool.
 """
 
@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-Harness = Literal["qhe", "unittest", "program", "qasm"]
-HARNESSES: tuple[str, ...] = ("qhe", "unittest", "program", "qasm")
 Status = Literal["passed", "failed", "error", "timeout", "killed"]
 STATUSES: tuple[str, ...] = ("passed", "failed", "error", "timeout", "killed")
 
@@ -22,9 +20,10 @@ STATUSES: tuple[str, ...] = ("passed", "failed", "error", "timeout", "killed")
 class Task:
     """One prompt with its hidden tests.
 
-    ``harness`` says how tests run: ``qhe`` (prompt + completion + test, then
-    ``check(entry_point)``), ``unittest`` (program + a TestCase class), ``program`` (must run
-    cleanly), ``qasm`` (OpenQASM 3 problems).
+    ``harness`` says how tests run: a name in the harness registry
+    (actors/verify/sandbox/harnesses: ``qhe``: prompt + completion + test, then
+    ``check(entry_point)``; ``qhe_hard``: the whole program, then ``check(entry_point)``;
+    ``unittest``: program + a TestCase class; ``program``: must run cleanly).
     """
 
     task_id: str
@@ -40,10 +39,12 @@ class Task:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from actors.verify.sandbox.harnesses import HARNESSES
+
         if self.harness not in HARNESSES:
-            raise ValueError(f"task {self.task_id!r}: harness {self.harness!r} is not one of {HARNESSES}")
-        if self.harness == "qhe" and not self.entry_point:
-            raise ValueError(f"task {self.task_id!r}: harness 'qhe' needs an entry_point")
+            raise ValueError(f"task {self.task_id!r}: harness {self.harness!r} is not one of {sorted(HARNESSES)}")
+        if HARNESSES[self.harness].needs_entry_point and not self.entry_point:
+            raise ValueError(f"task {self.task_id!r}: harness {self.harness!r} needs an entry_point")
 
 
 @dataclass
@@ -70,6 +71,10 @@ class Verdict:
     tests_total: int
     reward: float
     reward_parts: dict[str, float] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)
+    """Test id -> passed | failed | error | skipped, as the checker recorded them."""
+    measures: dict[str, float] = field(default_factory=dict)
+    """Named numbers the checker computed (graded rewards read them), e.g. a JS distance."""
     isolation: str = "shared"
     duration_s: float = 0.0
     qpu_wait_s: float = 0.0
@@ -80,7 +85,7 @@ class Verdict:
             raise ValueError(f"verdict status {self.status!r} is not one of {STATUSES}")
 
 
-_JSON_FIELDS = {"metadata", "reward_parts"}
+_JSON_FIELDS = {"metadata", "reward_parts", "outcomes", "measures"}
 Record = TypeVar("Record", Task, Completion, Verdict)
 
 

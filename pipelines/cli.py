@@ -26,12 +26,21 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. verifier.timeout_s=30")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: only the job ``argv`` names gets its arguments (and its module imported).
+
+    The top-level parser has no option that takes a value, so its first positional is the command.
+    Each job's one-line help comes from the registry: ``qvr --help`` imports no job module.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((item for item in argv if not item.startswith("-")), None)
     parser = argparse.ArgumentParser(
         prog="qvr", description="qvr: post-train code LLMs to write Qiskit with quantum-verifiable rewards.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in JOBS:
-        _job_arguments(name, commands.add_parser(name, help=job_module(name).HELP, description=job_module(name).HELP))
+    for name, job in JOBS.items():
+        job_parser = commands.add_parser(name, help=job.help, description=job.help)
+        if name == chosen:
+            _job_arguments(name, job_parser)
     config = commands.add_parser("config", help="show a job's resolved config (defaults <- --config <- overrides)")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = config_commands.add_parser("show", help="print the resolved config of JOB")
@@ -104,7 +113,7 @@ def _shutdown_ray() -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    args = _parse(build_parser(), argv)
+    args = _parse(build_parser(argv), argv)
     job = args.command
     if args.command == "config":
         job = args.job
@@ -113,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         args.command = "config"
     try:
         config = _resolve(job, args)
+        if args.command != "config" and hasattr(job_module(job), "check"):
+            job_module(job).check(config)  # a job's own inputs (files it reads), before anything starts
     except ConfigError as error:
         print(f"qvr: config error:\n{error}", file=sys.stderr)
         return EXIT_USAGE

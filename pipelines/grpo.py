@@ -24,6 +24,7 @@ from actors.learner.producer import ProducerConfig
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.verify.config import VerifierConfig
 from actors.verify.pool import PoolConfig
+from pipelines.evaluation.hook import TrainingEvalConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig
@@ -67,7 +68,7 @@ class Config(JobConfig):
     """The sandbox and the rewards."""
 
     pool: PoolConfig = PoolConfig()
-    """The verifier pool's size and autoscaling."""
+    """The verifier pool: workers, slots, CPUs, health checks, autoscaling."""
 
     learner: LearnerConfig = LearnerConfig()
     """Learner ranks, DeepSpeed, optimizer, LoRA."""
@@ -85,6 +86,10 @@ class Config(JobConfig):
 
     plot: bool = True
     """Write rewards.png (reward mean and pass rate per step) at the end."""
+
+    eval: TrainingEvalConfig = TrainingEvalConfig()
+    """Held-out evaluation every ``eval.every`` steps and at the end (``eval/pass@1`` ... in the
+    metrics, TensorBoard and rewards.png); off while ``eval.benchmarks`` is empty."""
 
     @model_validator(mode="after")
     def _sampling_n_is_the_group(self) -> Config:
@@ -131,6 +136,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     from actors.learner.train_loop import LoopSpec, train_loop
     from pipelines.job import connect_ray
     from pipelines.tasks.loader import load_tasks
+    from pipelines.verify import task_source_paths
 
     resume_from = None
     if config.resume:
@@ -158,11 +164,20 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     for name in {config.rollout.model, model}:
         check_model_source(name)  # a missing local directory fails here, not in a remote actor
 
+    evaluator, eval_paths = None, []
+    if config.eval.enabled:
+        from pipelines.evaluation.hook import PolicyEvaluator, hidden_paths, load_sets
+
+        evaluator = PolicyEvaluator(config.eval, load_sets(config.eval), config.steps)
+        eval_paths = hidden_paths(config.eval)
+
     connect_ray(config.ray)
     started = time.monotonic()
     producer = ray.remote(ExperienceProducer).options(num_cpus=0, max_concurrency=config.learner.workers + 8).remote(
         tasks, config.producer, config.grpo, config.rollout, config.sampling, config.verifier, config.pool,
-        config.learner.workers, config.learner.micro_batch_size)
+        config.learner.workers, config.learner.micro_batch_size,
+        hidden_paths=[*task_source_paths(config.tasks.source), *eval_paths, str(run.path.resolve())],
+        evaluator=evaluator)
     spec = LoopSpec(learner=config.learner, algorithm="grpo", algorithm_config=config.grpo.model_dump(), model=model,
                     rollout=config.rollout, steps=config.steps, checkpoint_every=config.checkpoint.every,
                     resume_from=str(resume_from) if resume_from else None)
@@ -178,6 +193,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
                              checkpoint_config=CheckpointConfig(num_to_keep=config.checkpoint.keep)))
 
     history: list[dict[str, float]] = []
+    evals: list[dict[str, float]] = []
     try:
         with ThreadPoolExecutor(1) as pool:
             fitting = pool.submit(trainer.fit)
@@ -187,18 +203,27 @@ def run(config: Config, run: Run) -> dict[str, Any]:
                     history.append({"step": step, **metrics})
                     run.log_metrics(metrics, step=step)
                     print(progress_line(step, config.steps, metrics), flush=True)
+                    if "eval/step" in metrics:
+                        evals.append({key: value for key, value in metrics.items() if key.startswith("eval/")})
                 if finished:
                     break
                 time.sleep(0.5)
             result = fitting.result()
+        if evaluator is not None and config.eval.due(config.steps, config.steps) and not getattr(result, "error", None):
+            final_eval = ray.get(producer.evaluate.remote(config.steps))  # the final policy, after the last step
+            run.log_metrics(final_eval, step=config.steps)
+            evals.append(final_eval)
+            print(eval_line(final_eval), flush=True)
     finally:
         ray.get(producer.close.remote())
         ray.kill(producer)
     wall_s = time.monotonic() - started
     final = checkpoint.latest(run.path)
     if config.plot and history:
-        plot_rewards(history, run.path / "rewards.png")
+        plot_rewards(history, run.path / "rewards.png", evals)
     summary = summarize(history, wall_s)
+    if evals:
+        summary["eval"] = evals[-1]
     summary.update(checkpoint=str(final) if final else None, policy=str(final / checkpoint.HF_MODEL) if final else None,
                    steps_done=int(json.loads((final / checkpoint.TRAINER_STATE).read_text())["step"]) if final else 0,
                    error=str(result.error) if getattr(result, "error", None) else None)
@@ -220,6 +245,12 @@ def progress_line(step: int, steps: int, metrics: dict[str, float]) -> str:
             f"publish {metrics.get('time/publish_s', 0):.2f})")
 
 
+def eval_line(metrics: dict[str, float]) -> str:
+    shown = {key: value for key, value in metrics.items() if "pass@" in key and key.count("/") <= 2}
+    return f"eval after {int(metrics.get('eval/step', 0))} step(s): " + "  ".join(
+        f"{key.removeprefix('eval/')} {value:.3f}" for key, value in shown.items())
+
+
 TIME_KEYS = ("time/step_s", "time/generate_s", "time/verify_s", "time/verify_tail_s", "time/wait_batch_s",
              "time/learn_s", "time/publish_s")
 
@@ -235,7 +266,7 @@ def summarize(history: list[dict[str, float]], wall_s: float) -> dict[str, Any]:
             "learner_tokens_per_s": round(sum(h.get("learner_tokens_per_s", 0.0) for h in history) / len(history), 1)}
 
 
-def plot_rewards(history: list[dict[str, float]], path: Path) -> None:
+def plot_rewards(history: list[dict[str, float]], path: Path, evals: list[dict[str, float]] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -245,6 +276,10 @@ def plot_rewards(history: list[dict[str, float]], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.plot(steps, [h.get("reward_mean", 0.0) for h in history], marker="o", label="reward (mean)")
     axis.plot(steps, [h.get("pass_rate", 0.0) for h in history], marker="s", label="pass rate")
+    for key in sorted({key for e in evals or [] for key in e if key.endswith("pass@1")}):
+        # The policy after s optimizer steps samples step s + 1: an evaluation of it sits there too.
+        points = [(e["eval/step"] + 1, e[key]) for e in evals or [] if key in e]
+        axis.plot([x for x, _ in points], [y for _, y in points], marker="^", linestyle="--", label=key)
     axis.set_xlabel("step")
     axis.set_ylim(bottom=0)
     axis.legend()

@@ -1,24 +1,46 @@
 """The registry of jobs: one entry per job that exists. A new job is one module plus one line here.
 
-A job module defines ``HELP`` (one line), ``Config`` (a :class:`pipelines.job.JobConfig`),
-``run(config, run) -> dict`` (the summary, printed as JSON with ``--json``) and optionally
-``add_arguments(parser)`` / ``overrides_from(args)`` for flags that are shorthands of config fields.
+A job module defines ``HELP`` (one line, the same as its entry here), ``Config`` (a
+:class:`pipelines.job.JobConfig`), ``run(config, run) -> dict`` (the summary, printed as JSON with
+``--json``) and optionally ``add_arguments(parser)`` / ``overrides_from(args)`` for flags that are
+shorthands of config fields.
+
+The registry carries each job's help so that ``qvr --help`` imports no job module, and a job
+module (with the config modules it imports) imports only pydantic/yaml at top level: ray, torch,
+transformers, qiskit, vllm and deepspeed are imported inside the functions that use them, so that
+``qvr <job> --help`` and a config error answer at once (tests/test_cli.py checks this).
 """
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import NamedTuple
 
-JOBS: dict[str, str] = {
-    "verify": "pipelines.verify",
-    "synth": "pipelines.synth",
-    "grpo": "pipelines.grpo",
-    "bench": "pipelines.bench",
+
+class Job(NamedTuple):
+    module: str
+    """The job's module (imported only when the job is chosen)."""
+
+    help: str
+    """One line for ``qvr --help``."""
+
+
+JOBS: dict[str, Job] = {
+    "verify": Job("pipelines.verify",
+                  "verify completions (or the tasks' reference solutions) against their hidden unit tests"),
+    "synth": Job("pipelines.synth",
+                 "generate verified synthetic Qiskit tasks (prompt, hidden unit tests, reference) with Ray Data"),
+    "grpo": Job("pipelines.grpo",
+                "GRPO: sample with the rollout workers, reward in the sandbox, learn with Ray Train + DeepSpeed"),
+    "eval": Job("pipelines.eval",
+                "pass@k of models (or completions, or the references) on QHE, QHE-hard, HumanEval and task files"),
+    "bench": Job("pipelines.bench",
+                 "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout)"),
 }
 
 
 def job_module(name: str) -> ModuleType:
     if name not in JOBS:
         raise KeyError(f"unknown job {name!r}; jobs: {', '.join(JOBS)}")
-    return importlib.import_module(JOBS[name])
+    return importlib.import_module(JOBS[name].module)

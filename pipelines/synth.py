@@ -3,9 +3,11 @@
 With ``--sample N --model PATH`` it then samples N completions per task from the rollout
 workers and writes them, verified, as bucket A (passed) and bucket B (failed) for SFT and DPO.
 
-Recipe (Ray Data): template x seed specs -> render (prompt, hidden tests, reference, mutants)
--> verify the reference and its mutants in the sandbox (map_batches over an actor pool that
-holds warm verifiers) -> quality gates -> Parquet of Tasks. A task is kept only when its
+Recipe: template x seed specs -> render (prompt, hidden tests, reference, mutants) with Ray Data
+-> stream each rendered task's reference and mutants through the verifier pool (the one
+verification service: it calibrates each task's isolation mode on its reference, hides the run
+directory from the sandbox, and reads the rendered tasks only as fast as its workers drain them)
+-> quality gates -> Parquet of Tasks. A task is kept only when its
 reference passes and at least ``min_mutants_killed`` of its mutants fail (the tests
 discriminate), and its prompt is not a duplicate. Every spec that fails to render or whose
 reference fails is reported with its template and seed (``rejected.jsonl``), never dropped
@@ -14,6 +16,7 @@ silently. A summary table per area closes the run.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
@@ -25,6 +28,7 @@ from pydantic import Field
 from actors.config import Config
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.verify.config import VerifierConfig
+from actors.verify.pool import PoolConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 
@@ -49,21 +53,6 @@ class SynthSpec(Config):
     """Mutants of the reference that the tests must reject for the task to be kept."""
 
 
-class SynthWorkers(Config):
-    actors: int = Field(1, ge=1, le=10_000)
-    """Verifier actors in the Ray Data actor pool."""
-
-    slots_per_actor: int = Field(2, ge=1, le=512)
-    """Sandbox slots (zygotes) per actor."""
-
-    cpus_per_actor: float = Field(1.0, gt=0)
-    """Ray CPUs each actor holds: keep it below the machine's CPUs so render tasks still run
-    (an idle actor holds its CPUs and a Ray Data pipeline would wait forever)."""
-
-    batch_size: int = Field(8, ge=1)
-    """Specs per verifier call."""
-
-
 class SampleConfig(Config):
     n: int = Field(0, ge=0, le=1024)
     """Completions sampled per accepted task from the rollout workers (0: none). Verified, they
@@ -81,8 +70,9 @@ class Config(JobConfig):
     spec: SynthSpec = SynthSpec()
     """What to generate."""
 
-    workers: SynthWorkers = SynthWorkers()
-    """How verification spreads over the cluster."""
+    pool: PoolConfig = PoolConfig(slots_per_worker=2, cpus_per_slot=0.5, batch_size=8)
+    """The verifier workers (references and mutants, then the sampled completions): keep their
+    CPUs below the machine's so that Ray Data's render tasks still run."""
 
     verifier: VerifierConfig = VerifierConfig(timeout_s=60)
     """How references and mutants are verified."""
@@ -133,58 +123,57 @@ def _plain(values: Any) -> list:
     return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
-class VerifyBatch:
-    """Ray Data stage 2 (an actor): verifies each rendered task's reference and mutants."""
+async def verify_rendered(rows: Any, pool: Any) -> list[dict[str, Any]]:
+    """Each rendered row's reference (sample 0) and mutants (samples 1..n) through the pool, read
+    from ``rows`` (Ray Data's iterator, pulled on a thread) only as fast as the pool takes them.
+    The pool fixes each task's isolation mode on its reference (split unless it needs shared) and
+    answers the reference with that verdict; the mutants run in the chosen mode. Returns the rows
+    with ``reference_status``, ``mutants_killed``, ``mutants_total`` and the task (marked)."""
+    from dataclasses import asdict
 
-    def __init__(self, verifier: VerifierConfig, slots: int) -> None:
-        from actors.verify.verifier import Verifier
+    from actors.contracts import Task
+    from actors.verify.executor import VerificationJob
 
-        self.verifier = Verifier(verifier, slots=slots)
+    loop = asyncio.get_running_loop()
+    iterator = iter(rows)
+    out: list[dict[str, Any]] = []
+    rendered: dict[str, tuple[dict[str, Any], Task]] = {}
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        from dataclasses import asdict
+    async def jobs() -> Any:
+        while (row := await loop.run_in_executor(None, next, iterator, None)) is not None:
+            row = {key: _scalar(value) for key, value in row.items()}
+            row.update(reference_status="", mutants_killed=0, mutants_total=0)
+            out.append(row)
+            if row["error"]:
+                continue
+            task = Task(**json.loads(row["task"]))
+            rendered[task.task_id] = (row, task)
+            yield VerificationJob(task, task.reference_solution, 0)
+            for number, mutant in enumerate(json.loads(row["mutants"]), 1):
+                yield VerificationJob(task, mutant["code"], number)
 
-        from actors.contracts import Task
-        from actors.verify.executor import VerificationJob
-        from actors.verify.verifier import calibrate_isolation
-
-        out = {key: _plain(values) for key, values in batch.items()}
-        size = len(out["task"])
-        out.update(reference_status=[""] * size, mutants_killed=[0] * size, mutants_total=[0] * size)
-        rendered = {index: Task(**json.loads(out["task"][index])) for index in range(size) if not out["error"][index]}
-        # The reference fixes each task's isolation mode (split unless it needs shared), once.
-        # Calibration runs each unmarked reference and fixes its isolation mode; its verdicts are the
-        # references' verdicts, so only marked references and the mutants run below.
-        unmarked = {index: task for index, task in rendered.items() if "isolation" not in task.metadata}
-        modes, calibrated = calibrate_isolation(self.verifier.run, list(unmarked.values())) if unmarked else ({}, [])
-        reference_verdicts = dict(zip(unmarked, calibrated))
-        jobs, owners = [], []
-        for index, task in rendered.items():
-            task.metadata.setdefault("isolation", modes.get(task.task_id, "split"))
-            out["task"][index] = json.dumps(asdict(task))
-            if index not in reference_verdicts:
-                jobs.append(VerificationJob(task, task.reference_solution, 0))
-                owners.append((index, "reference"))
-            for number, mutant in enumerate(json.loads(out["mutants"][index]), 1):
-                jobs.append(VerificationJob(task, mutant["code"], number))
-                owners.append((index, "mutant"))
-        for (index, role), verdict in zip(owners, self.verifier.run(jobs)):
-            if role == "reference":
-                reference_verdicts[index] = verdict
-            else:
-                out["mutants_total"][index] += 1
-                out["mutants_killed"][index] += verdict.status != "passed"
-        for index, verdict in reference_verdicts.items():
-            out["reference_status"][index] = verdict.status
+    async for verdict in pool.submit(jobs()):
+        row, _ = rendered[verdict.task_id]
+        if verdict.sample_idx == 0:
+            row["reference_status"] = verdict.status
             if verdict.status != "passed":
-                out["error"][index] = f"reference {verdict.status}: {verdict.stderr_tail[-300:]}"
-        return out
+                row["error"] = f"reference {verdict.status}: {verdict.stderr_tail[-300:]}"
+        else:
+            row["mutants_total"] += 1
+            row["mutants_killed"] += verdict.status != "passed"
+    for row, task in rendered.values():
+        task.metadata.setdefault("isolation", "split")  # a task the pool did not calibrate (QPU) runs split
+        row["task"] = json.dumps(asdict(task))
+    return out
+
+
+def _scalar(value: Any) -> Any:
+    """Ray Data hands numpy scalars; JSON and the Task contract want Python values."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def run(config: Config, run: Run) -> dict[str, Any]:
-    import ray
-
-    from actors.contracts import Task, write_parquet
+    from actors.verify.pool import VerifierPool
     from pipelines.job import connect_ray
     from pipelines.tasks.templates import TEMPLATES
 
@@ -199,12 +188,21 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     log.info("%d specs: %d templates x %d seeds", len(specs), len(names), len(seeds))
 
     connect_ray(config.ray)
+    pool = VerifierPool(config.verifier, config.pool, hidden_paths=[run.path])
+    try:
+        return _synthesize(config, run, specs, pool)
+    finally:
+        pool.close()
+
+
+def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any) -> dict[str, Any]:
+    import ray
+
+    from actors.contracts import Task, write_parquet
+
     started = time.monotonic()
     dataset = ray.data.from_items(specs).map_batches(render_batch, batch_size=16, num_cpus=0.25)
-    dataset = dataset.map_batches(
-        VerifyBatch, fn_constructor_args=(config.verifier, config.workers.slots_per_actor),
-        batch_size=config.workers.batch_size, concurrency=config.workers.actors, num_cpus=config.workers.cpus_per_actor)
-    rows = sorted(dataset.take_all(), key=lambda row: (row["template"], row["seed"]))
+    rows = sorted(asyncio.run(verify_rendered(dataset.iter_rows(), pool)), key=lambda row: (row["template"], row["seed"]))
     wall_s = time.monotonic() - started
 
     accepted: list[Task] = []
@@ -241,13 +239,13 @@ def run(config: Config, run: Run) -> dict[str, Any]:
               "mutant_kill_rate": round(killed / max(1, mutants), 4),
               "tasks_per_s": round(len(accepted) / wall_s, 3), "output": str(output), "rejected": len(rejected)}
     if config.sample.n and accepted:
-        result.update(sample_buckets(config, run, accepted))
+        result.update(sample_buckets(config, run, accepted, pool))
     run.log_metrics({key: float(value) for key, value in result.items() if isinstance(value, (int, float))}, step=0)
     return result
 
 
-def sample_buckets(config: Config, run: Run, tasks: list[Any]) -> dict[str, Any]:
-    """N completions per task from the rollout workers, verified in the sandbox, split into
+def sample_buckets(config: Config, run: Run, tasks: list[Any], pool: Any) -> dict[str, Any]:
+    """N completions per task from the rollout workers, verified by the pool, split into
     bucket A (passed) and bucket B (the rest), each a Parquet of completion + verdict rows."""
     from dataclasses import asdict
 
@@ -256,21 +254,13 @@ def sample_buckets(config: Config, run: Run, tasks: list[Any]) -> dict[str, Any]
 
     from actors.rollout.group import RolloutGroup
     from actors.rollout.prompts import Prompt
-    from actors.verify.pool import PoolConfig, VerifierPool
-    from actors.verify.verifier import pair_jobs
 
     sampling = config.sample.sampling.model_copy(update={"n": config.sample.n})
     started = time.monotonic()
     with RolloutGroup(config.sample.rollout) as group:
         completions = group.generate([Prompt(task_id=task.task_id, text=task.prompt) for task in tasks], sampling)
     log.info("sampled %d completions for %d tasks in %.1f s", len(completions), len(tasks), time.monotonic() - started)
-    pool = VerifierPool(config.verifier, PoolConfig(initial_workers=config.workers.actors, max_workers=config.workers.actors,
-                                                    slots_per_worker=config.workers.slots_per_actor, autoscale=False,
-                                                    cpus_per_slot=config.workers.cpus_per_actor / config.workers.slots_per_actor))
-    try:
-        verdicts = pool.verify(pair_jobs(tasks, [completion.to_completion() for completion in completions]))
-    finally:
-        pool.close()
+    verdicts = pool.verify(tasks, [completion.to_completion() for completion in completions])
     by_key = {(verdict.task_id, verdict.sample_idx): verdict for verdict in verdicts}
     buckets: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
     for completion in completions:

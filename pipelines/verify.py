@@ -1,7 +1,9 @@
 """`qvr verify`: run completions (or each task's reference solution) against the hidden tests.
 
-Recipe: load tasks -> pair them with completions -> one Ray task per verification, spread over
-the cluster's CPUs -> verdicts Parquet + a table + per-status counts.
+Recipe: load tasks -> pair them with completions (or take each task's reference) -> the verifier
+pool (the one verification service: it calibrates each unmarked task's isolation mode once, hides
+the task files and the run directory from the sandbox, and answers every input exactly once) ->
+verdicts Parquet + a table + per-status counts.
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from actors.verify.config import VerifierConfig
+from actors.verify.pool import PoolConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig, load_tasks
@@ -32,6 +34,9 @@ class Config(JobConfig):
 
     verifier: VerifierConfig = VerifierConfig()
     """How each verification runs."""
+
+    pool: PoolConfig = PoolConfig()
+    """The verifier workers: how many, their slots and CPUs, health checks."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,46 +62,40 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     import asyncio
 
     from actors.contracts import write_parquet
-    from actors.verify.pool import PoolConfig, VerifierPool
-    from actors.verify.verifier import calibrate_isolation, pair_jobs, reference_jobs
+    from actors.verify.pool import VerifierPool
+    from actors.verify.verifier import reference_jobs
     from pipelines.completions import load_completions
     from pipelines.job import connect_ray
 
     tasks = load_tasks(config.tasks)
-    verifier = hide_task_files(config)
+    completions = None if config.completions is None else load_completions(config.completions)
+    if completions is None:
+        references = reference_jobs(tasks)  # a task without a reference is an error before Ray starts
+        inputs = [(job.task.task_id, job.sample_idx) for job in references]
+    else:
+        inputs = [(completion.task_id, completion.sample_idx) for completion in completions]
+        unknown = sorted({task_id for task_id, _ in inputs} - {task.task_id for task in tasks})
+        if unknown:
+            raise KeyError(f"completions for unknown tasks: {', '.join(unknown[:5])}")
+    unmarked = {task.task_id for task in tasks if "isolation" not in task.metadata}
     connect_ray(config.ray)
-    slots = config.verifier.slots or default_slots(verifier.cpus_per_slot, verifier.workers)
-    pool = VerifierPool(verifier, PoolConfig(initial_workers=verifier.workers, min_workers=verifier.workers,
-                                             max_workers=verifier.workers, slots_per_worker=slots,
-                                             cpus_per_slot=verifier.cpus_per_slot, batch_size=slots, autoscale=False))
-    log.info("verifying with %d worker(s) x %d slot(s), executor %s", verifier.workers, slots, verifier.executor)
+    pool = VerifierPool(config.verifier, config.pool, hidden_paths=[*task_source_paths(config.tasks.source), run.path])
+    log.info("%d verifications of %d tasks from %s on %d worker(s) x %d slot(s)", len(inputs), len(tasks),
+             config.tasks.source, config.pool.workers, config.pool.slots_per_worker)
     progress = Progress(run)
 
-    def verify_all(jobs: list[Any]) -> list[Any]:
-        async def stream() -> list[Any]:
-            return [progress.add(verdict) async for verdict in pool.submit(jobs)]
-
-        order = {(job.task.task_id, job.sample_idx): index for index, job in enumerate(jobs)}
-        return sorted(asyncio.run(stream()), key=lambda verdict: order[(verdict.task_id, verdict.sample_idx)])
+    async def verify_all() -> list[Any]:
+        verdicts = pool.submit(references) if completions is None else pool.stream(tasks, completions)
+        return [progress.add(verdict) async for verdict in verdicts]
 
     started = time.monotonic()
     try:
-        calibrated: list[Any] = []
-        if verifier.executor == "forked" and verifier.isolation == "auto":
-            unmarked = [task for task in tasks if "isolation" not in task.metadata and task.reference_solution]
-            log.info("calibrating isolation: %d references split (and shared where split fails)", len(unmarked))
-            modes, calibrated = calibrate_isolation(verify_all, unmarked)
-            for task in unmarked:
-                task.metadata["isolation"] = modes[task.task_id]
-        if config.completions is None and calibrated and len(calibrated) == len(tasks):
-            verdicts = calibrated  # the calibration ran every reference in its chosen mode
-        else:
-            jobs = reference_jobs(tasks) if config.completions is None else pair_jobs(tasks, load_completions(config.completions))
-            log.info("%d verifications of %d tasks from %s", len(jobs), len(tasks), config.tasks.source)
-            verdicts = verify_all(jobs)
+        order = {key: index for index, key in enumerate(inputs)}
+        verdicts = sorted(asyncio.run(verify_all()), key=lambda verdict: order[(verdict.task_id, verdict.sample_idx)])
     finally:
         pool.close()
     wall_s = time.monotonic() - started
+    calibrated = [task for task in tasks if task.task_id in unmarked and "isolation" in task.metadata]
     shared_tasks = sorted(task.task_id for task in tasks if task.metadata.get("isolation") == "shared")
     if shared_tasks:
         print(f"{len(shared_tasks)} task(s) need the shared isolation mode: {', '.join(shared_tasks)}")
@@ -131,23 +130,14 @@ class Progress:
         return verdict
 
 
-def hide_task_files(config: Config) -> Any:
-    """The verifier config with the task file's folder hidden from the sandbox (it holds the
-    hidden tests and the reference solutions)."""
-    verifier = config.verifier.model_copy(deep=True)
-    source = Path(config.tasks.source)
-    if source.exists():
-        folder = str(source.resolve() if source.is_dir() else source.resolve().parent)
-        verifier.sandbox.hidden_paths = [*verifier.sandbox.hidden_paths, folder]
-    return verifier
-
-
-def default_slots(cpus_per_slot: float, workers: int) -> int:
-    """As many slots as this node has cores, within what the cluster's CPUs allow per worker."""
-    import ray
-
-    cluster_cpus = ray.cluster_resources().get("CPU", 1)
-    return max(1, min(os.cpu_count() or 1, int(cluster_cpus / (cpus_per_slot * workers))))
+def task_source_paths(source: str) -> list[str]:
+    """What to hide from the sandbox for a task source: a local file's folder (it holds the hidden
+    tests and the reference solutions, often beside other task files), or a dataset folder. A hub
+    id lives in the cache under the home directory, which the sandbox never shows."""
+    path = Path(source)
+    if not path.exists():
+        return []
+    return [str(path.resolve() if path.is_dir() else path.resolve().parent)]
 
 
 def format_table(verdicts: list[Any], limit: int = 60) -> str:

@@ -17,9 +17,11 @@ import pytest
 from actors.contracts import Task
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
-from actors.verify.isolation import SandboxConfig
+from actors.verify.config import SandboxConfig
+from actors.verify.sandbox.isolation import ETC_ENTRIES, SYSTEM_PATHS
+from actors.verify.sandbox.zygote import SANDBOX_UIDS
 from actors.verify.verifier import Verifier
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLES, ROOT
 
 pytestmark = pytest.mark.slow
 CANARY = "QVR-CANARY-7f3a"
@@ -36,6 +38,9 @@ def host(tmp_path_factory):
     victim.write_text("keep me")
     project_victim = ROOT / ".qvr-attack-victim"
     project_victim.write_text("keep me")
+    runs_canary = ROOT / "runs" / "qvr-attack-canary.txt"
+    runs_canary.parent.mkdir(exist_ok=True)
+    runs_canary.write_text(CANARY)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -61,11 +66,12 @@ def host(tmp_path_factory):
     os.environ["QVR_CANARY_TOKEN"] = CANARY
     yield {"secret_dir": str(secret_dir), "credentials": str(credentials), "victim": str(victim),
            "project_victim": str(project_victim), "port": listener.getsockname()[1], "sock": unix_path,
-           "connections": connections, "home": str(Path.home())}
+           "connections": connections, "home": str(Path.home()), "top_level": repr(sorted(allowed_top_level())),
+           "etc": repr(sorted(ETC_ENTRIES))}
     stop.set()
     thread.join()
     os.environ.pop("QVR_CANARY_TOKEN", None)
-    for path in (credentials, victim, project_victim, Path(unix_path)):
+    for path in (credentials, victim, project_victim, runs_canary, Path(unix_path)):
         path.unlink(missing_ok=True)
 
 
@@ -91,6 +97,20 @@ class TestBell(unittest.TestCase):
 BELL_SOLUTION = "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n"
 PROGRAM = Task(task_id="program", family="test", harness="program", prompt="", tests="")
 LEAK = "import sys\ndef leak(what):\n    print('LEAK ' + what, file=sys.stderr)\n"
+
+
+def allowed_top_level() -> set[str]:
+    """What the sandbox's / may hold: system folders, /etc, /dev, /proc, /tmp, and the first
+    component of each path the interpreter lives in (its prefixes and sys.path)."""
+    names = {path.strip("/") for path in SYSTEM_PATHS} | {"etc", "dev", "proc", "tmp"}
+    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path):
+        for form in (os.path.abspath(path), os.path.realpath(path)) if path else ():
+            names.add(form.strip("/").split("/")[0])
+    return names
+
+
+# The project as a candidate finds it: through the path of a module already in memory.
+FIND_PROJECT = "import actors, os\nproject = os.path.dirname(os.path.dirname(actors.__file__))\n"
 
 # name -> (task, code, allowed statuses)
 ATTACKS = {
@@ -143,6 +163,44 @@ ATTACKS = {
     "os_exit_before_asserts": (BELL, "import os\nos._exit(0)\n", {"failed"}),
     "fake_pass_markers": (BELL, "print('Ran 2 tests in 0.001s\\n\\nOK')\n"
                                 "print('{{\"tests_passed\": 2, \"tests_total\": 2, \"error\": null}}')\nqc = None\n", {"failed"}),
+    "project_through_package_path": (PROGRAM, LEAK + FIND_PROJECT
+                                     + "for rel in ('pipelines/tasks/examples/qiskit-basics.jsonl', 'pyproject.toml', "
+                                     "'README.md', 'configs/grpo-smoke.yaml', 'tests/conftest.py', 'runs/qvr-attack-canary.txt', "
+                                     "'.qvr-attack-victim', 'actors/verify/sandbox/zygote.py'):\n"
+                                     "    try:\n        open(os.path.join(project, rel)).read(1)\n        leak('read ' + rel)\n"
+                                     "    except OSError:\n        pass\n"
+                                     "listing = os.listdir(project) if os.path.isdir(project) else []\n"
+                                     "if set(listing) - {{'.venv'}}: leak('project listing ' + repr(listing))\n", {"passed"}),
+    "import_template_library": (PROGRAM, LEAK + "import importlib.util\n"
+                                "for name in ('pipelines', 'pipelines.tasks.templates', 'pipelines.tasks.loader'):\n"
+                                "    try:\n        __import__(name)\n        leak('imported ' + name)\n"
+                                "    except ImportError:\n        pass\n", {"passed"}),
+    "editable_install_paths": (PROGRAM, LEAK + "import glob, os, re, site\n"
+                               "for folder in site.getsitepackages():\n"
+                               "    for name in glob.glob(os.path.join(folder, '*.pth')) + glob.glob(os.path.join(folder, '__editable__*')):\n"
+                               "        for path in set(re.findall(r'(/[\\w.+-][\\w./+-]*)', open(name).read())):\n"
+                               "            for rel in ('pipelines/tasks/examples/qiskit-basics.jsonl', 'tasks/examples/qiskit-basics.jsonl', "
+                               "'examples/qiskit-basics.jsonl', 'pyproject.toml', 'tasks/templates/__init__.py'):\n"
+                               "                if os.path.isfile(os.path.join(path, rel)):\n"
+                               "                    leak('file ' + os.path.join(path, rel))\n"
+                               "            if os.path.basename(path) in ('pipelines', 'actors') and os.path.isdir(path) and os.listdir(path):\n"
+                               "                leak('listed ' + path)\n", {"passed"}),
+    "runs_directory": (PROGRAM, LEAK + FIND_PROJECT + "for where in (os.path.join(project, 'runs'), 'runs', '../runs'):\n"
+                       "    if os.path.isdir(where):\n        leak('runs at ' + where + ': ' + repr(os.listdir(where)[:5]))\n",
+                       {"passed"}),
+    "view_is_an_allow_list": (PROGRAM, LEAK + "import os\n"
+                              "extra = set(os.listdir('/')) - set({top_level})\n"
+                              "if extra: leak('top level ' + repr(sorted(extra)))\n"
+                              "extra = set(os.listdir('/etc')) - set({etc})\n"
+                              "if extra: leak('etc ' + repr(sorted(extra)))\n"
+                              "for path in ('/tmp', os.getcwd()):\n"
+                              "    if os.listdir(path): leak('files in ' + path + ': ' + repr(os.listdir(path)[:5]))\n"
+                              "for path in ('/run', '/var', '/home', '/mnt', '/opt/.qvr', '/sys', '/root/.ray'):\n"
+                              "    if os.path.exists(path) and os.listdir(path): leak('host folder ' + path)\n", {"passed"}),
+    "write_outside_workdir": (PROGRAM, LEAK + "import os\n"
+                              "for path in ('/etc/qvr', '/usr/qvr', '/qvr', '/dev/qvr', '/root/qvr'):\n"
+                              "    try:\n        open(path, 'w').write('x')\n        leak('wrote ' + path)\n"
+                              "    except OSError:\n        pass\n", {"passed"}),
     "delete_outside_workdir": (PROGRAM, "import os\nfor path in ('{victim}', '{project_victim}'):\n    try:\n"
                                         "        os.remove(path)\n    except OSError:\n        pass\n", {"passed"}),
     "write_site_packages": (PROGRAM, "import qiskit\nopen(qiskit.__file__, 'a').write('# pwned')\n", {"failed"}),
@@ -172,11 +230,12 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def sandbox_uid_processes(base: int) -> list[int]:
+def sandbox_uid_processes(uid: int) -> list[int]:
+    """Processes running as ``uid`` (a zygote's sandbox uid: base + zygote pid mod 65536, its own)."""
     pids = []
     for entry in glob.glob("/proc/[0-9]*"):
         try:
-            if base <= os.stat(entry).st_uid < base + 65536:
+            if os.stat(entry).st_uid == uid:
                 pids.append(int(entry.rsplit("/", 1)[1]))
         except OSError:
             continue
@@ -224,13 +283,14 @@ def test_attack(name, verifier, host, baseline_s):
     assert zygote.pid == zygote_pid and zygote.restarts == 0
     # No process is left: nothing under the zygote, nothing running as a sandbox uid.
     deadline = time.monotonic() + 3
-    while (descendants(zygote_pid) or sandbox_uid_processes(verifier.config.sandbox.sandbox_uid_base)) \
+    uid = verifier.config.sandbox.sandbox_uid_base + zygote_pid % SANDBOX_UIDS
+    while (descendants(zygote_pid) or sandbox_uid_processes(uid)) \
             and time.monotonic() < deadline:
         time.sleep(0.1)
     assert descendants(zygote_pid) == [], [(pid, Path(f"/proc/{pid}/stat").read_text()[:80],
                                             Path(f"/proc/{pid}/cmdline").read_bytes()[:80]) for pid in descendants(zygote_pid)]
     if os.geteuid() == 0:
-        assert sandbox_uid_processes(verifier.config.sandbox.sandbox_uid_base) == []
+        assert sandbox_uid_processes(uid) == []
     # No file is left, and nothing on the host changed.
     slot_dirs = glob.glob("/tmp/qvr-slot0-*")
     assert all(os.listdir(path) == [] for path in slot_dirs)
@@ -244,3 +304,102 @@ def test_attack(name, verifier, host, baseline_s):
     after = verifier.verify_one(VerificationJob(BELL, BELL_SOLUTION))
     assert after.status == "passed"
     assert after.duration_s < 3 * baseline_s + 0.5, (after.duration_s, baseline_s)
+
+
+# ---------------------------------------------------------------- what a candidate may find in memory
+
+STALE = ("QVR-STALE-", "A1B2C3")
+"""A canary in an earlier job's tests and reference, as two halves: the whole string never exists
+in the candidate's own code, so finding it in memory means finding the earlier job."""
+CURRENT = ("QVR-NOW-", "D4E5F6")
+"""A canary in the current job's hidden tests."""
+FAILED = ("QVR-FAIL-", "778899")
+"""A canary in the assertion message an earlier candidate's failing test produced (what a
+verdict's failures say, e.g. an expected value, must not reach the next sample of the task)."""
+
+MEMORY_SCAN = """import ctypes, re, sys
+def leak(what):
+    print('LEAK ' + what, file=sys.stderr)
+needles = {needles!r}
+buffer = ctypes.create_string_buffer(1 << 22)
+own = (ctypes.addressof(buffer), ctypes.addressof(buffer) + len(buffer))
+def scan(start, end):
+    hits = set()
+    while start < end:
+        size = min(len(buffer), end - start)
+        ctypes.memmove(buffer, start, size)
+        view = memoryview(buffer)[:size]
+        for head, tail in needles:
+            for match in re.finditer(re.escape(head.encode()), view):
+                if bytes(view[match.end():match.end() + len(tail)]) == tail.encode():
+                    hits.add(head)
+        start += max(size - 64, 1) if size == len(buffer) else size
+    return hits
+found = set()
+for line in open('/proc/self/maps'):
+    fields = line.split()
+    if fields[1][0] != 'r' or (len(fields) > 5 and fields[5].startswith('[v')):
+        continue
+    start, end = (int(x, 16) for x in fields[0].split('-'))
+    if start >= own[1] or end <= own[0]:
+        found |= scan(start, end)
+    else:
+        found |= scan(start, own[0]) | scan(own[1], end)
+for head in sorted(found):
+    leak('memory holds ' + head)
+frame = sys._getframe() if {frames} else None
+while frame is not None:
+    for name, value in list(frame.f_locals.items()):
+        if isinstance(value, dict) and value.get('tests'):
+            leak('a frame holds tests in ' + name)
+    frame = frame.f_back
+value = 42
+"""
+
+
+def canary_task(task_id: str, halves: tuple[str, str], comment: bool = True) -> Task:
+    canary = "".join(halves)
+    tests = (f"{'# ' + canary if comment else ''}\nimport unittest\n\nclass TestValue(unittest.TestCase):\n"
+             f"    def test_value(self):\n        self.assertEqual(value, 42, '{canary}')\n")
+    return Task(task_id=task_id, family="test", harness="unittest", prompt="", tests=tests,
+                reference_solution=f"value = 42  # {canary}\n")
+
+
+@pytest.mark.parametrize("mode", ["shared", "split"])
+def test_no_earlier_job_and_no_hidden_test_is_left_in_memory(mode):
+    """The zygote never holds a job's code or tests as objects (sealed frames, wiped): a child
+    that scans all of its memory finds nothing of the jobs before it (a reference solution and
+    its tests; what a failing candidate's tests reported), and in split mode not even its own
+    job's hidden tests, in memory or in a frame.
+    In shared mode the tests run in the candidate's process, so there the scan must find them:
+    the control that shows the scan sees what is there."""
+    with Verifier(VerifierConfig(timeout_s=60, isolation=mode), slots=1) as verifier:
+        earlier = canary_task("earlier", STALE)
+        assert verifier.verify_one(VerificationJob(earlier, earlier.reference_solution)).status == "passed"
+        failing = verifier.verify_one(VerificationJob(canary_task("failing", FAILED, comment=False), "value = 41\n"))
+        assert failing.status == "failed" and "".join(FAILED) in failing.stderr_tail  # the parent got the message
+        verdict = verifier.verify_one(VerificationJob(canary_task("now", CURRENT),
+                                                      MEMORY_SCAN.format(needles=[STALE, FAILED, CURRENT], frames=True)))
+    assert verdict.status == "passed", verdict.stderr_tail[-800:]
+    leaks = {line for line in verdict.stderr_tail.splitlines() if line.startswith("LEAK")}
+    if mode == "split":
+        assert leaks == set(), leaks
+    else:
+        assert leaks == {"LEAK memory holds QVR-NOW-", "LEAK a frame holds tests in job"}, leaks
+
+
+def test_a_reference_cannot_be_read_off_the_disk(verifier):
+    """The attack measured on main: find the project through a module's path, read the example
+    task file and exec its task's reference solution. It passed in split mode; it must fail."""
+    from pipelines.tasks.loader import TaskSourceConfig, load_tasks
+
+    task = next(task for task in load_tasks(TaskSourceConfig(source=str(EXAMPLES))) if task.task_id == "examples/bell-state")
+    code = (FIND_PROJECT + "import json\n"
+            "for line in open(os.path.join(project, 'pipelines/tasks/examples/qiskit-basics.jsonl')):\n"
+            "    row = json.loads(line)\n"
+            "    if row['task_id'] == 'examples/bell-state':\n"
+            "        exec(row['reference_solution'])\n")
+    assert verifier.verify_one(VerificationJob(task, task.reference_solution)).status == "passed"
+    verdict = verifier.verify_one(VerificationJob(task, code))
+    assert verdict.status == "failed", verdict.stderr_tail[-800:]
+    assert "FileNotFoundError" in verdict.stderr_tail or "No such file" in verdict.stderr_tail, verdict.stderr_tail[-800:]

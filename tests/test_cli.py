@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actors.contracts import Verdict, read_parquet
-from pipelines.jobs import JOBS
+from pipelines.jobs import JOBS, job_module
 from tests.conftest import ROOT, child_env
 
 
@@ -30,6 +30,58 @@ def test_help_lists_every_job_with_one_line():
 def test_python_dash_m_pipelines_is_the_same_cli():
     result = subprocess.run([sys.executable, "-m", "pipelines", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and "verify" in result.stdout
+
+
+HEAVY = ("torch", "ray", "qiskit", "qiskit_aer", "qiskit_ibm_runtime", "transformers", "vllm", "deepspeed")
+_IMPORTED = """
+import json, runpy, sys
+sys.argv = ["qvr", *sys.argv[1:]]
+try:
+    runpy.run_module("pipelines", run_name="__main__", alter_sys=True)
+except SystemExit as exit:
+    status = exit.code
+heavy = sorted({name.split(".")[0] for name in sys.modules} & set(HEAVY))
+jobs = sorted(name for name in sys.modules if name in JOB_MODULES)
+print("\\nIMPORTED " + json.dumps({"status": status, "heavy": heavy, "jobs": jobs}))
+"""
+
+
+def _heavy_imports(*args: str) -> tuple[int, list[str], list[str], str]:
+    """Run `python -m pipelines ARGS` in a fresh interpreter: its exit status, the heavy packages and
+    the job modules it imported, and its stderr."""
+    script = f"HEAVY = {HEAVY!r}\nJOB_MODULES = {[job.module for job in JOBS.values()]!r}\n{_IMPORTED}"
+    result = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=child_env(), capture_output=True,
+                            text=True, timeout=120)
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("IMPORTED "), result.stdout + result.stderr
+    report = json.loads(last.removeprefix("IMPORTED "))
+    return report["status"], report["heavy"], report["jobs"], result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"],
+    *[[job, "--help"] for job in JOBS],
+    *[[job, "ray.num_cpus=0"] for job in JOBS],  # a config error: a value out of range
+    ["verify", "verifier.timeout_s=-1"],
+    *[["config", "show", job, "ray.num_cpus=0"] for job in JOBS],
+], ids=" ".join)
+def test_help_and_config_errors_import_no_heavy_package(args):
+    """`qvr --help`, `qvr JOB --help` and a config error answer at once: building the parser imports
+    no job module but the chosen one, and job and config modules import ray, torch, qiskit,
+    transformers, vllm and deepspeed only inside the functions that use them."""
+    status, heavy, jobs, stderr = _heavy_imports(*args)
+    if "--help" in args:
+        assert status == 0, stderr
+    else:
+        assert status == 2 and "qvr: config error" in stderr, stderr
+    assert heavy == [], f"`qvr {' '.join(args)}` imported {heavy}"
+    chosen = [JOBS[arg].module for arg in args if arg in JOBS]
+    assert jobs == chosen, f"`qvr {' '.join(args)}` imported the job modules {jobs}"
+
+
+def test_registry_help_is_each_job_modules_help():
+    for name, job in JOBS.items():
+        assert job_module(name).HELP == job.help
 
 
 @pytest.mark.slow

@@ -3,8 +3,8 @@
 import pytest
 from qiskit_ibm_runtime.fake_provider import FakeLimaV2, FakeManilaV2
 
-from actors.verify.codecs import CannotCross, decode, encode
-from actors.verify.codecs import backends
+from actors.verify.sandbox.codecs import CannotCross, decode, encode
+from actors.verify.sandbox.codecs import backends
 
 
 def test_a_backend_crosses_by_name_and_comes_back_warm_and_untouched():

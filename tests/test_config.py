@@ -28,7 +28,7 @@ def test_overrides_parse_to_the_field_type():
     config = resolve_config(VerifyConfig, None, [
         "verifier.timeout_s=30", "tasks.limit=3", "run.tensorboard=false", "tasks.task_ids=[a, b]",
         "run.root=007", "completions=null", "ray.num_cpus=4", "ray.object_store_memory_mb=null",
-        "verifier.cpus_per_slot=0.25", "tasks.source=x=y.jsonl",
+        "pool.cpus_per_slot=0.25", "tasks.source=x=y.jsonl",
     ])
     assert config.verifier.timeout_s == 30.0 and isinstance(config.verifier.timeout_s, float)
     assert config.tasks.limit == 3 and isinstance(config.tasks.limit, int)
@@ -38,7 +38,7 @@ def test_overrides_parse_to_the_field_type():
     assert config.completions is None
     assert config.ray.num_cpus == 4
     assert config.ray.object_store_memory_mb is None
-    assert config.verifier.cpus_per_slot == 0.25
+    assert config.pool.cpus_per_slot == 0.25
     assert config.tasks.source == "x=y.jsonl"
 
 
@@ -62,13 +62,17 @@ BAD_CONFIGS = [
     ("verifier:\n  timeout_s: abc\n", [], ["verifier.timeout_s", "'abc'", "a number"]),
     ("verifier:\n  timeout_s: 0\n", [], ["verifier.timeout_s", "bad value 0", "> 0"]),
     ("verifier:\n  timeout_s: 100000\n", [], ["verifier.timeout_s", "100000", "<= 3600"]),
-    ("verifier:\n  cpus_per_slot: -1\n", [], ["verifier.cpus_per_slot", "-1", "> 0"]),
-    ("verifier:\n  executor: docker\n", [], ["verifier.executor", "'docker'", "one of 'forked', 'subprocess'"]),
+    ("pool:\n  cpus_per_slot: -1\n", [], ["pool.cpus_per_slot", "-1", "> 0"]),
+    ("verifier:\n  slots: 2\n", [], ["unknown key verifier.slots"]),  # sizing lives in pool: (PoolConfig)
+    ("pool:\n  max_workers: 8\n", [], ["pool.max_workers=8 only applies with pool.autoscale=true"]),
+    ("pool:\n  autoscale: true\n  workers: 9\n", [], ["pool.workers (9) must lie within", "1..4"]),
+    ("verifier:\n  isolation: docker\n", [], ["verifier.isolation", "'docker'", "one of 'auto', 'split'"]),
+    ("verifier:\n  executor: inprocess\n", [], ["unknown key verifier.executor"]),
     ("run:\n  tensorboard: maybe\n", [], ["run.tensorboard", "'maybe'", "true or false"]),
     ("tasks:\n  limit: 2.5\n", [], ["tasks.limit", "2.5", "an integer"]),
     ("tasks:\n  limit: 0\n", [], ["tasks.limit", "bad value 0", "> 0"]),
     ("tasks:\n  task_ids: abc\n", [], ["tasks.task_ids", "'abc'", "a list"]),
-    ("verifier: 5\n", [], ["verifier", "bad value 5", "a mapping with keys executor"]),
+    ("verifier: 5\n", [], ["verifier", "bad value 5", "a mapping with keys isolation"]),
     ("ray:\n  num_cpus: 0\n", [], ["ray.num_cpus", "bad value 0", ">= 1"]),
     ("ray:\n  object_store_memory_mb: 10\n", [], ["ray.object_store_memory_mb", "10", ">= 80"]),
     ("verifier:\n  sandbox:\n    max_output_bytes: 10\n", [], ["verifier.sandbox.max_output_bytes", "10", ">= 256"]),
@@ -120,7 +124,7 @@ def test_all_problems_are_reported_at_once(capsys):
 def test_config_show_prints_resolved_yaml(capsys):
     assert cli.main(["config", "show", "verify", "verifier.timeout_s=12"]) == 0
     out = capsys.readouterr().out
-    assert "timeout_s: 12.0" in out and "executor: forked" in out
+    assert "timeout_s: 12.0" in out and "isolation: auto" in out
 
 
 def test_config_show_json_last_line(capsys):

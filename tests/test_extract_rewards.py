@@ -77,3 +77,80 @@ def test_registering_a_reward_is_one_decorator():
             reward("test_length_penalty")(length_penalty)
     finally:
         REWARDS.pop("test_length_penalty")
+
+
+def test_rewards_are_chosen_per_family():
+    config = resolve_config(job_module("verify").Config, None,
+                            ["verifier.rewards.by_family={quasar: {binary: 3.0}}"]).verifier.rewards
+    half = dict(text="", status="failed", tests_passed=1, tests_total=2)
+    assert score(config, RewardInput(**half, family="quasar")) == (0.0, {"binary": 0.0})
+    assert score(config, RewardInput(**half, family="examples"))[1] == {"pass_fraction": 0.5, "format": 0.0}
+    with pytest.raises(ConfigError, match="family 'quasar': unknown rewards"):
+        resolve_config(job_module("verify").Config, None, ["verifier.rewards.by_family={quasar: {nope: 1}}"])
+
+
+def test_a_reward_reads_outcomes_measures_code_and_family_from_the_checkers_record():
+    """What reaches a reward is the checker's record, checked on the way: per-test outcomes and
+    named finite measures; a measure that is not a finite number is dropped, a record whose counts
+    are not numbers is no record at all."""
+    from actors.contracts import Task
+    from actors.verify.config import VerifierConfig
+    from actors.verify.executor import VerificationJob, make_verdict
+
+    seen = []
+
+    @reward("test_graded")
+    def graded(r):
+        seen.append(r)
+        return r.measures.get("overlap", 0.0) * (r.outcomes.get("T.test_a") == "passed")
+
+    try:
+        config = VerifierConfig(rewards={"weights": {"test_graded": 1.0}})
+        task = Task(task_id="t", family="graded", harness="unittest", prompt="",
+                    tests="import unittest\nclass T(unittest.TestCase):\n    def test_a(self): pass\n    def test_b(self): pass\n")
+        job = VerificationJob(task, "x = 1\n", 3, "```python\nx = 1\n```")
+        record = {"tests_passed": 1, "tests_total": 2, "outcomes": {"T.test_a": "passed", "T.test_b": "failed"},
+                  "measures": {"overlap": 0.75, "bad": float("nan"), "text": "0.9", "flag": True}, "error": None}
+        verdict = make_verdict(job, {"status": "ok", "record": record}, config, 0.1)
+        assert (verdict.status, verdict.reward) == ("failed", 0.75)
+        assert verdict.outcomes == {"T.test_a": "passed", "T.test_b": "failed"}
+        assert verdict.measures == {"overlap": 0.75}
+        assert (seen[-1].code, seen[-1].family, seen[-1].text) == ("x = 1\n", "graded", "```python\nx = 1\n```")
+        forged = make_verdict(job, {"status": "ok", "record": {"tests_passed": "all", "tests_total": 2}}, config, 0.1)
+        assert (forged.status, forged.tests_passed, forged.tests_total) == ("failed", 0, 2)
+        assert "an unreadable result record" in forged.stderr_tail
+        too_many = make_verdict(job, {"status": "ok", "record": {"tests_passed": 3, "tests_total": 2}}, config, 0.1)
+        assert too_many.status == "failed" and too_many.tests_passed == 0
+    finally:
+        REWARDS.pop("test_graded")
+
+
+def test_a_harness_is_one_registered_class():
+    from actors.contracts import Task
+    from actors.verify.sandbox.harnesses import HARNESSES, Harness, get, register
+    from actors.verify.sandbox.harness import count_tests
+
+    assert {"qhe", "unittest", "program"} <= set(HARNESSES)
+    with pytest.raises(ValueError, match="unknown harness 'nope'"):
+        get("nope")
+    with pytest.raises(ValueError, match="harness 'nope' is not one of"):
+        Task(task_id="t", family="f", harness="nope", prompt="", tests="")
+
+    @register
+    class Lines(Harness):
+        name = "test_lines"
+        continues_prompt = True
+
+        def count_tests(self, tests):
+            return len(tests.splitlines())
+
+    try:
+        assert count_tests("test_lines", "a\nb\nc") == 3
+        assert extract_code("    return 1 +\n", "test_lines") == "    return 1 +\n"  # continues the prompt: kept as is
+        assert extract_code("    return 1 +\n", "program") is None  # a whole program must parse
+        assert get("test_lines").solution("def f():\n", "    return 1\n") == "def f():\n    return 1\n"
+        Task(task_id="t", family="f", harness="test_lines", prompt="", tests="")
+        with pytest.raises(ValueError, match="twice"):
+            register(Lines)
+    finally:
+        HARNESSES.pop("test_lines")

@@ -281,11 +281,12 @@ class FakeGroup:
 
 
 class FakePool:
-    async def submit(self, jobs):
-        async for job in jobs:
-            passed = job.text == "pass"
-            yield Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx, status="passed" if passed else "failed",
-                          tests_passed=int(passed), tests_total=1, reward=float(passed))
+    async def stream(self, tasks, completions):
+        async for completion in completions:
+            passed = completion.text == "pass"
+            yield Verdict(task_id=completion.task_id, sample_idx=completion.sample_idx,
+                          status="passed" if passed else "failed", tests_passed=int(passed), tests_total=1,
+                          reward=float(passed))
 
     def close(self):
         pass

@@ -1,4 +1,9 @@
-"""A job run end to end through `ray job submit` against a local head that this test starts and stops."""
+"""Jobs run end to end through `ray job submit` against a local head that this module starts and stops.
+
+The head and the submitting client both run with a PATH that lacks the project's venv (a shell that
+never activated it), the way a head started as `.venv/bin/ray start --head` runs: every job here
+therefore also checks that the README's `python -m pipelines ...` entrypoint gets the cluster's
+interpreter from platform/runtime_env.yaml, not from PATH."""
 
 import json
 import os
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, child_env
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -28,44 +33,99 @@ def ray_cli() -> str:
     return str(Path(sys.executable).parent / "ray")
 
 
-@pytest.fixture
-def ray_head(tmp_path):
-    """`ray start --head --block` in its own session; killing that session stops every process it started."""
-    dashboard_port = free_port()
-    env = child_env(RAY_USAGE_STATS_ENABLED="0")
-    env.pop("RAY_ADDRESS", None)
-    log = open(tmp_path / "ray-head.log", "w")
+def without_the_venv(**extra: str) -> dict[str, str]:
+    """The environment of a shell that never activated the project's venv: its bin folder is not on
+    PATH (the `ray` CLI is called by its full path)."""
+    venv_bin = Path(sys.executable).parent.resolve()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("VIRTUAL_ENV", "RAY_ADDRESS", "PYTHONPATH", "PYTHONHOME")}
+    entries = [entry for entry in env.get("PATH", "").split(os.pathsep)
+               if entry and Path(entry).resolve() != venv_bin]
+    env["PATH"] = os.pathsep.join(entries or ["/usr/bin", "/bin"])
+    env.update(extra)
+    return env
+
+
+def start_head(home: Path, temp_dir: str, attempts: int = 3) -> tuple[subprocess.Popen, str]:
+    """`ray start --head --block` in its own session, retried: on a loaded machine the raylet may give
+    up waiting for its dashboard agent (a fixed wait inside Ray) and the node then never comes up."""
+    for attempt in range(1, attempts + 1):
+        dashboard_port = free_port()
+        log_path = home / f"ray-head-{attempt}.log"
+        with open(log_path, "w") as log:
+            head = subprocess.Popen(
+                [ray_cli(), "start", "--head", "--block", "--temp-dir", temp_dir, "--num-cpus", "2",
+                 "--port", str(free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
+                 "--include-dashboard", "true", "--disable-usage-stats"],
+                stdout=log, stderr=subprocess.STDOUT, env=without_the_venv(RAY_USAGE_STATS_ENABLED="0"), cwd=home,
+                start_new_session=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and head.poll() is None:
+            if "Ray runtime started." in log_path.read_text():  # printed once the node is up
+                return head, f"http://127.0.0.1:{dashboard_port}"
+            time.sleep(2)
+        stop_head(head)
+    pytest.fail(f"the Ray head did not start in {attempts} attempts:\n" + log_path.read_text()[-3000:])
+
+
+def stop_head(head: subprocess.Popen) -> None:
+    try:
+        os.killpg(head.pid, 15)
+    except ProcessLookupError:
+        return
+    try:
+        head.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, 9)
+        head.wait()
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """A local head, started (and stopped) with the environment of a shell that never activated the venv."""
+    home = tmp_path_factory.mktemp("ray-head")
     # Its own temp dir keeps this head (and its ray_current_cluster file) invisible to other Ray users here.
     temp_dir = tempfile.mkdtemp(prefix="qvr-ray-", dir="/tmp")
-    head = subprocess.Popen(
-        [ray_cli(), "start", "--head", "--block", "--temp-dir", temp_dir, "--num-cpus", "2", "--port", str(free_port()),
-         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port), "--include-dashboard", "true",
-         "--disable-usage-stats"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
-    address = f"http://127.0.0.1:{dashboard_port}"
-    client_env = child_env(RAY_AUTH_MODE="token")
-    client_env.pop("RAY_ADDRESS", None)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        probe = subprocess.run([ray_cli(), "job", "list", "--address", address], env=client_env,
-                               capture_output=True, text=True)
-        if probe.returncode == 0:
-            break
-        assert head.poll() is None, (tmp_path / "ray-head.log").read_text()
-        time.sleep(2)
-    else:
-        pytest.fail("the Ray head did not serve jobs in 120 s:\n" + (tmp_path / "ray-head.log").read_text())
+    head, address = start_head(home, temp_dir)
+    client_env = without_the_venv(RAY_AUTH_MODE="token")
     try:
+        deadline = time.monotonic() + 120
+        while True:
+            probe = subprocess.run([ray_cli(), "job", "list", "--address", address], env=client_env,
+                                   capture_output=True, text=True)
+            if probe.returncode == 0:
+                break
+            assert time.monotonic() < deadline and head.poll() is None, probe.stdout + probe.stderr
+            time.sleep(2)
         yield address, client_env
     finally:
-        os.killpg(head.pid, 15)
-        try:
-            head.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, 9)
-            head.wait()
-        log.close()
+        stop_head(head)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def submit_job(address: str, env: dict[str, str], submission: str, entrypoint: list[str], runtime_env: bool = True):
+    """`ray job submit` from the project root, as the README shows it; (exit status, the job's logs)."""
+    command = [ray_cli(), "job", "submit", "--address", address, "--submission-id", submission,
+               *(["--runtime-env", "platform/runtime_env.yaml"] if runtime_env else []), "--working-dir", ".",
+               "--", *entrypoint]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    logs = subprocess.run([ray_cli(), "job", "logs", "--address", address, submission],
+                          env=env, capture_output=True, text=True, timeout=60)
+    return result.returncode, result.stdout + result.stderr, logs.stdout
+
+
+def test_python_is_the_clusters_interpreter_whatever_the_path(ray_head):
+    """The entrypoint's `python` is the interpreter Ray runs the job with (the venv's, with torch),
+    although neither the head's nor the client's PATH holds the venv; without the runtime env it is not."""
+    address, env = ray_head
+    entrypoint = ["python", "-c", "import sys, torch; print('PYTHON=' + sys.executable)"]
+    status, output, logs = submit_job(address, env, f"qvr-test-python-{os.getpid()}", entrypoint)
+    assert status == 0, output
+    assert f"PYTHON={sys.executable}" in logs, logs
+    # The head's PATH really lacks the venv: the same entrypoint without the runtime env gets another
+    # python (none at all, or one without torch).
+    status, output, logs = submit_job(address, env, f"qvr-test-python-bare-{os.getpid()}", entrypoint, runtime_env=False)
+    assert status != 0 or f"PYTHON={sys.executable}" not in logs, logs
 
 
 def test_verify_job_through_ray_job_submit(ray_head, tmp_path):
@@ -98,3 +158,33 @@ def test_verify_job_through_ray_job_submit(ray_head, tmp_path):
         assert (run_dir / name).is_file(), name
     assert list(run_dir.glob("events.out.tfevents.*"))
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 5
+
+
+def test_sandbox_sees_nothing_of_the_working_dir_copy(ray_head, tmp_path):
+    """Under `ray job submit` the project is the working dir's unpacked copy: a candidate that
+    finds it through a module's path cannot read the task file there, nor exec a reference."""
+    address, env = ray_head
+    code = ("import actors, json, os\n"
+            "project = os.path.dirname(os.path.dirname(actors.__file__))\n"
+            "for line in open(os.path.join(project, 'pipelines/tasks/examples/qiskit-basics.jsonl')):\n"
+            "    row = json.loads(line)\n"
+            "    exec(row['reference_solution'])\n")
+    completions = tmp_path / "completions.jsonl"
+    completions.write_text("".join(json.dumps({"task_id": task_id, "completion": f"```python\n{code}```"}) + "\n"
+                                   for task_id in ("examples/bell-state", "examples/sampler-counts")))
+    submission = f"qvr-test-attack-{os.getpid()}"
+    submit = subprocess.run(
+        [ray_cli(), "job", "submit", "--address", address, "--submission-id", submission,
+         "--runtime-env", "platform/runtime_env.yaml", "--working-dir", ".", "--",
+         "python", "-m", "pipelines", "verify", "--tasks", "pipelines/tasks/examples/qiskit-basics.jsonl",
+         "--completions", str(completions), f"run.root={tmp_path / 'runs'}", "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert submit.returncode == 0, submit.stdout + submit.stderr
+    logs = subprocess.run([ray_cli(), "job", "logs", "--address", address, submission],
+                          env=env, capture_output=True, text=True, timeout=60).stdout
+    summary = json.loads([line for line in logs.splitlines() if line.startswith("{")][-1])
+    assert summary["total"] == 2 and summary["passed"] == 0, summary
+    import pyarrow.parquet as pq
+
+    for row in pq.read_table(summary["verdicts"]).to_pylist():
+        assert "FileNotFoundError" in row["stderr_tail"], row["stderr_tail"][-600:]

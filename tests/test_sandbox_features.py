@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 SCRIPT = """
 import logging, sys
 logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
-from actors.verify.isolation import install_seccomp
+from actors.verify.sandbox.isolation import install_seccomp
 install_seccomp()
 from actors.contracts import Task
 from actors.verify.config import VerifierConfig
@@ -41,6 +41,8 @@ def test_missing_features_are_named_and_refused():
     out = run("refuse")
     assert "REFUSED" in out and "user_namespace" in out and "mount_namespace" in out
     assert "allow_weaker_isolation" in out
+    # ... and where a cluster grants what is missing (the manifest field to change).
+    assert "securityContext in platform/kuberay/raycluster.yaml" in out and "SYS_ADMIN" in out
 
 
 def test_weaker_isolation_when_allowed_says_so_once():

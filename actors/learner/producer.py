@@ -1,8 +1,9 @@
 """ExperienceProducer: turns tasks into scored, sharded experience for the learner ranks.
 
 One Ray actor per run. A background thread, for step after step: takes the step's tasks,
-asks the RolloutGroup for G samples per task, hands each group to the VerifierPool the moment
-it is sampled (verification overlaps generation), turns verdicts into rewards and
+asks the RolloutGroup for G samples per task, streams each group into the VerifierPool (the
+verification service: the join, isolation calibration, backpressure) the moment it is sampled
+(verification overlaps generation), turns verdicts into rewards and
 group-normalised advantages, drops samples the loss would mask anyway (zero-variance groups,
 truncated completions), and deals the rest to the ranks. It runs at most ``max_policy_lag``
 steps ahead of the weights the learner has published: 0 is on-policy (step t samples with the
@@ -62,9 +63,14 @@ class ProducerConfig(Config):
 class ExperienceProducer:
     def __init__(self, tasks: list[Task], config: ProducerConfig, grpo: GrpoConfig, rollout: RolloutConfig,
                  sampling: SamplingConfig, verifier: VerifierConfig, pool: PoolConfig, world_size: int,
-                 micro_batch_size: int, group: Any = None, verifier_pool: Any = None) -> None:
+                 micro_batch_size: int, group: Any = None, verifier_pool: Any = None,
+                 hidden_paths: list[str] | tuple[str, ...] = (), evaluator: Any = None) -> None:
         """``group`` / ``verifier_pool``: ready-made ones to use instead of starting a RolloutGroup
-        and a VerifierPool from the configs (anything with the same methods)."""
+        and a VerifierPool from the configs (anything with the same methods). ``hidden_paths``:
+        what the pool hides from every sandbox (the task files, the run directory). ``evaluator``:
+        a held-out evaluation, ``evaluator(group, pool, step) -> metrics`` with ``due(step)``
+        (pipelines.evaluation.hook.PolicyEvaluator); it runs before a due step's generation, on
+        the policy after ``step`` optimizer steps, and its metrics join that step's."""
         from actors.rollout.group import RolloutGroup
         from actors.verify.pool import VerifierPool
 
@@ -76,7 +82,8 @@ class ExperienceProducer:
         self.world_size, self.micro_batch_size = world_size, micro_batch_size
         # One group per request, so verification starts on each group as soon as it is sampled.
         self.group = group if group is not None else RolloutGroup(rollout, shard_prompts=1)
-        self.pool = verifier_pool if verifier_pool is not None else VerifierPool(verifier, pool)
+        self.pool = verifier_pool if verifier_pool is not None else VerifierPool(verifier, pool, hidden_paths)
+        self.evaluator = evaluator
         self.version = 0
         self.batches: dict[int, dict[int, RankBatch]] = {}
         self.stats: dict[int, dict[str, float]] = {}
@@ -172,7 +179,9 @@ class ExperienceProducer:
                         self.cond.wait(timeout=1.0)
                 if stop.is_set():
                     return
+                evaluated = self._evaluate(step, stop)
                 batch, stats = self._make_batch(step)
+                stats.update(evaluated)
                 with self.cond:
                     if stop.is_set():
                         return
@@ -184,6 +193,21 @@ class ExperienceProducer:
             with self.cond:
                 self.failed = error
                 self.cond.notify_all()
+
+    def _evaluate(self, step: int, stop: threading.Event) -> dict[str, float]:
+        """The held-out evaluation of the policy after ``step`` optimizer steps, when it is due
+        (with max_policy_lag 1 it waits for that policy first)."""
+        if self.evaluator is None or not self.evaluator.due(step):
+            return {}
+        with self.cond:
+            while self.version < step and not stop.is_set():
+                self.cond.wait(timeout=1.0)
+        return {} if stop.is_set() else self.evaluator(self.group, self.pool, step)
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """The held-out evaluation of the policy the rollout workers serve now (the final one, once
+        the learner has finished); call it while no step is being produced."""
+        return self.evaluator(self.group, self.pool, step, force=True) if self.evaluator is not None else {}
 
     def _make_batch(self, step: int) -> tuple[dict[int, RankBatch], dict[str, float]]:
         tasks = tasks_for_step(self.tasks, step, self.config)
@@ -202,7 +226,6 @@ class ExperienceProducer:
     async def _sample_and_verify(self, tasks: list[Task], sampling: SamplingConfig
                                  ) -> tuple[list[RolloutCompletion], list[Verdict], dict[str, float]]:
         from actors.rollout.prompts import Prompt
-        from actors.verify.verifier import pair_jobs
 
         loop = asyncio.get_running_loop()
         shards: asyncio.Queue = asyncio.Queue()
@@ -221,16 +244,16 @@ class ExperienceProducer:
                 timing["generate_s"] = time.monotonic() - started
                 loop.call_soon_threadsafe(shards.put_nowait, None)
 
-        async def jobs() -> AsyncIterator[Any]:
+        async def sampled() -> AsyncIterator[Any]:
             while (item := await shards.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
                 completions.extend(item)
-                for job in pair_jobs(tasks, [completion.to_completion() for completion in item]):
-                    yield job
+                for completion in item:
+                    yield completion.to_completion()
 
         generating = loop.run_in_executor(None, generate)
-        verdicts = [verdict async for verdict in self.pool.submit(jobs())]
+        verdicts = [verdict async for verdict in self.pool.stream(tasks, sampled())]
         await generating
         timing["verify_s"] = time.monotonic() - started
         timing["verify_tail_s"] = timing["verify_s"] - timing["generate_s"]

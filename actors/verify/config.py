@@ -5,42 +5,64 @@ from typing import Literal
 from pydantic import Field
 
 from actors.config import Config
-from actors.verify.isolation import SandboxConfig
 from actors.verify.qpu import QpuConfig
 from actors.verify.rewards import RewardConfig
 
 
-class VerifierConfig(Config):
-    executor: Literal["forked", "subprocess", "inprocess", "bare"] = "forked"
-    """``forked``: each verification is an isolated child forked from a warm zygote per slot
-    (milliseconds of start-up). ``subprocess``: a fresh ``python -I`` per verification (2-4 s of
-    Qiskit imports; the baseline). ``inprocess``: runs in the warm zygote itself with no fork
-    and no isolation: only the benchmarks' floor, never for model output. ``bare``: a plain fork
-    of the warm zygote per job with no isolation at all, the floor of any fork-server (what
-    ``forked`` costs beyond it is isolation): benchmarks only, never for model output."""
+class SandboxConfig(Config):
+    """Limits and isolation of each verification child (DESIGN.md, Verification)."""
 
+    memory_mb: int = Field(2048, ge=64, le=1024 * 1024)
+    """Address space the child may add on top of the zygote's (RLIMIT_AS = zygote VmSize + this)."""
+
+    cpu_s: int = Field(120, ge=1, le=86400)
+    """CPU seconds (RLIMIT_CPU soft limit; the hard limit, one second later, is SIGKILL)."""
+
+    disk_mb: int = Field(64, ge=1, le=64 * 1024)
+    """Size of the private tmpfs that is the child's working directory (and /tmp)."""
+
+    max_file_mb: int = Field(32, ge=1, le=64 * 1024)
+    """Largest file the child may write (RLIMIT_FSIZE)."""
+
+    max_open_files: int = Field(256, ge=32, le=65536)
+    """RLIMIT_NOFILE."""
+
+    max_processes: int = Field(64, ge=4, le=4096)
+    """Processes and threads the child's user may run (RLIMIT_NPROC): what stops a fork bomb."""
+
+    max_output_bytes: int = Field(16384, ge=256, le=16 * 1024 * 1024)
+    """How much of stdout and of stderr (each, their tail) is kept in the verdict."""
+
+    sandbox_uid_base: int = Field(200000, ge=1000, le=2**31 - 70000)
+    """When the verifier runs as root, each zygote's children run as host uid base + (zygote pid
+    mod 65536): distinct per zygote on a host, so RLIMIT_NPROC (which root ignores) counts only
+    that zygote's children, and root-only files stay unreadable. Keep base .. base + 65535 free
+    of real users."""
+
+    hidden_paths: list[str] = []
+    """Host paths covered inside the sandbox wherever they fall inside what its file view shows
+    (task files with hidden tests and reference solutions, run directories, token files). The
+    view is an allow-list (actors/verify/sandbox/isolation.py): the interpreter, its packages
+    and a few system folders; anything else, the project included, is absent anyway."""
+
+    allow_weaker_isolation: bool = False
+    """Run even where the kernel lacks a feature (namespaces, seccomp): the verifier then says
+    which, once. Off by default: the verifier refuses to start instead."""
+
+
+class VerifierConfig(Config):
     isolation: Literal["auto", "split", "shared"] = "auto"
     """Where the tests run. ``split``: in a clean checker child, the candidate's values crossing
     as data (a policy cannot forge a pass by patching Aer or unittest or returning always-equal
     objects). ``shared``: in the child that ran the candidate. ``auto``: per task, from its
     metadata ``isolation`` (found once by running the reference; see calibrate_isolation),
     ``split`` where unmarked. Chosen per task, never by what a candidate returns, so a policy
-    cannot pick the weaker mode. Only the forked executor can split."""
+    cannot pick the weaker mode."""
 
     timeout_s: float = Field(60.0, gt=0, le=3600)
     """Wall-clock seconds one verification may take before it is killed (status ``timeout``).
     Qiskit HumanEval's own harness uses 30 s, but its task 100 needs about 40 s on a 2-core
     machine: 60 s is the smallest budget under which every offline-passing QHE task passes."""
-
-    slots: int | None = Field(None, ge=1, le=512)
-    """Verifications run at once by one Verifier (one zygote each); None = one per CPU core."""
-
-    workers: int = Field(1, ge=1, le=1024)
-    """Ray actors the `verify` job spreads its work over, each with ``slots`` slots."""
-
-    cpus_per_slot: float = Field(1.0, gt=0, le=64)
-    """Ray logical CPUs a worker holds per slot. Fractional values let a small machine keep
-    other actors schedulable (Ray's CPUs are logical; an idle actor still holds its share)."""
 
     python: str | None = None
     """Interpreter for zygotes and subprocesses; default: the one running qvr."""

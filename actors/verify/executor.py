@@ -29,9 +29,9 @@ from typing import Any
 
 from actors.contracts import Task, Verdict
 from actors.verify.config import VerifierConfig
-from actors.verify.harness import RESULT_FD_ENV, count_tests
+from actors.verify.sandbox.harness import RESULT_FD_ENV, count_tests
 from actors.verify.rewards import RewardInput, score
-from actors.verify.zygote import child_environment
+from actors.verify.sandbox.zygote import child_environment
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 # -I: no PYTHON* variables, no user site, no cwd on sys.path; the project root is added by hand
@@ -59,28 +59,60 @@ class VerificationJob:
                 "entry_point": task.entry_point, "timeout_s": timeout_s, "isolation": isolation, "qpu": qpu}
 
 
+MAX_OUTCOMES, MAX_MEASURES = 10_000, 64
+"""Per-test outcomes and measures kept in a verdict (a record may hold more; the counts stay exact)."""
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
+def read_record(record: Any, tests_total: int) -> tuple[int, int, dict[str, str], dict[str, float], list[str]] | None:
+    """(passed, total, outcomes, measures, notes) from a result record, or None when it is not
+    one: the record crosses from a child, so every field is checked, never trusted."""
+    import math
+
+    if not isinstance(record, dict):
+        return None
+    try:
+        passed = int(record.get("tests_passed", 0))
+        total = int(record.get("tests_total") or tests_total)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    outcomes = record.get("outcomes") or {}
+    measures = record.get("measures") or {}
+    if not (0 <= passed <= total and isinstance(outcomes, dict) and isinstance(measures, dict)):
+        return None
+    outcomes = {str(name)[:300]: str(value) for name, value in list(outcomes.items())[:MAX_OUTCOMES]
+                if value in OUTCOMES}
+    checked: dict[str, float] = {}
+    for name, value in list(measures.items())[:MAX_MEASURES]:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            checked[str(name)[:100]] = float(value)
+    notes = [str(record[key]) for key in ("failures", "error") if record.get(key)]
+    return passed, total, outcomes, checked, notes
+
+
 def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: VerifierConfig,
                  duration_s: float) -> Verdict:
     task = job.task
-    record = outcome.get("record")
     tests_total = count_tests(task.harness, task.tests)
-    passed = 0
+    passed, outcomes, measures = 0, {}, {}
     notes = [outcome.get("stderr_tail") or ""]
     status = {"timeout": "timeout", "killed": "killed", "error": "error"}.get(outcome["status"], "failed")
     if outcome["status"] == "ok":
-        if record is None:
-            notes.append(f"no result record (exit code {outcome.get('exit_code')}, signal {outcome.get('signal')})")
+        read = read_record(outcome.get("record"), tests_total)
+        if read is None:
+            what = "no result record" if outcome.get("record") is None else "an unreadable result record"
+            notes.append(f"{what} (exit code {outcome.get('exit_code')}, signal {outcome.get('signal')})")
         else:
-            passed = int(record.get("tests_passed", 0))
-            tests_total = int(record.get("tests_total") or tests_total)
-            notes += [str(record[key]) for key in ("failures", "error") if record.get(key)]
-            status = "passed" if passed == tests_total and not record.get("error") else "failed"
+            passed, tests_total, outcomes, measures, more = read
+            notes += more
+            status = "passed" if passed == tests_total and not outcome["record"].get("error") else "failed"
     if outcome.get("reason"):
         notes.append(f"reason: {outcome['reason']}")
-    reward, parts = score(config.rewards, RewardInput(job.text if job.text is not None else job.code or "",
-                                                      status, passed, tests_total))
+    reward, parts = score(config.rewards, RewardInput(
+        text=job.text if job.text is not None else job.code or "", code=job.code, family=task.family, status=status,
+        tests_passed=passed, tests_total=tests_total, outcomes=outcomes, measures=measures))
     return Verdict(task_id=task.task_id, sample_idx=job.sample_idx, status=status, tests_passed=passed,
-                   tests_total=tests_total, reward=reward, reward_parts=parts,
+                   tests_total=tests_total, reward=reward, reward_parts=parts, outcomes=outcomes, measures=measures,
                    isolation=outcome.get("isolation", "shared"), qpu_wait_s=float(outcome.get("qpu_wait_s", 0.0)),
                    duration_s=duration_s,
                    stderr_tail="\n".join(note for note in notes if note)[-config.sandbox.max_output_bytes:])
@@ -121,7 +153,7 @@ def run_subprocess(job: VerificationJob, config: VerifierConfig) -> dict[str, An
     try:
         with open(stderr_path, "wb") as stderr_file:
             child = subprocess.Popen(
-                [config.python or sys.executable, "-I", "-c", boot_code("actors.verify.harness")],
+                [config.python or sys.executable, "-I", "-c", boot_code("actors.verify.sandbox.harness")],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr_file, cwd=workdir, env=env,
                 pass_fds=(write_end,), start_new_session=True, preexec_fn=limit_child,
             )

@@ -2,14 +2,16 @@
 
 Order: drop ``<think>`` blocks (an unclosed one runs to the end); inside ``<answer>`` if there is
 one; then the first fenced block tagged python (else the first fenced block); else the raw text,
-which for full programs must at least parse. QHE completion mode keeps raw text as it is: the
-model continues the prompt's function body.
+which for full programs must at least parse. A harness that continues the prompt (QHE's
+completion mode) keeps raw text as it is: the model continues the prompt's function body.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+
+from actors.verify.sandbox.harnesses import get
 
 _THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL)
 _ANSWER = re.compile(r"<answer>(.*?)(</answer>|\Z)", re.DOTALL)
@@ -29,7 +31,7 @@ def extract_code(text: str, harness: str) -> str | None:
         return code if code.strip() else None
     if not text.strip():
         return None
-    if harness == "qhe":
+    if get(harness).continues_prompt:
         return text  # completion mode: continues the prompt, need not parse alone
     try:
         ast.parse(text)

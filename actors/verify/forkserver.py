@@ -12,10 +12,10 @@ from typing import Any
 
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import boot_code
-from actors.verify.isolation import FEATURES
-from actors.verify.frames import read_frame, write_frame
-from actors.verify.hugepages import MALLOC_TUNABLE
-from actors.verify.zygote import child_environment
+from actors.verify.sandbox.isolation import FEATURES
+from actors.verify.sandbox.frames import read_frame, read_raw, write_frame
+from actors.verify.sandbox.hugepages import MALLOC_TUNABLE
+from actors.verify.sandbox.zygote import child_environment
 
 log = logging.getLogger("qvr.verify")
 _warned: set[str] = set()
@@ -51,14 +51,14 @@ class ForkServer:
         if self.config.qpu.token_file:  # the token file is the gateway's, never the sandbox's
             sandbox["hidden_paths"] = [*sandbox["hidden_paths"], self.config.qpu.token_file]
         settings = {"slot": self.slot, "mode": self.mode, "sandbox": sandbox,
-                    "host_home": os.path.expanduser("~"), "huge_pages": self.config.huge_pages,
+                    "huge_pages": self.config.huge_pages,
                     "warm_backends": self.config.warm_backends}
         env = child_environment(os.environ.get("TMPDIR", "/tmp"))
         if self.config.huge_pages:
             env["GLIBC_TUNABLES"] = MALLOC_TUNABLE
         # One thread for every numerical library, before they load: forked children inherit it.
         self.process = subprocess.Popen(
-            [self.config.python or sys.executable, "-I", "-c", boot_code("actors.verify.zygote"), json.dumps(settings), str(requests_r), str(replies_w)],
+            [self.config.python or sys.executable, "-I", "-c", boot_code("actors.verify.sandbox.zygote"), json.dumps(settings), str(requests_r), str(replies_w)],
             pass_fds=(requests_r, replies_w), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True)
         os.close(requests_r)
@@ -85,7 +85,11 @@ class ForkServer:
             if not self.config.sandbox.allow_weaker_isolation:
                 self.close()
                 raise SandboxUnavailable(
-                    f"this kernel lacks sandbox features: {detail}. Set verifier.sandbox.allow_weaker_isolation=true "
+                    f"this kernel lacks sandbox features: {detail}. In a container, grant what the sandbox "
+                    "needs: on KubeRay, the verifier group's container securityContext in "
+                    "platform/kuberay/raycluster.yaml (capabilities SYS_ADMIN, SETUID, SETGID, KILL; seccompProfile "
+                    "and appArmorProfile Unconfined); with `ray up`, the verifier node's docker worker_run_options "
+                    "in platform/cluster.yaml. Or set verifier.sandbox.allow_weaker_isolation=true "
                     "to verify with weaker isolation anyway.")
             with _warn_lock:
                 if detail not in _warned:
@@ -102,22 +106,33 @@ class ForkServer:
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         """One job's outcome. A zygote that dies is respawned; the job is then reported as an error."""
+        outcome, reason = None, "zygote exited"
         try:
-            write_frame(self._requests, job)
-            outcome = read_frame(self._replies, job["timeout_s"] + 60)
-            while isinstance(outcome, dict) and "qpu_request" in outcome:
-                write_frame(self._requests, {"qpu_response": self._answer_qpu(outcome["qpu_request"])})
-                outcome = read_frame(self._replies, job["timeout_s"] + 60)
+            self._send(job)
+            header = read_frame(self._replies, job["timeout_s"] + 60)
+            while isinstance(header, dict) and "qpu_request" in header:
+                write_frame(self._requests, {"qpu_response": self._answer_qpu(header["qpu_request"])})
+                header = read_frame(self._replies, job["timeout_s"] + 60)
+            if isinstance(header, dict):
+                parts = {name: read_raw(self._replies, 30) for name in header.get("parts", [])}
+                if None not in parts.values():
+                    outcome = interpret(header, parts)
         except (OSError, TimeoutError, ValueError) as error:
             outcome, reason = None, f"{type(error).__name__}: {error}"
-        else:
-            reason = "zygote exited"
         if outcome is None:
             log.warning("zygote of slot %d failed (%s); respawning", self.slot, reason)
             self.close()
             self._start()
             return {"status": "error", "reason": f"zygote failed: {reason}"}
         return outcome
+
+    def _send(self, job: dict[str, Any]) -> None:
+        """The job as the zygote takes it: what it needs to run the job as a plain frame, then the
+        content and the hidden tests as two frames it never decodes (see frames.Sealed)."""
+        content = ("prompt", "completion", "entry_point")
+        write_frame(self._requests, {key: value for key, value in job.items() if key not in (*content, "tests")})
+        write_frame(self._requests, {key: job[key] for key in content})
+        write_frame(self._requests, {"tests": job["tests"]})
 
     def _answer_qpu(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.qpu_handler is None:
@@ -144,3 +159,42 @@ class ForkServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, 9)
                 self.process.wait()
+
+
+def interpret(header: dict[str, Any], parts: dict[str, bytes]) -> dict[str, Any]:
+    """A zygote's report of one job as an outcome (actors/verify/executor.py): the record and the
+    output tails, which the zygote held as raw bytes, are decoded here, on the driver's side.
+    ``header``: status (ok | timeout | error), the main child's wait status, the solution
+    child's signal (split), isolation, QPU wait, whether the record overflowed."""
+    status = header.get("status", "error")
+    if status == "error":
+        return {"status": "error", "reason": header.get("reason") or "sandbox error", "record": None,
+                "stdout_tail": "", "stderr_tail": "", "isolation": header.get("isolation", "shared")}
+    exit_status = header.get("exit_status")
+    text = {name: data.decode("utf-8", "replace") for name, data in parts.items() if name != "result"}
+    record = None
+    if parts.get("result") and status == "ok" and not header.get("record_overflow"):
+        try:
+            record = json.loads(parts["result"])
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            record = None
+    killed_by = os.WTERMSIG(exit_status) if exit_status is not None and os.WIFSIGNALED(exit_status) else None
+    if status == "ok" and record is None and killed_by is not None:
+        status = "killed"
+    reason = f"result record over {len(parts.get('result', b''))} bytes" if header.get("record_overflow") else None
+    if isinstance(record, dict) and "sandbox_error" in record:
+        status, reason, record = "error", str(record["sandbox_error"]), None
+    elif isinstance(record, dict) and record.get("reason"):
+        reason = str(record["reason"])
+        # A split verdict says what happened to the candidate as a shared one would.
+        if "never answered" in reason:
+            status = "timeout"
+        elif header.get("solution_signal") is not None and "solution child" in reason:
+            status, killed_by = "killed", header["solution_signal"]
+    stderr_tail = text.get("stderr", "")
+    if "solution.stderr" in text:
+        stderr_tail = f"{text['solution.stderr']}\n{stderr_tail}".strip()
+    return {"status": status, "reason": reason, "record": record if isinstance(record, dict) else None,
+            "stdout_tail": text.get("stdout", ""), "stderr_tail": stderr_tail, "signal": killed_by,
+            "exit_code": os.WEXITSTATUS(exit_status) if exit_status is not None and os.WIFEXITED(exit_status) else None,
+            "isolation": header.get("isolation", "shared"), "qpu_wait_s": float(header.get("qpu_wait_s", 0.0))}

@@ -1,15 +1,28 @@
-"""VerifierPool: verifier workers (Ray actors) that scale on their own, independently of the GPUs.
+"""VerifierPool: the verification service. Every job that verifies (verify, synth, grpo, ...) goes
+through it, and every input comes out exactly once, as a verdict, whatever fails.
 
-Each worker is a :class:`VerifierWorker` with K sandbox slots (K = its share of CPUs). The pool
-takes completions as they come (any iterable or async iterable, pulled only as fast as the
-workers drain it: backpressure), and yields verdicts as they finish. A worker that dies has its
-batches re-run elsewhere; every input item comes out exactly once. The pool grows when the
-backlog per slot passes a threshold and shrinks when workers sit idle (between ``min_workers``
-and ``max_workers``), and ``resize(n)`` sets the size by hand. Workers may be pinned to nodes
-that advertise the custom resource ``verifier`` (the verifier worker group on KubeRay).
+The pool runs :class:`VerifierWorker` Ray actors with K sandbox slots each and owns:
 
-Written by hand because Ray's ActorPool has no replacement of dead actors, no resizing and no
-backpressure from a stream.
+- **the (task_id, sample_idx) join**: :meth:`VerifierPool.verify` / :meth:`VerifierPool.stream`
+  pair completions with their tasks and extract the code (:func:`actors.verify.verifier.pair_jobs`);
+  :meth:`VerifierPool.run` / :meth:`VerifierPool.submit` take jobs whose code is already known
+  (references, mutants). A key that appears twice in one call is an error.
+- **isolation calibration**: a job whose task is not marked (``metadata["isolation"]``) waits
+  while the task's reference runs split, then shared where split fails (the rule of
+  :func:`actors.verify.verifier.calibrate_isolation`); the task is then marked in place, once per
+  pool. A job that *is* the reference is answered by that calibration, not run again.
+- **hiding the task sources**: ``hidden_paths`` (task files, the run directory) are covered in
+  every sandbox; a zygote's mount plan is fixed when it starts, so they are given at construction.
+- **backpressure**: the input (any iterable or async iterable, e.g. completions as the rollout
+  produces them) is read on its own task, only while fewer than ``max_queued`` of its jobs wait.
+- **faults**: workers answer pings on their own thread (a Ray concurrency group), so a worker busy
+  with a long batch is never taken for dead; one that dies, does not answer, or holds a batch
+  far past what its jobs' timeouts allow is replaced and its jobs re-run (alone). A job that has
+  lost its worker ``max_attempts`` times comes out as an ``error`` verdict naming the attempts.
+
+Workers grow with the backlog and shrink when idle if ``autoscale`` is on, and ``resize(n)`` sets
+the size by hand. Written by hand because Ray's ActorPool has no replacement of dead actors, no
+resizing and no backpressure from a stream.
 """
 
 from __future__ import annotations
@@ -17,103 +30,258 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from actors.config import Config
-from actors.contracts import Verdict
+from actors.contracts import Completion, Task, Verdict
 from actors.verify.config import VerifierConfig
-from actors.verify.executor import VerificationJob
-from actors.verify.worker import VerifierWorker
+
+if TYPE_CHECKING:  # the sandbox (qiskit) is imported by the workers, not by whoever reads PoolConfig
+    from actors.verify.executor import VerificationJob
 
 log = logging.getLogger("qvr.pool")
 
+HEALTH_GROUP = "health"
+"""The Ray concurrency group (one thread of its own) that answers pings while a batch runs."""
+
+AUTOSCALE_KNOBS = ("min_workers", "max_workers", "scale_up_backlog_per_slot", "scale_down_idle_s")
+
 
 class PoolConfig(Config):
-    min_workers: int = Field(1, ge=0, le=10_000)
-    """Fewest workers the autoscaler keeps."""
+    """How verification spreads over Ray: the one sizing vocabulary of every job that verifies."""
 
-    max_workers: int = Field(4, ge=1, le=10_000)
-    """Most workers the autoscaler starts."""
-
-    initial_workers: int | None = Field(None, ge=0)
-    """Workers at start; None = min_workers (at least 1)."""
+    workers: int = Field(1, ge=1, le=10_000)
+    """Verifier workers (Ray actors) at start; the pool's size while ``autoscale`` is off."""
 
     slots_per_worker: int = Field(1, ge=1, le=512)
-    """Sandbox slots (zygotes) per worker."""
+    """Sandbox slots (warm zygotes: verifications at once) per worker."""
 
     cpus_per_slot: float = Field(1.0, gt=0, le=64)
-    """Ray CPUs per slot; fractional on small machines so other actors stay schedulable."""
+    """Ray logical CPUs a worker holds per slot. Fractional values keep other actors (and Ray Data
+    tasks) schedulable on a small machine: an idle worker still holds its share."""
 
     use_verifier_resource: bool = False
     """Ask for the custom resource ``verifier`` (one unit per slot), so workers land only on
     verifier nodes."""
 
     batch_size: int = Field(4, ge=1, le=10_000)
-    """Jobs per call to a worker."""
+    """Jobs per call to a worker. A job re-run after its worker was lost goes alone."""
 
     batches_per_worker: int = Field(2, ge=1, le=64)
     """Calls in flight per worker (the rest waits in the pool's queue)."""
 
     max_queued: int = Field(256, ge=1)
-    """Jobs taken from the input but not yet sent to a worker: beyond this the pool stops
-    reading its input (backpressure on the producer)."""
+    """Jobs taken from the input but not yet sent to a worker (those waiting for their task's
+    isolation calibration included): beyond this the pool stops reading its input (backpressure
+    on the producer)."""
 
-    autoscale: bool = True
-    """Grow and shrink with the backlog."""
+    health_check_s: float = Field(10.0, gt=0, le=3600)
+    """How often a started worker is pinged; one that does not answer within this many seconds is
+    replaced and its jobs re-run. Pings are answered on a thread of their own, so a worker busy
+    with a long batch still answers."""
 
-    scale_up_backlog_per_slot: float = Field(8.0, gt=0)
-    """Add a worker when the queued jobs per slot exceed this."""
-
-    scale_down_idle_s: float = Field(30.0, gt=0)
-    """Retire a worker that had nothing to do for this long."""
-
-    health_check_s: float = Field(10.0, gt=0)
-    """How often workers are pinged; one that does not answer in time is replaced."""
+    health_grace_s: float = Field(300.0, gt=0, le=86400)
+    """Seconds a new worker has to answer its first ping: it answers nothing until its
+    constructor has started one zygote per slot (Qiskit imports and warm-up: seconds, minutes on
+    a loaded machine; a zygote that has not started in 180 s fails the worker by itself) or
+    while it waits for a node with room (a cluster autoscaler adding one). Jobs go only to
+    workers that have answered; one that has not by then is replaced (or, if the pool's
+    autoscaler added it, given up)."""
 
     max_attempts: int = Field(3, ge=1, le=20)
-    """Tries of a batch whose worker died before it is reported as an error verdict."""
+    """Tries of a job whose worker was lost under it (died, stopped answering, or held a batch far
+    past its jobs' timeouts); after the last it comes out as an ``error`` verdict whose reason
+    names the attempts. Workers that die before answering this many times in a row end the call
+    with an error instead (they cannot start: the sandbox, the image)."""
+
+    autoscale: bool = False
+    """Grow with the backlog and shrink when idle, within min_workers..max_workers. Off, the pool
+    keeps ``workers`` workers (``resize`` still changes it by hand) and the four knobs below must
+    stay at their defaults."""
+
+    min_workers: int = Field(1, ge=0, le=10_000)
+    """Fewest workers the autoscaler keeps (autoscale only)."""
+
+    max_workers: int = Field(4, ge=1, le=10_000)
+    """Most workers the autoscaler starts (autoscale only)."""
+
+    scale_up_backlog_per_slot: float = Field(8.0, gt=0)
+    """Add a worker when the queued jobs per slot exceed this and every worker has started
+    (autoscale only)."""
+
+    scale_down_idle_s: float = Field(30.0, gt=0)
+    """Retire a worker that had nothing to do for this long (autoscale only)."""
+
+    @model_validator(mode="after")
+    def _no_ignored_settings(self) -> PoolConfig:
+        if not self.autoscale:
+            changed = [name for name in AUTOSCALE_KNOBS if getattr(self, name) != type(self).model_fields[name].default]
+            if changed:
+                raise ValueError(f"pool.{changed[0]}={getattr(self, changed[0])} only applies with pool.autoscale=true; "
+                                 "a fixed-size pool has pool.workers workers")
+        elif not self.min_workers <= self.workers <= self.max_workers:
+            raise ValueError(f"with pool.autoscale=true, pool.workers ({self.workers}) must lie within "
+                             f"pool.min_workers..pool.max_workers ({self.min_workers}..{self.max_workers})")
+        return self
 
 
-@dataclass
+@dataclass(eq=False)
+class _Item:
+    """One job in the pool: an input (key = its index) or a calibration run (key = a tuple)."""
+
+    key: Any
+    job: VerificationJob
+    tries: int = 0
+    lost: str = ""
+    """Why its last worker was lost."""
+
+
+@dataclass(eq=False)
+class _Batch:
+    run: _Run
+    worker_id: int
+    items: list[_Item]
+    future: Any = None
+    """The asyncio future of the worker's answer (bound to the run's event loop)."""
+    started: float | None = None
+    """When its worker could start on it (estimated: it was sent to an idle worker, or the batch
+    before it on that worker finished)."""
+
+
+@dataclass(eq=False)
 class _Worker:
     actor: Any
     slots: int
     started: float = field(default_factory=time.monotonic)
-    in_flight: set = field(default_factory=set)
+    ready: bool = False
+    """Answered a ping: its zygotes are up. Only ready workers get jobs."""
+    ping: Any = None
+    """The outstanding ping (a concurrent future: loop-agnostic), or None."""
+    ping_deadline: float = 0.0
+    answered: float = 0.0
+    in_flight: list[_Batch] = field(default_factory=list)
+    """Its batches, oldest first (a sync actor runs them in this order)."""
     idle_since: float = field(default_factory=time.monotonic)
     retiring: bool = False
+    autoscaled: bool = False
+
+
+@dataclass(eq=False)
+class _Calibration:
+    task: Task
+    held: list[_Item] = field(default_factory=list)
+    split: Verdict | None = None
+
+
+@dataclass(eq=False)
+class _Run:
+    """The state of one call (submit / stream / run / verify)."""
+
+    ready: collections.deque = field(default_factory=collections.deque)
+    """Items waiting for a worker, calibration and re-runs first."""
+    calibrating: dict[str, _Calibration] = field(default_factory=dict)
+    batches: dict[Any, _Batch] = field(default_factory=dict)
+    """asyncio future -> batch, for what is in flight."""
+    open: dict[int, VerificationJob] = field(default_factory=dict)
+    """Inputs taken and not yet answered."""
+    outbox: collections.deque = field(default_factory=collections.deque)
+    keys: set = field(default_factory=set)
+    taken: int = 0
+    waiting: int = 0
+    """Inputs in ``ready`` or held for calibration (what max_queued bounds)."""
+    reading: bool = True
+    failed: BaseException | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def backlog(self) -> int:
+        return len(self.ready) + sum(len(calibration.held) for calibration in self.calibrating.values())
 
 
 class VerifierPool:
-    def __init__(self, verifier: VerifierConfig | None = None, config: PoolConfig | None = None) -> None:
+    """The verification service; see the module's docstring. ``worker_class`` is a
+    :class:`VerifierWorker` subclass for tests (fault injection)."""
+
+    def __init__(self, verifier: VerifierConfig | None = None, config: PoolConfig | None = None,
+                 hidden_paths: Iterable[str | Path] = (), worker_class: type | None = None) -> None:
         import ray
 
-        self.verifier = verifier or VerifierConfig()
+        from actors.verify.worker import VerifierWorker
+
+        self.verifier = (verifier or VerifierConfig()).model_copy(deep=True)
+        hidden = [str(Path(path).resolve()) for path in hidden_paths if path]
+        self.verifier.sandbox.hidden_paths = list(dict.fromkeys([*self.verifier.sandbox.hidden_paths, *hidden]))
         self.config = config or PoolConfig()
-        if self.config.max_workers < self.config.min_workers:
-            raise ValueError("pool.max_workers must be >= pool.min_workers")
         options: dict[str, Any] = {"num_cpus": self.config.slots_per_worker * self.config.cpus_per_slot,
                                    "max_restarts": 0}
         if self.config.use_verifier_resource:
             options["resources"] = {"verifier": self.config.slots_per_worker}
-        self._actor_class = ray.remote(VerifierWorker).options(**options)
+        self._actor_class = ray.remote(concurrency_groups={HEALTH_GROUP: 1})(worker_class or VerifierWorker).options(
+            **options)
         self.workers: dict[int, _Worker] = {}
         self._next_id = 0
-        self.target = max(1, self.config.initial_workers if self.config.initial_workers is not None
-                          else self.config.min_workers)
+        self.target = self.config.workers
+        self.modes: dict[str, str] = {}
+        """Isolation modes this pool calibrated, by task id."""
         self.metrics = _PoolMetrics()
         self.events: list[tuple[float, str, int]] = []  # (time, what, workers) for tests and reports
+        self._runs: set[_Run] = set()
+        self._start_failures: list[str] = []
         self._reconcile()
+
+    # ---------------------------------------------------------------- the service
+
+    def verify(self, tasks: Iterable[Task], completions: Iterable[Completion]) -> list[Verdict]:
+        """Completions joined to their tasks by task_id, code extracted; verdicts in completion order."""
+        from actors.verify.verifier import pair_jobs
+
+        return self.run(pair_jobs(tasks, completions))
+
+    async def stream(self, tasks: Iterable[Task],
+                     completions: Iterable[Completion] | AsyncIterable[Completion]) -> AsyncIterator[Verdict]:
+        """Verdicts as they finish for completions as they come (any iterable or async iterable);
+        each joined to its task by task_id. A completion for an unknown task is an error."""
+        from actors.verify.verifier import pair_jobs
+
+        by_id = {task.task_id: task for task in tasks}
+
+        async def jobs() -> AsyncIterator[VerificationJob]:
+            async for completion in _aiter(completions):
+                task = by_id.get(completion.task_id)
+                for job in pair_jobs([task] if task is not None else [], [completion]):
+                    yield job
+
+        async for _, verdict in self._stream(jobs()):
+            yield verdict
+
+    def run(self, jobs: Iterable[VerificationJob]) -> list[Verdict]:
+        """Synchronous: one verdict per job, in input order."""
+        jobs = list(jobs)
+
+        async def collect() -> list[tuple[int, Verdict]]:
+            return [pair async for pair in self._stream(jobs)]
+
+        verdicts: list[Verdict | None] = [None] * len(jobs)
+        for index, verdict in asyncio.run(collect()):
+            verdicts[index] = verdict
+        return verdicts  # type: ignore[return-value]
+
+    async def submit(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob]) -> AsyncIterator[Verdict]:
+        """Verdicts as they finish; every input job yields exactly one."""
+        async for _, verdict in self._stream(jobs):
+            yield verdict
 
     # ---------------------------------------------------------------- size
 
     def resize(self, workers: int) -> None:
-        """Set the number of workers now (the autoscaler moves it again within its bounds)."""
+        """Set the number of workers now (the autoscaler, if on, moves it again within its bounds)."""
         if workers < 0:
             raise ValueError("a pool cannot have fewer than 0 workers")
         self.target = workers
@@ -122,165 +290,346 @@ class VerifierPool:
     def live_workers(self) -> int:
         return sum(not worker.retiring for worker in self.workers.values())
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, autoscaled: bool = False) -> None:
         import ray
 
         while self.live_workers() < self.target:
             worker_id, self._next_id = self._next_id, self._next_id + 1
-            self.workers[worker_id] = _Worker(self._actor_class.remote(self.verifier, self.config.slots_per_worker),
-                                              self.config.slots_per_worker)
+            worker = _Worker(self._actor_class.remote(self.verifier, self.config.slots_per_worker),
+                             self.config.slots_per_worker, autoscaled=autoscaled)
+            self._ping(worker, self.config.health_grace_s)
+            self.workers[worker_id] = worker
             self.events.append((time.monotonic(), "start", self.live_workers()))
-        live = sorted((w for w in self.workers.items() if not w[1].retiring), key=lambda item: len(item[1].in_flight))
+        live = sorted((item for item in self.workers.items() if not item[1].retiring),
+                      key=lambda item: (item[1].ready, len(item[1].in_flight)))
         for worker_id, worker in live[: max(0, self.live_workers() - self.target)]:
             worker.retiring = True  # finishes what it holds, then goes
             self.events.append((time.monotonic(), "retire", self.live_workers()))
         for worker_id, worker in list(self.workers.items()):
             if worker.retiring and not worker.in_flight:
-                ray.kill(worker.actor)
+                _kill(ray, worker.actor)
                 del self.workers[worker_id]
         self.metrics.workers(self.live_workers())
 
     def _autoscale(self, backlog: int) -> None:
         if not self.config.autoscale:
             return
-        slots = max(1, sum(w.slots for w in self.workers.values() if not w.retiring))
+        live = [worker for worker in self.workers.values() if not worker.retiring]
+        slots = max(1, sum(worker.slots for worker in live))
         now = time.monotonic()
-        if backlog / slots > self.config.scale_up_backlog_per_slot and self.target < self.config.max_workers:
+        if (backlog / slots > self.config.scale_up_backlog_per_slot and self.target < self.config.max_workers
+                and all(worker.ready for worker in live)):  # one start at a time: it may not fit anywhere
             self.target += 1
+            self._reconcile(autoscaled=True)
         elif backlog == 0 and self.target > max(self.config.min_workers, 1):
-            idle = [w for w in self.workers.values() if not w.retiring and not w.in_flight
-                    and now - w.idle_since > self.config.scale_down_idle_s]
-            if idle:
+            if any(now - worker.idle_since > self.config.scale_down_idle_s and not worker.in_flight for worker in live):
                 self.target -= 1
-        self._reconcile()
+                self._reconcile()
 
-    # ---------------------------------------------------------------- work
+    # ---------------------------------------------------------------- health
 
-    def verify(self, jobs: list[VerificationJob]) -> list[Verdict]:
-        """Synchronous convenience: verdicts in input order."""
+    def _ping(self, worker: _Worker, within_s: float) -> None:
+        worker.ping = worker.actor.ping.options(concurrency_group=HEALTH_GROUP).remote().future()
+        worker.ping_deadline = time.monotonic() + within_s
 
-        async def collect() -> list[Verdict]:
-            return [verdict async for verdict in self.submit(jobs)]
-
-        order = {(job.task.task_id, job.sample_idx): index for index, job in enumerate(jobs)}
-        verdicts = asyncio.run(collect())
-        return sorted(verdicts, key=lambda verdict: order.get((verdict.task_id, verdict.sample_idx), 0))
-
-    async def submit(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob]) -> AsyncIterator[Verdict]:
-        """Verdicts as they finish; every input job yields exactly one."""
-        from ray.exceptions import RayActorError
-
-        source = _aiter(jobs)
-        exhausted = False
-        queue: collections.deque[tuple[int, VerificationJob, int]] = collections.deque()
-        futures: dict[asyncio.Future, tuple[int, list[tuple[int, VerificationJob, int]]]] = {}
-        emitted: set[int] = set()
-        taken = 0
-        last_health = time.monotonic()
-        while True:
-            while not exhausted and len(queue) < self.config.max_queued:
-                try:
-                    job = await source.__anext__()
-                except StopAsyncIteration:
-                    exhausted = True
-                    break
-                queue.append((taken, job, 1))
-                taken += 1
-            self._autoscale(len(queue))
-            self.metrics.queue(len(queue))
-            self._dispatch(queue, futures)
-            if not futures:
-                if exhausted and not queue:
-                    return
-                await asyncio.sleep(0.05)  # workers starting; nothing to wait on yet
-                continue
-            done, _ = await asyncio.wait(list(futures), timeout=self.config.health_check_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for future in done:
-                worker_id, batch = futures.pop(future)
-                worker = self.workers.get(worker_id)
-                if worker is not None:
-                    worker.in_flight.discard(future)
-                    if not worker.in_flight:
-                        worker.idle_since = time.monotonic()
-                try:
-                    _, verdicts = future.result()
-                except (RayActorError, Exception) as error:  # noqa: BLE001 - any failure: re-run elsewhere
-                    self._lost(worker_id, batch, queue, error)
-                    for verdict in self._exhausted(batch, emitted):
-                        yield verdict
-                    continue
-                for (index, _, _), verdict in zip(batch, verdicts):
-                    if index not in emitted:
-                        emitted.add(index)
-                        self.metrics.verified()
-                        yield verdict
-            if time.monotonic() - last_health > self.config.health_check_s:
-                last_health = time.monotonic()
-                await self._health_check(futures, queue)
-
-    def _dispatch(self, queue: collections.deque, futures: dict) -> None:
+    def _check_health(self) -> None:
+        now = time.monotonic()
         for worker_id, worker in list(self.workers.items()):
-            while queue and not worker.retiring and len(worker.in_flight) < self.config.batches_per_worker:
-                batch = [queue.popleft() for _ in range(min(self.config.batch_size, len(queue)))]
-                ref = worker.actor.verify_batch.remote([index for index, _, _ in batch], [job for _, job, _ in batch])
-                future = asyncio.wrap_future(ref.future())
-                futures[future] = (worker_id, batch)
-                worker.in_flight.add(future)
-        self._reconcile()
+            if worker.ping is not None and worker.ping.done():
+                error = worker.ping.exception()
+                worker.ping = None
+                if error is not None:
+                    self._lose(worker_id, f"it died ({type(error).__name__})")
+                    if not worker.ready:
+                        self._start_failed(f"{type(error).__name__}: {error}")
+                    continue
+                if not worker.ready:
+                    worker.ready, worker.idle_since = True, now
+                    self._start_failures.clear()
+                    self.events.append((now, "ready", self.live_workers()))
+                worker.answered = now
+            if worker.ping is not None and now > worker.ping_deadline:
+                if worker.ready:
+                    self._lose(worker_id, f"it did not answer a ping within pool.health_check_s "
+                                          f"({self.config.health_check_s:g} s)")
+                elif worker.autoscaled and self.config.autoscale and self.target > max(self.config.min_workers, 1):
+                    log.warning("verifier worker %d added by the autoscaler did not start within "
+                                "pool.health_grace_s (%g s): the pool stays at %d", worker_id,
+                                self.config.health_grace_s, self.target - 1)
+                    self.target -= 1
+                    self._lose(worker_id, "it did not start in time", replace_it=False)
+                else:
+                    self._lose(worker_id, f"it did not answer its first ping within pool.health_grace_s "
+                                          f"({self.config.health_grace_s:g} s)")
+                continue
+            if worker.ready and worker.ping is None and now - worker.answered >= self.config.health_check_s:
+                self._ping(worker, self.config.health_check_s)
+            if worker.in_flight and worker.in_flight[0].started is not None:
+                oldest = worker.in_flight[0]
+                allowed = self._batch_allowance(oldest, worker.slots)
+                if now - oldest.started > allowed:
+                    self._lose(worker_id, f"its batch of {len(oldest.items)} job(s) ran {now - oldest.started:.0f} s, "
+                                          f"past the {allowed:.0f} s its jobs' timeouts allow")
 
-    def _lost(self, worker_id: int, batch: list, queue: collections.deque, error: BaseException) -> None:
-        """A worker failed a batch: replace it and put the batch back at the front."""
+    def _batch_allowance(self, batch: _Batch, slots: int) -> float:
+        """The longest a healthy worker can take on a batch: rounds of jobs over its slots, each
+        round a candidate child and a checker child (split) under verifier.timeout_s, with a
+        minute of margin for forks and a zygote restart. QPU jobs wait in the gateway's queues
+        (not counted against their timeout): no limit."""
+        if self.verifier.qpu_gateway and any(item.job.task.requires_qpu for item in batch.items):
+            return math.inf
+        return math.ceil(len(batch.items) / max(1, slots)) * (2 * self.verifier.timeout_s + 60) + 60
+
+    def _start_failed(self, error: str) -> None:
+        self._start_failures.append(error)
+        if len(self._start_failures) >= max(3, self.config.max_attempts):
+            failures, self._start_failures = self._start_failures, []
+            raise RuntimeError(f"verifier workers fail to start ({len(failures)} in a row); the last: {failures[-1][-3000:]}")
+
+    def _lose(self, worker_id: int, reason: str, replace_it: bool = True) -> None:
+        """Kill a worker, put the jobs it held back in their runs' queues, start a replacement."""
         import ray
 
         worker = self.workers.pop(worker_id, None)
-        if worker is not None:
-            log.warning("verifier worker %d failed (%s); replacing it and re-running %d jobs", worker_id,
-                        type(error).__name__, len(batch))
-            self.events.append((time.monotonic(), "lost", self.live_workers()))
-            try:
-                ray.kill(worker.actor)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-        for index, job, attempts in reversed(batch):
-            if attempts < self.config.max_attempts:
-                queue.appendleft((index, job, attempts + 1))
+        if worker is None:
+            return
+        if replace_it:
+            log.warning("verifier worker %d lost: %s; re-running its %d job(s)", worker_id, reason,
+                        sum(len(batch.items) for batch in worker.in_flight))
+        self.events.append((time.monotonic(), "lost", self.live_workers()))
+        _kill(ray, worker.actor)
+        for batch in worker.in_flight:
+            _ignore(batch)  # its answer, if one still comes
+            if batch.started is None:  # queued behind the batch that was running: not an attempt
+                for item in batch.items:
+                    item.tries -= 1
+            self._requeue(batch, f"verifier worker {worker_id}: {reason}")
+        worker.in_flight.clear()
         self._reconcile()
 
-    def _exhausted(self, batch: list, emitted: set[int]) -> list[Verdict]:
-        verdicts = []
-        for index, job, attempts in batch:
-            if attempts >= self.config.max_attempts and index not in emitted:
-                emitted.add(index)
-                verdicts.append(Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx, status="error",
-                                        tests_passed=0, tests_total=1, reward=0.0,
-                                        stderr_tail=f"reason: verifier workers died {attempts} times on this job"))
-        return verdicts
+    def _requeue(self, batch: _Batch, reason: str) -> None:
+        run = batch.run
+        for item in reversed(batch.items):
+            item.lost = reason
+            if item.tries >= self.config.max_attempts:
+                self._deliver(run, item, self._exhausted(item))
+            else:
+                self._enqueue(run, item, front=True)
+        run.wake.set()
 
-    async def _health_check(self, futures: dict, queue: collections.deque) -> None:
-        pings = {worker_id: asyncio.wrap_future(worker.actor.ping.remote().future())
-                 for worker_id, worker in self.workers.items() if time.monotonic() - worker.started > 60}
-        if not pings:
+    def _exhausted(self, item: _Item) -> Verdict:
+        from actors.verify.executor import make_verdict
+
+        reason = (f"no verdict after {item.tries} attempts (pool.max_attempts={self.config.max_attempts}): "
+                  f"the verifier worker was lost each time; last: {item.lost}")
+        return make_verdict(item.job, {"status": "error", "reason": reason}, self.verifier, 0.0)
+
+    # ---------------------------------------------------------------- work
+
+    async def _stream(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob]
+                      ) -> AsyncIterator[tuple[int, Verdict]]:
+        run = _Run()
+        self._runs.add(run)
+        reader = asyncio.create_task(self._read(jobs, run))
+        wake: asyncio.Task | None = None
+        tick = min(1.0, self.config.health_check_s / 4)
+        try:
+            while True:
+                if wake is None or wake.done():  # before looking at the queue: no input slips past it
+                    run.wake.clear()
+                    wake = asyncio.ensure_future(run.wake.wait())
+                self._check_health()
+                self._autoscale(sum(other.backlog() for other in self._runs))
+                self.metrics.queue(run.backlog())
+                self._dispatch(run)
+                while run.outbox:
+                    yield run.outbox.popleft()
+                if run.failed is not None:
+                    raise run.failed
+                if not run.reading and not run.ready and not run.calibrating and not run.batches:
+                    for index, job in list(run.open.items()):  # unreachable unless the pool has a bug
+                        log.error("the pool lost track of %s#%d; reporting it as an error", job.task.task_id,
+                                  job.sample_idx)
+                        yield index, self._exhausted(_Item(index, job, 0, "lost track of by the pool (a bug)"))
+                    return
+                done, _ = await asyncio.wait([*run.batches, wake], timeout=tick, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    batch = run.batches.pop(future, None)
+                    if batch is not None:
+                        self._finished(batch, future)
+        finally:
+            reader.cancel()
+            if wake is not None:
+                wake.cancel()
+            for batch in list(run.batches.values()):  # abandoned (the caller stopped, or an error)
+                _ignore(batch)
+                worker = self.workers.get(batch.worker_id)
+                if worker is not None and batch in worker.in_flight:
+                    worker.in_flight.remove(batch)
+            self._runs.discard(run)
+
+    async def _read(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob], run: _Run) -> None:
+        """Take inputs while fewer than max_queued wait (backpressure)."""
+        try:
+            async for job in _aiter(jobs):
+                while run.waiting >= self.config.max_queued:
+                    run.room.clear()
+                    await run.room.wait()
+                key = (job.task.task_id, job.sample_idx)
+                if key in run.keys:
+                    raise ValueError(f"{key[0]}#{key[1]} appears twice in one call: verdicts are joined by "
+                                     "(task_id, sample_idx)")
+                run.keys.add(key)
+                index, run.taken = run.taken, run.taken + 1
+                run.open[index] = job
+                self._intake(run, _Item(index, job))
+                run.wake.set()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # noqa: BLE001 - raised to the caller by _stream
+            run.failed = error
+        finally:
+            run.reading = False
+            run.wake.set()
+
+    def _intake(self, run: _Run, item: _Item) -> None:
+        """Queue an input, or hold it until its task's isolation mode is known."""
+        task = item.job.task
+        if "isolation" not in task.metadata and task.task_id in self.modes:
+            task.metadata["isolation"] = self.modes[task.task_id]
+        if not self._needs_calibration(item.job):
+            self._enqueue(run, item)
             return
-        done, _ = await asyncio.wait(list(pings.values()), timeout=self.config.health_check_s)
-        for worker_id, ping in pings.items():
-            if ping in done and ping.exception() is None:
-                continue
-            log.warning("verifier worker %d failed its health check", worker_id)
-            for future, (owner, batch) in list(futures.items()):
-                if owner == worker_id:
-                    del futures[future]
-                    self._lost(worker_id, batch, queue, TimeoutError("health check"))
+        run.waiting += 1
+        calibration = run.calibrating.get(task.task_id)
+        if calibration is None:
+            calibration = run.calibrating[task.task_id] = _Calibration(task)
+            self._calibrate(run, task, "split")
+        calibration.held.append(item)
+
+    def _needs_calibration(self, job: VerificationJob) -> bool:
+        task = job.task
+        return (self.verifier.isolation == "auto" and "isolation" not in task.metadata and job.code is not None
+                and task.reference_solution is not None and not (self.verifier.qpu_gateway and task.requires_qpu))
+
+    def _calibrate(self, run: _Run, task: Task, mode: str) -> None:
+        from actors.verify.executor import VerificationJob
+
+        job = VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution, 0)
+        run.ready.appendleft(_Item(("calibrate", task.task_id, mode), job))
+
+    def _calibrated(self, run: _Run, task_id: str, mode: str, verdict: Verdict) -> None:
+        """Split passed (or timed out: load is no reason for the weaker mode): split. Split
+        failed: try shared; shared passed: shared, else split (the reference fails either way).
+        Then the held jobs go, and the reference's own jobs are answered by the verdict in the
+        chosen mode."""
+        from actors.verify.verifier import needs_shared_try
+
+        calibration = run.calibrating[task_id]
+        if mode == "split" and needs_shared_try(verdict):
+            calibration.split = verdict
+            self._calibrate(run, calibration.task, "shared")
+            return
+        chosen = "shared" if mode == "shared" and verdict.status == "passed" else "split"
+        reference = verdict if chosen == mode else calibration.split
+        del run.calibrating[task_id]
+        self.modes[task_id] = chosen
+        calibration.task.metadata["isolation"] = chosen
+        release = []
+        for item in calibration.held:
+            run.waiting -= 1
+            item.job.task.metadata["isolation"] = chosen
+            job = item.job
+            if job.code == job.task.reference_solution and job.text in (None, job.code):
+                self._emit(run, item.key, replace(reference, task_id=job.task.task_id, sample_idx=job.sample_idx))
+            else:
+                release.append(item)
+        for item in reversed(release):
+            self._enqueue(run, item, front=True)
+        run.room.set()
+
+    def _enqueue(self, run: _Run, item: _Item, front: bool = False) -> None:
+        if isinstance(item.key, int):
+            run.waiting += 1
+        if front:
+            run.ready.appendleft(item)
+        else:
+            run.ready.append(item)
+
+    def _dispatch(self, run: _Run) -> None:
+        now = time.monotonic()
+        for worker_id, worker in list(self.workers.items()):
+            while (run.ready and worker.ready and not worker.retiring
+                   and len(worker.in_flight) < self.config.batches_per_worker):
+                items = [run.ready.popleft()]
+                while (items[0].tries == 0 and run.ready and run.ready[0].tries == 0
+                       and len(items) < self.config.batch_size):
+                    items.append(run.ready.popleft())
+                for item in items:
+                    item.tries += 1
+                    if isinstance(item.key, int):
+                        run.waiting -= 1
+                batch = _Batch(run, worker_id, items, started=None if worker.in_flight else now)
+                ref = worker.actor.verify_batch.remote(None, [item.job for item in items])
+                batch.future = asyncio.wrap_future(ref.future())
+                run.batches[batch.future] = batch
+                worker.in_flight.append(batch)
+        run.room.set()
+
+    def _finished(self, batch: _Batch, future: asyncio.Future) -> None:
+        run, worker = batch.run, self.workers.get(batch.worker_id)
+        try:
+            _, verdicts = future.result()
+            if len(verdicts) != len(batch.items):
+                raise RuntimeError(f"the worker returned {len(verdicts)} verdicts for {len(batch.items)} jobs")
+        except Exception as error:  # noqa: BLE001 - any failure of the call: the worker is replaced
+            if worker is not None and batch in worker.in_flight:
+                self._lose(batch.worker_id, f"{type(error).__name__}: {str(error)[:300]}")
+            else:
+                self._requeue(batch, f"verifier worker {batch.worker_id}: {type(error).__name__}")
+            return
+        if worker is not None and batch in worker.in_flight:
+            worker.in_flight.remove(batch)
+            if worker.in_flight:
+                worker.in_flight[0].started = worker.in_flight[0].started or time.monotonic()
+            else:
+                worker.idle_since = time.monotonic()
+        for item, verdict in zip(batch.items, verdicts):
+            self._deliver(run, item, verdict)
+        if worker is not None and worker.retiring:
+            self._reconcile()
+
+    def _deliver(self, run: _Run, item: _Item, verdict: Verdict) -> None:
+        if isinstance(item.key, tuple):
+            _, task_id, mode = item.key
+            self._calibrated(run, task_id, mode, verdict)
+        else:
+            self._emit(run, item.key, verdict)
+
+    def _emit(self, run: _Run, index: int, verdict: Verdict) -> None:
+        if run.open.pop(index, None) is not None:
+            self.metrics.verified()
+            run.outbox.append((index, verdict))
 
     def close(self) -> None:
         import ray
 
         for worker in self.workers.values():
-            try:
-                ray.kill(worker.actor)
-            except Exception:  # noqa: BLE001
-                pass
+            _kill(ray, worker.actor)
         self.workers.clear()
+
+
+def _ignore(batch: _Batch) -> None:
+    """Stop waiting for a batch: its answer (or its worker's death) is dropped quietly."""
+    batch.run.batches.pop(batch.future, None)
+    batch.future.add_done_callback(lambda future: future.cancelled() or future.exception())
+
+
+def _kill(ray: Any, actor: Any) -> None:
+    try:
+        ray.kill(actor)
+    except Exception:  # noqa: BLE001 - already gone
+        pass
 
 
 async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:

@@ -2,11 +2,15 @@
 
 Each backend has one queue with IBM's limits (pending jobs, jobs per rolling minute, QPU seconds
 per rolling window, maximum job size), shared by every caller of every job on the cluster, and
-served round-robin across callers so that no caller starves the others. Transient errors are
-retried with exponential backoff and jitter. Backends are ``fake`` (qiskit-ibm-runtime's fake
-backends with their noise models, run locally, with an optional simulated queue latency) or
-``ibm`` (QiskitRuntimeService; the token comes from an environment variable or a file that the
-config names, and is read only here: it never enters a sandbox).
+served round-robin across callers so that no caller starves the others. Every submission the
+backend receives counts against those limits, retries included: a transient error sends the job
+back to its caller's queue after an exponential backoff with jitter, and the retry takes a start
+slot of its own, counts as pending while the backend has it, and its run time counts as QPU
+seconds. Backends are ``fake`` (qiskit-ibm-runtime's fake backends with their noise models, run
+locally, with an optional simulated queue latency) or ``ibm`` (QiskitRuntimeService; the token
+comes from an environment variable or a file that the config names, and is read only here: it
+never enters a sandbox). :class:`RecordingBackend` is a fake backend that keeps its own record of
+what it received (tests and ``qvr bench qpu`` take their evidence from it, not from the gateway).
 
 Times are in *gateway seconds*: real seconds times ``time_scale``, so tests and benchmarks can run
 an hour of IBM's limits in a minute.
@@ -16,9 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
+import dataclasses
+import functools
+import itertools
 import logging
 import os
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -33,15 +42,19 @@ GATEWAY_NAME = "qvr-qpu-gateway"
 
 class QpuLimits(Config):
     max_pending: int = Field(3, ge=1, le=1000)
-    """Jobs in flight at the backend at once (IBM's open plan allows 3 pending jobs)."""
+    """Jobs in flight at the backend at once, retries included (IBM's open plan allows 3 pending
+    jobs)."""
 
     jobs_per_minute: float = Field(30.0, gt=0)
-    """Job starts per rolling minute: starts take evenly spaced slots (60/jobs_per_minute apart,
-    so bursts are smoothed), and a sliding-window count guarantees that no window of any
-    alignment ever holds more."""
+    """Submissions per rolling minute, retries included: starts take evenly spaced slots
+    (60/jobs_per_minute apart, so bursts are smoothed), and a sliding-window count of the
+    submissions the backend acknowledged guarantees that no window of any alignment ever holds
+    more than ``int(jobs_per_minute)`` at the backend."""
 
     qpu_seconds_per_window: float = Field(600.0, gt=0)
-    """QPU (run) seconds allowed per rolling ``window_s``."""
+    """QPU (run) seconds allowed per rolling ``window_s``, failed runs included. A job starts only
+    if the seconds used in the window, plus the longest recent run reserved for it and for each
+    job in flight, fit."""
 
     window_s: float = Field(600.0, gt=0)
     """The rolling window of ``qpu_seconds_per_window``."""
@@ -77,7 +90,8 @@ class QpuConfig(Config):
     """Gateway seconds per real second (tests and benchmarks run scaled time)."""
 
     max_retries: int = Field(4, ge=0, le=20)
-    """Retries of a transient backend error (exponential backoff with jitter)."""
+    """Retries of a transient backend error (exponential backoff with jitter); each retry queues
+    again and counts against the limits like any submission."""
 
     backoff_s: float = Field(2.0, gt=0)
     """First retry delay (gateway seconds); doubles each retry."""
@@ -90,6 +104,12 @@ class QpuConfig(Config):
 
     instance: str | None = None
     """IBM Quantum instance (CRN) for ``ibm`` backends."""
+
+    resource: str | None = None
+    """A custom Ray resource the gateway actor asks for (one unit), so that it runs only on the node
+    that advertises it: ``qpu_gateway`` on KubeRay is the qpu-gateway worker group of
+    platform/kuberay/raycluster.yaml, the only pod that mounts the IBM token (set ``token_file`` to
+    its path there). None: wherever Ray places it (a local Ray, fake backends)."""
 
     transient_failure_every: int = Field(0, ge=0)
     """Fault injection for tests: every Nth fake run raises a transient error (0 = never)."""
@@ -108,14 +128,12 @@ class QpuError(RuntimeError):
 
 def fake_backend_class(name: str) -> type:
     """'ibm_kyoto' or 'fake_kyoto' -> FakeKyoto."""
-    from qiskit_ibm_runtime import fake_provider
+    from actors.verify.sandbox.codecs.backends import stand_in_class
 
-    stem = name.split("_", 1)[1] if "_" in name else name
-    for candidate in (f"Fake{stem.capitalize()}V2", f"Fake{stem.capitalize()}"):
-        kind = getattr(fake_provider, candidate, None)
-        if isinstance(kind, type):
-            return kind
-    raise QpuError(f"no fake backend stands in for {name!r}")
+    try:
+        return stand_in_class(name)
+    except ValueError as error:
+        raise QpuError(str(error)) from None
 
 
 class FakeRunner:
@@ -127,6 +145,7 @@ class FakeRunner:
         self.config = config
         self._primitives: dict[tuple[str, str], Any] = {}
         self._runs = 0
+        self._lock = threading.Lock()
 
     def primitive(self, name: str, kind: str) -> Any:
         if (name, kind) not in self._primitives:
@@ -137,12 +156,19 @@ class FakeRunner:
             self._primitives[(name, kind)] = kind_class.from_backend(backend) if self.config.noise else kind_class()
         return self._primitives[(name, kind)]
 
-    def run(self, name: str, primitive: str, pubs: list, options: dict[str, Any]) -> Any:
-        self._runs += 1
+    def run(self, name: str, primitive: str, pubs: list, options: dict[str, Any],
+            submitted: Any = None) -> Any:
+        """Run one submission (in a worker thread). ``submitted()`` is called once the backend has
+        the job (the gateway counts it in the rolling minute from then on)."""
+        with self._lock:
+            self._runs += 1
+            runs = self._runs
+        if submitted:
+            submitted()
         if self.config.always_fail:
             raise QpuError(f"backend {name} failed the job (fault injection: always_fail)")
         every = self.config.transient_failure_every
-        if every and self._runs % every == 0:
+        if every and runs % every == 0:
             raise TransientQpuError(f"backend {name} is temporarily unavailable (fault injection)")
         if primitive == "sampler":
             arguments = {"shots": int(options.get("shots") or options.get("default_shots") or 1024)}
@@ -167,18 +193,100 @@ class IbmRunner:
     def backend(self, name: str) -> Any:
         return self.service.backend(name)
 
-    def run(self, name: str, primitive: str, pubs: list, options: dict[str, Any]) -> Any:
+    def run(self, name: str, primitive: str, pubs: list, options: dict[str, Any],
+            submitted: Any = None) -> Any:
         from qiskit_ibm_runtime import EstimatorV2, SamplerV2
 
         kind = SamplerV2 if primitive == "sampler" else EstimatorV2
-        job = kind(mode=self.backend(name)).run(pubs, **({"shots": options["shots"]} if options.get("shots") else {}))
         try:
+            job = kind(mode=self.backend(name)).run(pubs, **({"shots": options["shots"]} if options.get("shots") else {}))
+            if submitted:
+                submitted()  # IBM has the job (it has an id)
             return job.result()
-        except Exception as error:  # noqa: BLE001 - classify for the retry policy
+        except Exception as error:  # noqa: BLE001 - classify for the retry policy (at submission or after)
             text = str(error).lower()
             if any(word in text for word in ("temporarily", "timeout", "503", "502", "rate", "queue is full")):
                 raise TransientQpuError(str(error)) from error
             raise
+
+
+class RecordingBackend:
+    """A fake backend that keeps, on its own side, a record of every submission it receives (when
+    it arrived and ended by its own clock, its QPU seconds, whether it failed) and can inject
+    transient failures: every ``fail_every``-th submission, or each with ``fail_probability``
+    (seeded). With ``run_s``, each submission holds the device for ``run_s`` gateway seconds and is
+    billed exactly that (failed ones too: they cost QPU time; the wrapped runner, a
+    :class:`FakeRunner` by default, only stands in for the results); without, it is billed its
+    whole time at the backend.
+    Tests and ``qvr bench qpu`` take their evidence that the limits hold from :meth:`violations`,
+    computed on this record only, never from the gateway's own history."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Submission:
+        backend: str
+        at: float  # when the backend received it (gateway seconds, the backend's own clock)
+        end: float
+        qpu_s: float  # QPU seconds billed
+        ok: bool
+
+    def __init__(self, config: QpuConfig, run_s: float = 0.0, fail_every: int = 0, fail_probability: float = 0.0,
+                 seed: int = 0, inner: Any = None) -> None:
+        self.time_scale = config.time_scale
+        self.run_s, self.fail_every, self.fail_probability = run_s, fail_every, fail_probability
+        self.inner = inner or FakeRunner(config)
+        self.submissions: list[RecordingBackend.Submission] = []
+        self.pending: collections.Counter[str] = collections.Counter()
+        self.max_pending: collections.Counter[str] = collections.Counter()
+        self._count = 0
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        return time.monotonic() * self.time_scale
+
+    def run(self, name: str, primitive: str, pubs: list, options: dict[str, Any], submitted: Any = None) -> Any:
+        with self._lock:
+            self._count += 1
+            fail = bool(self.fail_every and self._count % self.fail_every == 0)
+            if self.fail_probability:
+                fail = self._random.random() < self.fail_probability or fail
+            self.pending[name] += 1
+            self.max_pending[name] = max(self.max_pending[name], self.pending[name])
+            at = self.clock()
+        if submitted:
+            submitted()
+        ok = False
+        try:
+            if self.run_s:
+                time.sleep(self.run_s / self.time_scale)
+            if fail:
+                raise TransientQpuError(f"backend {name} is temporarily unavailable (fault injection)")
+            result = self.inner.run(name, primitive, pubs, options)
+            ok = True
+            return result
+        finally:
+            with self._lock:
+                end = self.clock()
+                self.pending[name] -= 1
+                self.submissions.append(self.Submission(name, at, end, self.run_s or end - at, ok))
+
+    def violations(self, limits: QpuLimits) -> dict[str, Any]:
+        """The limits checked on this backend's own record, per backend name and in all."""
+        with self._lock:
+            record = list(self.submissions)
+        per_backend = {}
+        for name in sorted({submission.backend for submission in record}):
+            mine = [submission for submission in record if submission.backend == name]
+            runs = [(s.at, s.end, s.qpu_s) for s in mine]
+            qpu_windows, most_qpu_s = qpu_window_violations(runs, limits.qpu_seconds_per_window, limits.window_s)
+            per_backend[name] = {
+                "submissions": len(mine), "failed": sum(not s.ok for s in mine),
+                "rate_windows": rate_violations([s.at for s in mine], limits.jobs_per_minute),
+                "pending_over": pending_violations(runs, limits.max_pending), "max_pending": self.max_pending[name],
+                "qpu_windows": qpu_windows, "max_qpu_s_per_window": round(most_qpu_s, 3)}
+        total = sum(figures["rate_windows"] + figures["pending_over"] + figures["qpu_windows"]
+                    for figures in per_backend.values())
+        return {"violations": total, "backends": per_backend}
 
 
 class BackendQueue:
@@ -187,16 +295,24 @@ class BackendQueue:
     def __init__(self, name: str, config: QpuConfig, clock: Any) -> None:
         self.name, self.config, self.clock = name, config, clock
         self.waiting: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
-        self.in_flight = 0
+        self.in_flight = 0  # submissions the backend may have: from the start slot until the runner returns
         self.max_in_flight = 0
-        self.starts: collections.deque[float] = collections.deque()
-        self.history: list[float] = []  # every start, for reports and tests
+        self.sent: dict[int, float | None] = {}  # the last minute's submissions: backend had it since (None: unknown)
+        self.history: list[float] = []  # every start, retries included, for reports
+        self.backlog: list[bool] = []  # per start: work still waiting after it (until the next start, then)
         self.next_slot = 0.0  # evenly spaced start slots: a late start does not push the rest back
-        self.usage: collections.deque[tuple[float, float]] = collections.deque()  # (end, qpu seconds)
+        self.usage: collections.deque[tuple[float, float]] = collections.deque()  # (end, qpu seconds) per submission
+        self.runs: collections.deque[float] = collections.deque(maxlen=20)  # recent QPU seconds per submission
         self.wake = asyncio.Event()
 
-    def enqueue(self, caller: str, item: Any) -> None:
-        self.waiting.setdefault(caller, collections.deque()).append(item)
+    def enqueue(self, caller: str, item: Any, retry: bool = False) -> None:
+        """A retry goes to the front of its caller's queue (it is that caller's oldest job); the
+        caller still waits its round-robin turn."""
+        queue = self.waiting.setdefault(caller, collections.deque())
+        if retry:
+            queue.appendleft(item)
+        else:
+            queue.append(item)
         self.wake.set()
 
     def depth(self) -> int:
@@ -212,36 +328,83 @@ class BackendQueue:
             return item
         return None
 
-    def wait_needed(self) -> float:
-        """Gateway seconds until another job may start (0 = now)."""
+    def acknowledge(self, key: int, at: float) -> None:
+        """The backend has submission ``key`` since ``at`` (the runner said so from its thread)."""
+        if key in self.sent and self.sent[key] is None:
+            self.sent[key] = at
+            self.wake.set()
+
+    def wait_needed(self) -> float | None:
+        """Gateway seconds until another submission may start (0 = now; None = not before a
+        submission in flight ends or is acknowledged)."""
         now = self.clock()
         limits = self.config.limits
-        minute = 60.0
-        while self.starts and self.starts[0] <= now - minute:
-            self.starts.popleft()
+        waits = [0.0, self.next_slot - now]
+        # Jobs per rolling minute, at the backend: a submission counts from before the call until a
+        # minute after the backend acknowledged it, so however long the hop to the backend takes,
+        # no minute there holds more than allowed.
+        for key, at in list(self.sent.items()):
+            if at is not None and at <= now - 60.0:
+                del self.sent[key]
+        excess = len(self.sent) - max(1, int(limits.jobs_per_minute)) + 1
+        if excess > 0:
+            known = sorted(at for at in self.sent.values() if at is not None)
+            if len(known) < excess:
+                return None
+            waits.append(known[excess - 1] + 60.0 - now)
+        # QPU seconds per rolling window: what ended in the window, plus a reservation (the longest
+        # recent run, at most the whole budget) for each submission in flight and for this one.
         while self.usage and self.usage[0][0] <= now - limits.window_s:
             self.usage.popleft()
-        waits = [0.0]
-        if len(self.starts) >= limits.jobs_per_minute:
-            waits.append(self.starts[0] + minute - now)
-        waits.append(self.next_slot - now)
-        if sum(seconds for _, seconds in self.usage) >= limits.qpu_seconds_per_window and self.usage:
-            waits.append(self.usage[0][0] + limits.window_s - now)
+        if not self.runs and self.in_flight:
+            return None  # how long a run takes is not known yet: one at a time until it is
+        reserve = min(max(self.runs, default=0.0), limits.qpu_seconds_per_window)
+        over = sum(seconds for _, seconds in self.usage) + reserve * (self.in_flight + 1) - limits.qpu_seconds_per_window
+        if over > 1e-9:
+            freed = 0.0
+            for end, seconds in self.usage:
+                freed += seconds
+                if freed >= over - 1e-9:
+                    waits.append(end + limits.window_s - now)
+                    break
+            else:
+                return None
         return max(waits)
 
 
-class QpuGateway:
-    """The gateway's logic (wrapped as a named, detached Ray actor by :func:`get_gateway`)."""
+@dataclasses.dataclass
+class _Job:
+    caller: str
+    future: asyncio.Future
+    primitive: str
+    pubs: list
+    options: dict[str, Any]
+    queued_at: float  # when it (last) entered the queue
+    waited: float = 0.0  # gateway seconds not at the backend: in the queue and in backoff
+    tries: int = 0
 
-    def __init__(self, config: QpuConfig | dict[str, Any] | None = None) -> None:
+
+class QpuGateway:
+    """The gateway's logic (wrapped as a named, detached Ray actor by :func:`get_gateway`).
+
+    A job is queued for its backend; the scheduler starts it when the limits allow (a start slot,
+    room under max_pending, the rolling minute and the QPU seconds); a transient error sends it
+    back to the queue after a backoff, where it waits for a start of its own like any submission.
+    ``runner`` replaces the backend (tests and benchmarks pass a :class:`RecordingBackend`)."""
+
+    def __init__(self, config: QpuConfig | dict[str, Any] | None = None, runner: Any = None) -> None:
         logging.basicConfig(level=logging.INFO)
         self.config = QpuConfig.model_validate(config or {})
-        self.runner = IbmRunner(self.config) if self.config.backend_kind == "ibm" else FakeRunner(self.config)
+        self.runner = runner or (IbmRunner(self.config) if self.config.backend_kind == "ibm" else FakeRunner(self.config))
         self.queues: dict[str, BackendQueue] = {}
         self.schedulers: dict[str, asyncio.Task] = {}
         self.stats = collections.Counter()
         self.waits: list[float] = []
         self.metrics = _GatewayMetrics()
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=min(256, self.config.limits.max_pending * len(self.config.backends) + 2),
+            thread_name_prefix="qvr-qpu")
+        self._ids = itertools.count()
 
     def clock(self) -> float:
         return time.monotonic() * self.config.time_scale
@@ -254,8 +417,9 @@ class QpuGateway:
                 "kind": self.config.backend_kind}
 
     async def run(self, caller: str, backend: str, primitive: str, pubs: Any, options: dict[str, Any]) -> Any:
-        """Run one primitive job; returns the encoded PrimitiveResult and the queue wait (gateway seconds)."""
-        from actors.verify.codecs import decode, encode
+        """Run one primitive job; returns the encoded PrimitiveResult and the wait (gateway seconds
+        not at the backend: in the queue, and in backoff between tries)."""
+        from actors.verify.sandbox.codecs import decode, encode
 
         if backend not in self.config.backends:
             raise QpuError(f"backend {backend!r} is not served; served: {self.config.backends}")
@@ -268,7 +432,7 @@ class QpuGateway:
             queue = self.queues[backend] = BackendQueue(backend, self.config, self.clock)
             self.schedulers[backend] = asyncio.get_running_loop().create_task(self._schedule(queue))
         future = asyncio.get_running_loop().create_future()
-        queue.enqueue(caller, (future, primitive, decoded, options, self.clock()))
+        queue.enqueue(caller, _Job(caller, future, primitive, decoded, options, self.clock()))
         self.metrics.depth(backend, queue.depth())
         result, waited = await future
         return {"result": encode(result), "wait_s": waited}
@@ -278,7 +442,8 @@ class QpuGateway:
         if not isinstance(pubs, list) or len(pubs) > limits.max_circuits:
             self.stats["rejected"] += 1
             self.metrics.rejection()
-            raise QpuError(f"a job may hold at most {limits.max_circuits} circuits")
+            count = len(pubs) if isinstance(pubs, list) else "not a list of"
+            raise QpuError(f"a job may hold at most {limits.max_circuits} circuits (pubs); this one has {count}")
         if int(options.get("shots") or 0) > limits.max_shots:
             self.stats["rejected"] += 1
             self.metrics.rejection()
@@ -286,68 +451,119 @@ class QpuGateway:
 
     async def _schedule(self, queue: BackendQueue) -> None:
         while True:
-            if queue.depth() == 0 or queue.in_flight >= self.config.limits.max_pending:
-                queue.wake.clear()
-                await queue.wake.wait()
+            queue.wake.clear()  # cleared before looking: whatever changes after this wakes us
+            full = queue.depth() == 0 or queue.in_flight >= self.config.limits.max_pending
+            wait = None if full else queue.wait_needed()
+            if wait is not None and wait <= 0:
+                self._start(queue, queue.next_item())
                 continue
-            wait = queue.wait_needed()
-            if wait > 0:
-                await self.sleep(wait)
-                continue
-            item = queue.next_item()
-            now = self.clock()
-            queue.starts.append(now)
-            queue.history.append(now)
-            queue.next_slot = max(queue.next_slot, now - 60.0 / self.config.limits.jobs_per_minute) \
-                + 60.0 / self.config.limits.jobs_per_minute
-            queue.in_flight += 1
-            queue.max_in_flight = max(queue.max_in_flight, queue.in_flight)
-            self.stats["started"] += 1
-            asyncio.get_running_loop().create_task(self._execute(queue, item))
+            try:
+                await asyncio.wait_for(queue.wake.wait(), None if wait is None else wait / self.config.time_scale)
+            except asyncio.TimeoutError:
+                pass
 
-    async def _execute(self, queue: BackendQueue, item: Any) -> None:
-        future, primitive, pubs, options, enqueued = item
-        waited = self.clock() - enqueued
+    def _start(self, queue: BackendQueue, job: _Job) -> None:
+        """Take a start slot for one submission (a first try or a retry) and hand it to the runner."""
+        now = self.clock()
+        spacing = 60.0 / self.config.limits.jobs_per_minute
+        key = next(self._ids)
+        queue.sent[key] = None
+        queue.history.append(now)
+        queue.backlog.append(queue.depth() > 0)
+        queue.next_slot = max(queue.next_slot, now - spacing) + spacing
+        queue.in_flight += 1
+        queue.max_in_flight = max(queue.max_in_flight, queue.in_flight)
+        waited = now - job.queued_at
+        job.waited += waited
         self.waits.append(waited)
         self.metrics.wait(queue.name, waited)
+        self.stats["started"] += 1
+        asyncio.get_running_loop().create_task(self._submit(queue, job, key))
+
+    async def _submit(self, queue: BackendQueue, job: _Job, key: int) -> None:
+        """One submission: at the backend, then done, failed, or back to the queue after a backoff."""
+        loop = asyncio.get_running_loop()
+
+        def submitted() -> None:  # called by the runner, in its thread, once the backend has the job
+            at = self.clock()
+            loop.call_soon_threadsafe(queue.acknowledge, key, at)
+
+        outcome: Any = None
         try:
             if self.config.backend_kind == "fake" and self.config.simulated_latency_s:
                 await self.sleep(self.config.simulated_latency_s)
             started = self.clock()
-            result = await self._with_retries(queue.name, primitive, pubs, options)
-            queue.usage.append((self.clock(), self.clock() - started))
-            self.stats["completed"] += 1
-            future.set_result((result, waited))
-        except Exception as error:  # noqa: BLE001 - handed to the caller
-            self.stats["failed"] += 1
-            future.set_exception(error if isinstance(error, QpuError) else QpuError(f"{type(error).__name__}: {error}"))
+            try:
+                result = await loop.run_in_executor(self.executor, functools.partial(
+                    self.runner.run, queue.name, job.primitive, job.pubs, job.options, submitted))
+            finally:
+                ended = self.clock()
+                queue.usage.append((ended, ended - started))  # failed runs cost QPU time too
+                queue.runs.append(ended - started)
+        except Exception as error:  # noqa: BLE001 - retried or handed to the caller
+            outcome = error
         finally:
+            if queue.sent.get(key, 0.0) is None:
+                queue.sent[key] = self.clock()  # never acknowledged: count it from now
             queue.in_flight -= 1
             queue.wake.set()
-            self.metrics.depth(queue.name, queue.depth())
-
-    async def _with_retries(self, backend: str, primitive: str, pubs: list, options: dict[str, Any]) -> Any:
-        for attempt in range(self.config.max_retries + 1):
-            try:
-                return await asyncio.to_thread(self.runner.run, backend, primitive, pubs, options)
-            except TransientQpuError as error:
-                self.stats["retried"] += 1
-                if attempt == self.config.max_retries:
-                    raise QpuError(f"{backend}: still failing after {attempt + 1} tries: {error}") from error
-                delay = self.config.backoff_s * 2**attempt
-                await self.sleep(delay * random.uniform(0.5, 1.5))
-        raise AssertionError("unreachable")
+        if job.future.done():  # the caller went away
+            pass
+        elif outcome is None:
+            self.stats["completed"] += 1
+            job.future.set_result((result, job.waited))
+        elif isinstance(outcome, TransientQpuError) and job.tries < self.config.max_retries:
+            self.stats["retried"] += 1
+            delay = self.config.backoff_s * 2**job.tries * random.uniform(0.5, 1.5)
+            job.tries += 1
+            await self.sleep(delay)
+            job.waited += delay
+            job.queued_at = self.clock()
+            queue.enqueue(job.caller, job, retry=True)  # back through the limiter: a start of its own
+        else:
+            self.stats["failed"] += 1
+            if isinstance(outcome, TransientQpuError):
+                outcome = QpuError(f"{queue.name}: still failing after {job.tries + 1} tries: {outcome}")
+            job.future.set_exception(outcome if isinstance(outcome, QpuError)
+                                     else QpuError(f"{type(outcome).__name__}: {outcome}"))
+        self.metrics.depth(queue.name, queue.depth())
 
     def report(self) -> dict[str, Any]:
+        """The gateway's own record (every start, retries included). Evidence that the limits hold
+        at the backend comes from the backend's record (:meth:`RecordingBackend.violations`)."""
         return {"stats": dict(self.stats), "max_in_flight": {name: q.max_in_flight for name, q in self.queues.items()},
-                "starts": {name: list(q.history) for name, q in self.queues.items()}, "waits": list(self.waits)}
+                "starts": {name: list(q.history) for name, q in self.queues.items()},
+                "backlog": {name: list(q.backlog) for name, q in self.queues.items()}, "waits": list(self.waits)}
+
+
+def rate_under_backlog(times: list[float], backlog: list[bool]) -> float:
+    """Submissions per minute over the gaps that had work waiting: ``times`` are the submissions
+    as the backend saw them, ``backlog[i]`` says whether work still waited after the i-th start."""
+    ordered = sorted(times)
+    gaps = [later - earlier for earlier, later, waiting in zip(ordered, ordered[1:], backlog) if waiting]
+    return len(gaps) / sum(gaps) * 60.0 if gaps and sum(gaps) > 0 else 0.0
 
 
 def rate_violations(starts: list[float], per_minute: float) -> int:
     """Windows of 60 gateway seconds (any alignment) that hold more starts than allowed."""
-    allowed = int(per_minute)
+    allowed = max(1, int(per_minute))
     ordered = sorted(starts)
     return sum(1 for i in range(len(ordered) - allowed) if ordered[i + allowed] - ordered[i] < 60.0 - 1e-9)
+
+
+def pending_violations(runs: list[tuple[float, float, float]], max_pending: int) -> int:
+    """Submissions (start, end, _) that arrived while ``max_pending`` others were still pending."""
+    return sum(1 for i, (start, _, _) in enumerate(runs)
+               if sum(1 for j, (other, end, _) in enumerate(runs) if j != i and other <= start < end) >= max_pending)
+
+
+def qpu_window_violations(runs: list[tuple[float, float, float]], limit: float, window_s: float) -> tuple[int, float]:
+    """Rolling windows of ``window_s`` in which the QPU seconds of every run that touches the
+    window (counted whole) exceed ``limit``: (how many windows, the most seconds in one)."""
+    counts = []
+    for _, opens, _ in runs:  # the windows that matter start as some run ends
+        counts.append(sum(seconds for start, end, seconds in runs if end >= opens and start <= opens + window_s))
+    return sum(1 for total in counts if total > limit + 1e-9), max(counts, default=0.0)
 
 
 class _GatewayMetrics:
@@ -381,9 +597,11 @@ def get_gateway(config: QpuConfig | None = None, namespace: str | None = None) -
     """The cluster's gateway actor, created (named, detached) on first use."""
     import ray
 
+    config = config or QpuConfig()
     actor = ray.remote(num_cpus=0, max_concurrency=1000)(QpuGateway)
-    return actor.options(name=GATEWAY_NAME, namespace=namespace, lifetime="detached", get_if_exists=True).remote(
-        (config or QpuConfig()).model_dump())
+    placement = {"resources": {config.resource: 1}} if config.resource else {}
+    return actor.options(name=GATEWAY_NAME, namespace=namespace, lifetime="detached", get_if_exists=True,
+                         **placement).remote(config.model_dump())
 
 
 def gateway_handler(config: QpuConfig) -> Any:

@@ -1,16 +1,20 @@
-"""Rewards: a registry of named reward functions and their weighted sum.
+"""Rewards: a registry of named reward functions and their weighted sum, chosen per task family.
 
-A new reward is one function here (or in any module) decorated with ``@reward("name")``, then a
-weight in config: ``verifier.rewards.weights.name=0.5``. The default follows the IBM paper
-("Quantum Verifiable Rewards for Post-Training Qiskit Code Assistant"): the fraction of unit tests
-passed with weight 1.0 plus a format reward with weight 0.1.
+A reward function receives what the checker recorded (status, tests passed, each test's outcome,
+named measures) with the raw completion, the extracted code and the task's family; no reward is
+ever parsed from text the candidate could print. A new reward is one function here (or in any
+module) decorated with ``@reward("name")``, then a weight in config:
+``verifier.rewards.weights.name=0.5``, or for one family only,
+``verifier.rewards.by_family.quasar.name=1.0``. The default follows the IBM paper ("Quantum
+Verifiable Rewards for Post-Training Qiskit Code Assistant"): the fraction of unit tests passed
+with weight 1.0 plus a format reward with weight 0.1.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import field_validator
 
@@ -24,6 +28,14 @@ class RewardInput:
     status: str
     tests_passed: int
     tests_total: int
+    code: str | None = None
+    """The code that ran (extracted from ``text``); None when there was none."""
+    family: str = ""
+    """The task's family: rewards are chosen per family (RewardConfig.by_family)."""
+    outcomes: dict[str, str] = field(default_factory=dict)
+    """Test id -> passed | failed | error | skipped, from the checker's record."""
+    measures: dict[str, float] = field(default_factory=dict)
+    """Named numbers the checker computed (e.g. QUASAR's distances), from its record."""
 
 
 RewardFn = Callable[[RewardInput], float]
@@ -64,23 +76,46 @@ def format_reward(result: RewardInput) -> float:
     return 1.0 if match and len(_FENCE.findall(match.group("answer"))) == 1 else 0.0
 
 
+def _known(weights: dict[str, float]) -> dict[str, float]:
+    unknown = sorted(set(weights) - set(REWARDS))
+    if unknown:
+        raise ValueError(f"unknown rewards {unknown}; registered: {sorted(REWARDS)}")
+    if not weights:
+        raise ValueError("at least one reward needs a weight")
+    return weights
+
+
 class RewardConfig(Config):
     weights: dict[str, float] = {"pass_fraction": 1.0, "format": 0.1}
     """Reward name -> weight; the reward is the weighted sum. Names: the registry in
     actors/verify/rewards.py (pass_fraction, binary, format). Default after the IBM paper."""
 
+    by_family: dict[str, dict[str, float]] = {}
+    """Task family -> its own weights, used instead of ``weights`` for that family's tasks (e.g.
+    QSpark's multi-part reward for one family, QUASAR's hierarchical one for another); families
+    not named here use ``weights``."""
+
     @field_validator("weights")
     @classmethod
     def _known_rewards(cls, weights: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(weights) - set(REWARDS))
-        if unknown:
-            raise ValueError(f"unknown rewards {unknown}; registered: {sorted(REWARDS)}")
-        if not weights:
-            raise ValueError("at least one reward needs a weight")
-        return weights
+        return _known(weights)
+
+    @field_validator("by_family")
+    @classmethod
+    def _known_family_rewards(cls, by_family: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for family, weights in by_family.items():
+            try:
+                _known(weights)
+            except ValueError as error:
+                raise ValueError(f"family {family!r}: {error}") from None
+        return by_family
+
+    def weights_for(self, family: str) -> dict[str, float]:
+        return self.by_family.get(family, self.weights)
 
 
 def score(config: RewardConfig, result: RewardInput) -> tuple[float, dict[str, float]]:
-    """(weighted reward, each reward's own value)."""
-    parts = {name: REWARDS[name](result) for name in config.weights}
-    return sum(config.weights[name] * value for name, value in parts.items()), parts
+    """(weighted reward, each reward's own value), with the weights of the task's family."""
+    weights = config.weights_for(result.family)
+    parts = {name: REWARDS[name](result) for name in weights}
+    return sum(weights[name] * value for name, value in parts.items()), parts

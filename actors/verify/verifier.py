@@ -1,7 +1,10 @@
 """The Verifier Python API: verify(tasks, completions) -> verdicts, in parallel over slots.
 
-With the ``forked`` (default), ``inprocess`` and ``bare`` executors each slot owns one warm zygote; with
-``subprocess`` each slot starts a fresh interpreter per job. Verdicts come back in completion
+Each slot owns one warm zygote that forks an isolated child per job (the ``forked`` executor, the
+only one that verifies model output). Benchmarks also measure floors and a baseline, chosen by
+the ``executor`` argument and never by config: ``inprocess`` (the job runs in the warm zygote
+itself), ``bare`` (a plain fork per job, no isolation) and ``subprocess`` (a fresh interpreter
+per job). Verdicts come back in completion
 order from :meth:`Verifier.verify`, or as they finish from :meth:`Verifier.stream`.
 """
 
@@ -14,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
 from actors.contracts import Completion, Task, Verdict
 from actors.verify.config import VerifierConfig
@@ -55,21 +59,28 @@ def _warn_once(message: str) -> None:
         logging.getLogger("qvr.verify").warning(message)
 
 
+def needs_shared_try(split: Verdict) -> bool:
+    """Whether a reference's split verdict is evidence that its task may need the shared mode.
+    A split failure (a value no codec carries, in-place mutation, files, global RNG state ...) is;
+    a timeout or a killed child is not: it says the machine was slow, not that the tests need the
+    candidate's objects, and a task must never fall to the weaker mode because of load."""
+    return split.status in ("failed", "error")
+
+
 def calibrate_isolation(run: Callable[[list[VerificationJob]], list[Verdict]],
                         tasks: list[Task]) -> tuple[dict[str, str], list[Verdict]]:
     """Find once, by running each reference, which tasks need the shared mode: those whose
-    reference fails split but passes shared (it returns a value no codec carries, relies on
-    in-place mutation, files or global RNG state...). ``run`` is any verifier's run (a Verifier,
-    a VerifierPool) honouring ``metadata.isolation``. Returns ({task_id: mode}, the reference
+    reference fails split (see :func:`needs_shared_try`) but passes shared. ``run`` is any
+    verifier's run honouring ``metadata.isolation``. Returns ({task_id: mode}, the reference
     verdicts in the mode chosen). The mode is then fixed per task: what a candidate returns
-    never chooses it."""
+    never chooses it. The VerifierPool applies the same rule job by job."""
 
     def marked(mode: str) -> list[VerificationJob]:
         return [VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution)
                 for task in tasks]
 
     verdicts = run(marked("split"))
-    retry = [index for index, verdict in enumerate(verdicts) if verdict.status != "passed"]
+    retry = [index for index, verdict in enumerate(verdicts) if needs_shared_try(verdict)]
     modes = {task.task_id: "split" for task in tasks}
     shared_jobs = marked("shared")
     for index, verdict in zip(retry, run([shared_jobs[index] for index in retry]) if retry else []):
@@ -82,14 +93,16 @@ def calibrate_isolation(run: Callable[[list[VerificationJob]], list[Verdict]],
 class Verifier:
     """Owns ``slots`` execution slots; use as a context manager (or call close())."""
 
-    def __init__(self, config: VerifierConfig | None = None, slots: int | None = None) -> None:
+    def __init__(self, config: VerifierConfig | None = None, slots: int | None = None,
+                 executor: Literal["forked", "subprocess", "inprocess", "bare"] = "forked") -> None:
         self.config = config or VerifierConfig()
-        self.slots = slots or self.config.slots or os.cpu_count() or 1
+        self.executor = executor
+        self.slots = slots or os.cpu_count() or 1
         self.servers: list[ForkServer] = []
-        if self.config.executor != "subprocess":
+        if self.executor != "subprocess":
             with ThreadPoolExecutor(self.slots) as pool:
                 handler = gateway_handler(self.config.qpu) if self.config.qpu_gateway else None
-                starting = [pool.submit(ForkServer, self.config, slot, self.config.executor, handler)
+                starting = [pool.submit(ForkServer, self.config, slot, self.executor, handler)
                             for slot in range(self.slots)]
                 errors = []
                 for future in starting:
@@ -122,7 +135,7 @@ class Verifier:
     def verify_one(self, job: VerificationJob, slot: int = 0, isolation: str | None = None) -> Verdict:
         if job.code is None:
             return no_code_verdict(job, self.config)
-        if self.config.executor == "subprocess":
+        if self.executor == "subprocess":
             outcome, seconds = timed(run_subprocess, job, self.config)
         else:
             qpu = self.config.qpu_gateway and job.task.requires_qpu
@@ -134,7 +147,7 @@ class Verifier:
     def isolation_for(self, task: Task) -> str:
         """The task's mode: forced by config, else its metadata's, else split (forked executor only).
         Tasks served by the QPU gateway run shared (their sandbox's channel carries the jobs)."""
-        if self.config.executor != "forked" or (self.config.qpu_gateway and task.requires_qpu):
+        if self.executor != "forked" or (self.config.qpu_gateway and task.requires_qpu):
             return "shared"
         wanted = self.config.isolation if self.config.isolation != "auto" else task.metadata.get("isolation", "split")
         if wanted == "split" and self.servers and not self.servers[0].can_split:

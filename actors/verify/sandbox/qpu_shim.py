@@ -15,8 +15,8 @@ import itertools
 from types import SimpleNamespace
 from typing import Any
 
-from actors.verify.codecs import decode, encode
-from actors.verify.frames import read_frame, write_frame
+from actors.verify.sandbox.codecs import decode, encode
+from actors.verify.sandbox.frames import read_frame, write_frame
 
 
 class _Channel:
@@ -57,8 +57,8 @@ class _Options(SimpleNamespace):
 def install(up: int, down: int) -> None:
     """Replace the service and the primitives in qiskit_ibm_runtime (and the modules that define them)."""
     import qiskit_ibm_runtime as runtime
-    from actors.verify.codecs.primitives import finished_job
-    from actors.verify.qpu import fake_backend_class
+    from actors.verify.sandbox.codecs.primitives import finished_job
+    from actors.verify.sandbox.codecs.backends import stand_in_class
 
     channel = _Channel(up, down)
     jobs: list[Any] = []
@@ -66,7 +66,7 @@ def install(up: int, down: int) -> None:
     original = {name: getattr(runtime, name) for name in ("SamplerV2", "EstimatorV2", "Batch", "Session")}
 
     def remote_backend(name: str) -> Any:
-        backend = fake_backend_class(name)()
+        backend = stand_in_class(name)()
         backend._qvr_remote = name
         try:
             backend.name = name

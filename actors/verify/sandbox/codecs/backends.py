@@ -14,7 +14,7 @@ from __future__ import annotations
 from qiskit_ibm_runtime import fake_provider
 from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
 
-from actors.verify.codecs import Codec, register
+from actors.verify.sandbox.codecs import Codec, register
 
 
 def _encode(value: FakeBackendV2, _) -> dict:
@@ -34,6 +34,17 @@ def _backend(name: str) -> FakeBackendV2:
     if name not in _INSTANCES:
         _INSTANCES[name] = kind()
     return _INSTANCES[name]
+
+
+def stand_in_class(name: str) -> type:
+    """The fake backend class that stands in for an IBM device name: 'ibm_kyoto' or 'fake_kyoto'
+    -> FakeKyotoV2 (or FakeKyoto). ValueError when none does."""
+    stem = name.split("_", 1)[1] if "_" in name else name
+    for candidate in (f"Fake{stem.capitalize()}V2", f"Fake{stem.capitalize()}"):
+        kind = getattr(fake_provider, candidate, None)
+        if isinstance(kind, type):
+            return kind
+    raise ValueError(f"no fake backend stands in for {name!r}")
 
 
 def warm(names: list[str]) -> None:

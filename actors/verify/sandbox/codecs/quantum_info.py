@@ -6,8 +6,8 @@ from qiskit.quantum_info import (
     PTM, Chi, Choi, Clifford, CNOTDihedral, DensityMatrix, Operator, Pauli, ScalarOp, SparsePauliOp,
     StabilizerState, Statevector, SuperOp)
 
-from actors.verify.codecs import Codec, register
-from actors.verify.codecs.arrays import decode_array, encode_array
+from actors.verify.sandbox.codecs import Codec, register
+from actors.verify.sandbox.codecs.arrays import decode_array, encode_array
 
 
 def _dims(value) -> list[int]:

@@ -6,14 +6,22 @@ one at a time over two pipes (length-prefixed JSON frames). Per job:
 
     zygote ──fork──> supervisor (trusted: it never runs model code)
                        drops to the slot's uid (as root), unshares user/mount/net/IPC/PID
-                       namespaces, mounts a private tmpfs working dir
+                       namespaces
                        ──fork──> child = PID 1 of the new PID namespace
-                                   mounts its own /proc, rlimits, seccomp, runs the harness
+                                   enters the file view (pivot_root into an allow-list: the
+                                   interpreter and its packages, a private tmpfs, its own
+                                   /proc; nothing of the project), rlimits, seccomp, runs the harness
                        reads the child's stdout/stderr (tails, capped) and result record,
                        enforces the wall-clock timeout (SIGKILL to the namespace's PID 1
                        kills every process in it), reports one frame to the zygote
 
 A fork from the warm zygote costs milliseconds where a fresh interpreter pays 2-4 s of imports.
+
+What a job is made of never lives in the zygote as Python objects: its code, prompt and hidden
+tests arrive as *sealed frames* (actors/verify/sandbox/frames.py), read into buffers that only
+the children decode and that the zygote wipes once they are forked. A child that scans its own
+memory (copied from the zygote's) therefore finds no earlier job's tests or reference solution,
+and the solution child of a split job is forked before its own job's tests are even read.
 """
 
 from __future__ import annotations
@@ -30,12 +38,12 @@ import time
 import traceback
 from typing import Any
 
-from actors.verify.frames import MAX_FRAME, read_frame, write_frame
-from actors.verify.codecs.backends import warm as warm_backends
-from actors.verify.harness import run_job, write_record
-from actors.verify.hugepages import collapse_heap
-from actors.verify.qpu_shim import install as install_qpu_shim
-from actors.verify.split import run_checker, serve_solution
+from actors.verify.sandbox.frames import MAX_FRAME, Held, Sealed, Tail, Whole, read_frame, write_frame, write_raw
+from actors.verify.sandbox.codecs.backends import warm as warm_backends
+from actors.verify.sandbox.harness import run_job, write_record
+from actors.verify.sandbox.hugepages import collapse_heap
+from actors.verify.sandbox.qpu_shim import install as install_qpu_shim
+from actors.verify.sandbox.split import run_checker, serve_solution
 
 SANDBOX_UIDS = 65536  # host uids per verifier host: sandbox_uid_base .. + 65535
 
@@ -62,8 +70,51 @@ def warm_up(backends: list[str] = ()) -> None:
     transpiled = qiskit.transpile(circuit, backend=FakeManilaV2(), optimization_level=1, seed_transpiler=1)
     qiskit_aer.AerSimulator().run(transpiled, shots=16, seed_simulator=1).result()
     warm_backends(list(backends))
+    preload()
     gc.collect()
     gc.freeze()
+
+
+def preload() -> None:
+    """Import every module of this package now: a child's file view holds nothing of qvr, so
+    whatever it runs of qvr must already be in memory when the zygote forks."""
+    import importlib
+    import pkgutil
+
+    import actors.verify.sandbox as package
+
+    for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        importlib.import_module(module.name)
+
+
+def qvr_locations() -> tuple[str | None, list[str]]:
+    """(the source tree qvr runs from, or None for a regular install; qvr's own package folders
+    in every site-packages on sys.path). Found from where the packages are, without importing
+    ``pipelines``."""
+    import importlib.util
+    import site
+    import sysconfig
+
+    import actors
+
+    site_dirs = {os.path.realpath(path) for path in (*site.getsitepackages(), sysconfig.get_paths()["purelib"],
+                                                      sysconfig.get_paths()["platlib"])}
+    root = os.path.realpath(os.path.dirname(os.path.dirname(actors.__file__)))
+    packages = [os.path.join(path, name) for path in {*site_dirs, *(os.path.realpath(p) for p in sys.path if p)}
+                for name in ("actors", "pipelines") if os.path.isfile(os.path.join(path, name, "__init__.py"))
+                and os.path.isdir(os.path.join(path, "actors", "verify"))]
+    spec = importlib.util.find_spec("pipelines")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        packages.append(os.path.realpath(location))
+    return (None if root in site_dirs else root), sorted(set(packages))
+
+
+def file_view(hidden: list[str]) -> dict[str, Any]:
+    """This zygote's plan of its children's file view (see isolation.plan_view)."""
+    from actors.verify.sandbox.isolation import plan_view
+
+    project, packages = qvr_locations()
+    return plan_view([sys.prefix, sys.base_prefix, sys.exec_prefix], list(sys.path), project, packages, hidden)
 
 
 def child_environment(home: str) -> dict[str, str]:
@@ -75,25 +126,10 @@ def child_environment(home: str) -> dict[str, str]:
     }
 
 
-class _Tail:
-    """Keeps the last ``limit`` bytes of a stream and counts the rest."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.data, self.total = limit, bytearray(), 0
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        self.data += chunk
-        if len(self.data) > self.limit:
-            del self.data[: len(self.data) - self.limit]
-
-    def text(self) -> str:
-        return self.data.decode("utf-8", "replace")
-
-
 class Zygote:
     def __init__(self, settings: dict[str, Any]) -> None:
-        from actors.verify.isolation import FEATURES, SandboxConfig, plan_masks
+        from actors.verify.config import SandboxConfig
+        from actors.verify.sandbox.isolation import FEATURES
 
         self.slot: int = settings["slot"]
         self.mode: str = settings["mode"]
@@ -104,13 +140,25 @@ class Zygote:
         self.sandbox_uid = self.sandbox.sandbox_uid_base + os.getpid() % SANDBOX_UIDS
         self.requested = set(settings.get("features", FEATURES))
         self.features: set[str] = set()
-        # The mount point of each job's private tmpfs: an empty host directory of this zygote's
-        # (the tmpfs itself exists only inside the job's mount namespace).
-        self.workdir = tempfile.mkdtemp(prefix=f"qvr-slot{self.slot}-")
-        os.chmod(self.workdir, 0o755)
-        keep = [sys.prefix, sys.base_prefix, sys.exec_prefix, self.workdir,
-                *(path for path in sys.path if path and os.path.exists(path))]
-        self.masks = plan_masks(self.sandbox, settings.get("host_home"), keep)
+        # Where the children's file view is assembled: an empty host directory of this zygote's
+        # (the view's mounts exist only in private mount namespaces).
+        self.view_root = tempfile.mkdtemp(prefix=f"qvr-slot{self.slot}-")
+        os.chmod(self.view_root, 0o755)
+        self.view = file_view(self.sandbox.hidden_paths)
+        self._view_built = False
+        """The view is assembled in this zygote's own mount namespace (as root, once)."""
+        self._view_pending = False
+        """A supervisor assembled the view; the child it forks (PID 1) still has to enter it."""
+        self.content, self.tests = Sealed(), Sealed()
+        """The job's code and prompt, and its hidden tests, as sealed frames (never decoded here)."""
+        self._tests_pending = False
+        limit = self.sandbox.max_output_bytes
+        self.outputs: dict[str, Held] = {"result": Whole(MAX_RECORD), "stdout": Tail(limit), "stderr": Tail(limit),
+                                         "solution.stdout": Tail(limit), "solution.stderr": Tail(limit)}
+        """What the children print and record, held (never decoded) until it is sent to the parent."""
+        self.relayed = {name: Sealed() for name in self.outputs}
+        """A supervisor's parts, relayed to the parent the same way (non-direct mode)."""
+        self.scratch = bytearray(65536)
         self.seccomp_bpf = b""
         self.direct = False
         self.control = (-1, -1)  # (requests from the parent, replies to it)
@@ -127,7 +175,7 @@ class Zygote:
 
     def probe(self) -> dict[str, str | None]:
         """Feature -> None when it works here, else the error. Tries the real setup code."""
-        from actors.verify.isolation import FEATURES
+        from actors.verify.sandbox.isolation import FEATURES
 
         if self.mode != "forked":
             return {}
@@ -141,15 +189,26 @@ class Zygote:
         return results
 
     def _try(self, features: set[str]) -> str | None:
+        """Set up one child with ``features`` exactly as a job's child is set up; None when it
+        worked, else the error."""
+        from actors.verify.sandbox.isolation import CLONE_NEWPID, unshare
+
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(read_end)
             try:
-                self._enter(features)
+                pid1 = os.geteuid() == 0 and {"user_namespace", "mount_namespace", "pid_namespace"} <= features
+                if pid1:
+                    unshare(CLONE_NEWPID)  # as a job's child in direct mode: PID 1 enters everything
+                else:
+                    self._enter(features)
                 grandchild = os.fork()
                 if grandchild == 0:
                     try:
+                        if pid1:
+                            self._enter(features, pid1=True)
+                        self._finish_entering()
                         self._lock_down(features, nproc=None, vm_bytes=None)
                         os._exit(0)
                     except BaseException as error:  # noqa: BLE001
@@ -168,39 +227,51 @@ class Zygote:
 
     # -- one job
 
-    def _enter(self, features: set[str], proc: bool = False) -> int | None:
-        """Private mounts, an unprivileged uid, namespaces. Returns the RLIMIT_NPROC to use.
+    def _enter(self, features: set[str], pid1: bool = False) -> int | None:
+        """Namespaces, the file view, an unprivileged uid. Returns the RLIMIT_NPROC to use.
 
-        ``proc``: the caller is already PID 1 of a new PID namespace and mounts its /proc here,
-        while it is still root."""
-        from actors.verify.isolation import (
-            CLONE_NEWNS, count_processes_of, drop_to_uid, enter_namespaces, mount_private_dirs, mount_proc, unshare)
+        ``pid1``: the caller is PID 1 of a new PID namespace (a job's child in direct mode) and
+        mounts its own /proc while it enters the view, still as root."""
+        from actors.verify.sandbox.isolation import (
+            CLONE_NEWNS, build_view, count_processes_of, drop_to_uid, enter_namespaces, enter_view, unshare)
 
         mounts = "mount_namespace" in features
         if os.geteuid() == 0 and mounts:
             def as_root() -> None:
                 unshare(CLONE_NEWNS)
-                mount_private_dirs(self.sandbox, self.workdir, self.masks)
-                if proc:
-                    mount_proc()
+                if not self._view_built:
+                    build_view(self.view, self.view_root)
+                enter_view(self.view_root, self.sandbox.disk_mb, fresh_proc=pid1)
                 drop_to_uid(self.sandbox_uid)
 
-            enter_namespaces(features - ({"pid_namespace"} if proc else set()), before_user_namespace=as_root,
+            enter_namespaces(features - ({"pid_namespace"} if pid1 else set()), before_user_namespace=as_root,
                              fresh_network=not self._network_isolated)
             return self.sandbox.max_processes + 2
         nproc = count_processes_of(os.geteuid()) + self.sandbox.max_processes
         enter_namespaces(features)
-        if mounts:
-            mount_private_dirs(self.sandbox, self.workdir, self.masks)
+        if mounts:  # root of a user namespace now: assemble the view in its mount namespace
+            build_view(self.view, self.view_root)
+            if "pid_namespace" in features:
+                self._view_pending = True  # the PID 1 child mounts its /proc and enters the view
+            else:
+                from actors.verify.sandbox.isolation import enter_view as enter
+
+                enter(self.view_root, self.sandbox.disk_mb, fresh_proc=False)
         return nproc
 
-    def _lock_down(self, features: set[str], nproc: int | None, vm_bytes: int | None, proc_mounted: bool = False) -> None:
-        """In the child, before model code: own session, own /proc, rlimits, seccomp."""
-        from actors.verify.isolation import apply_rlimits, compile_seccomp, load_seccomp, mount_proc
+    def _finish_entering(self) -> None:
+        """In a supervisor's child: enter the view the supervisor assembled."""
+        if self._view_pending:
+            from actors.verify.sandbox.isolation import enter_view
+
+            self._view_pending = False
+            enter_view(self.view_root, self.sandbox.disk_mb, fresh_proc=True)
+
+    def _lock_down(self, features: set[str], nproc: int | None, vm_bytes: int | None) -> None:
+        """In the child, before model code: own session, rlimits, seccomp."""
+        from actors.verify.sandbox.isolation import apply_rlimits, compile_seccomp, load_seccomp
 
         os.setsid()
-        if {"pid_namespace", "mount_namespace"} <= features and not proc_mounted:
-            mount_proc()
         if vm_bytes is not None:
             apply_rlimits(self.sandbox, vm_bytes, nproc)
         if "seccomp" in features:
@@ -209,7 +280,7 @@ class Zygote:
     def use(self, features: set[str]) -> None:
         """Adopt the isolation features agreed with the parent, and precompute what each job reuses.
         The parent usually agrees to what the probe offered: then there is nothing to redo."""
-        from actors.verify.isolation import compile_seccomp
+        from actors.verify.sandbox.isolation import compile_seccomp
 
         if self._configured and features == self.features:
             return
@@ -220,95 +291,133 @@ class Zygote:
         self.direct = os.geteuid() == 0 and {"user_namespace", "mount_namespace", "pid_namespace"} <= features
         if self.direct and self._own_pid_ns is None:
             self._own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        if os.geteuid() == 0 and "mount_namespace" in features and not self._view_built:
+            from actors.verify.sandbox.isolation import CLONE_NEWNS, build_view, unshare
+
+            unshare(CLONE_NEWNS)  # this zygote's own mount namespace: the host sees none of it
+            build_view(self.view, self.view_root)
+            self._view_built = True
         if self.direct and "net_namespace" in features and not self._network_isolated:
-            from actors.verify.isolation import isolate_network
+            from actors.verify.sandbox.isolation import isolate_network
 
             isolate_network()
             self._network_isolated = True
         if self.huge_pages:  # last: the seccomp filter and probe allocated since warm-up
             self.huge_mb = collapse_heap()
 
-    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+    def run(self, control: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Held]]]:
+        """One job: ``control`` (harness, timeout, isolation, qpu) came as a plain frame; the
+        job's content and then its tests follow as sealed frames on the same channel. Returns the
+        outcome's header and its held parts (record, output tails), for :func:`send`."""
         started = time.monotonic()
-        outcome = self._execute(job)
-        outcome["duration_s"] = time.monotonic() - started
-        return outcome
+        self.content.read(self.control[0], timeout_s=30)
+        self._tests_pending = True
+        try:
+            header, parts = self._execute(control)
+        finally:
+            self._load_tests()  # whatever happened: the channel stays in step with the parent
+            self.content.wipe()
+            self.tests.wipe()
+        header["duration_s"] = time.monotonic() - started
+        return header, parts
 
-    def _run_inprocess(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _load_tests(self) -> None:
+        """Read this job's tests frame (once per job, whoever asks first)."""
+        if self._tests_pending:
+            self._tests_pending = False
+            self.tests.read(self.control[0], timeout_s=30)
+
+    def _job(self, control: dict[str, Any], tests: bool = True) -> dict[str, Any]:
+        """The whole job, decoded: only ever called in a child (or by the benchmark floors)."""
+        return {**control, **self.content.decode(), "tests": self.tests.decode()["tests"] if tests else ""}
+
+    def _run_inprocess(self, control: dict[str, Any]) -> dict[str, Any]:
         """The floor for benchmarks: no fork, no isolation, state leaks between jobs."""
         import contextlib
         import io
 
+        self._load_tests()
         stdout, stderr = io.StringIO(), io.StringIO()
         workdir = tempfile.mkdtemp(prefix="qvr-inprocess-")  # files a job writes land here, not in our cwd
         previous = os.getcwd()
         try:
             os.chdir(workdir)
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-                record = run_job(job)
+                record = run_job(self._job(control))
         finally:
             os.chdir(previous)
             shutil.rmtree(workdir, ignore_errors=True)
-        return {"status": "ok", "record": record, "stdout_tail": stdout.getvalue()[-self.sandbox.max_output_bytes:],
-                "stderr_tail": stderr.getvalue()[-self.sandbox.max_output_bytes:]}
+        parts = {"result": json.dumps(record), "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+        for name, text in parts.items():
+            self.outputs[name].add(memoryview(text.encode()))
+        return {"status": "ok", "exit_status": 0, "isolation": "shared"}, [(name, self.outputs[name]) for name in parts]
 
-    def _run_bare(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _run_bare(self, control: dict[str, Any]) -> dict[str, Any]:
         """Benchmarks' fork floor: one plain fork per job, no namespace, limit or filter."""
+        self._load_tests()
         workdir = tempfile.mkdtemp(prefix="qvr-bare-")
         pipes = {name: os.pipe() for name in ("stdout", "stderr", "result")}
         child = os.fork()
         if child == 0:  # _child makes it a session (and process group) of its own
             self._child(workdir, pipes["stdout"][1], pipes["stderr"][1], keep=(pipes["result"][1],), nproc=None,
-                        vm_bytes=None, action=lambda: write_record(pipes["result"][1], run_job(job)))
+                        vm_bytes=None, action=lambda: write_record(pipes["result"][1], run_job(self._job(control))))
         for _, write_end in pipes.values():
             os.close(write_end)
         try:
-            return self._watch({"main": child}, job["timeout_s"], {name: ends[0] for name, ends in pipes.items()})
+            return self._watch({"main": child}, control["timeout_s"], {name: ends[0] for name, ends in pipes.items()})
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _run_forked(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _run_forked(self, control: dict[str, Any]) -> dict[str, Any]:
         if self.direct:
-            return self._supervise(job)
+            return self._supervise(control)
+        self._load_tests()  # the supervisor runs shared jobs only: its one child gets everything
         report_r, report_w = os.pipe()
         supervisor = os.fork()
         if supervisor == 0:
             os.close(report_r)
             try:
                 os.setpgid(0, 0)
-                outcome = self._supervise(job)
+                header, parts = self._supervise(control)
             except BaseException as error:  # noqa: BLE001 - reported as a sandbox error
-                outcome = {"status": "error", "reason": f"sandbox setup failed: {type(error).__name__}: {error}"}
+                header, parts = {"status": "error", "reason": f"sandbox setup failed: {type(error).__name__}: {error}"}, []
             try:
-                write_frame(report_w, outcome)
+                send(report_w, header, parts)
             finally:
                 os._exit(0)
         os.close(report_w)
+        parts: list[tuple[str, Held]] = []
         try:
-            outcome = read_frame(report_r, timeout_s=job["timeout_s"] + 30)
-        except (TimeoutError, ValueError, json.JSONDecodeError) as error:
-            outcome = {"status": "error", "reason": f"supervisor failed: {error}"}
+            header = read_frame(report_r, timeout_s=control["timeout_s"] + 30)
+            for name in (header or {}).get("parts", []):
+                self.relayed[name].read(report_r, timeout_s=30)
+                parts.append((name, self.relayed[name]))
+        except (TimeoutError, ValueError, EOFError, KeyError) as error:
+            header, parts = {"status": "error", "reason": f"supervisor failed: {type(error).__name__}: {error}"}, []
         finally:
             os.close(report_r)
             _kill_and_reap(supervisor)
-        return outcome or {"status": "error", "reason": "supervisor died without a report"}
+        return (header, parts) if header else ({"status": "error", "reason": "supervisor died without a report"}, [])
 
-    def _supervise(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _supervise(self, control: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Held]]]:
         """Start the child (or, split, the solution and checker children) and watch them. Runs in
-        the zygote itself (``direct``) or in a forked supervisor that entered the namespaces."""
-        from actors.verify.isolation import vm_size_bytes
+        the zygote itself (``direct``) or in a forked supervisor that entered the namespaces.
 
-        split = job.get("isolation") == "split"
+        Split: the solution child is forked before this job's tests are read, so they were never
+        in any memory it could look at; the checker, forked after, gets them."""
+        from actors.verify.sandbox.isolation import SANDBOX_HOME, vm_size_bytes
+
+        split = control.get("isolation") == "split"
         if split and not self.direct:
             return {"status": "error", "reason": "split isolation needs the zygote to create a PID namespace per "
-                                                 "child (root, with user, mount and PID namespaces)"}
+                                                 "child (root, with user, mount and PID namespaces)"}, []
         vm_bytes = vm_size_bytes()
         nproc = self.sandbox.max_processes + 2 if self.direct else self._enter(self.features)
-        workdir = self.workdir if "mount_namespace" in self.features else _host_workdir()
+        workdir = SANDBOX_HOME if "mount_namespace" in self.features else _host_workdir()
         pipes = {name: os.pipe() for name in ("stdout", "stderr", "result")}
         children: dict[str, int] = {}
         qpu_fds: tuple[int, ...] = ()
-        if job.get("qpu"):
+        if control.get("qpu"):
             pipes["qpu_up"], pipes["qpu_down"] = os.pipe(), os.pipe()
             qpu_fds = (pipes["qpu_up"][1], pipes["qpu_down"][0])
         try:
@@ -319,14 +428,19 @@ class Zygote:
                 children["solution"] = self._spawn(
                     workdir, nproc, vm_bytes, pipes["solution.stdout"][1], pipes["solution.stderr"][1],
                     keep=(requests, answers), report_fd=pipes["solution.stderr"][1],
-                    action=lambda: serve_solution(job, requests, answers))
+                    action=lambda: serve_solution(self._job(control, tests=False), requests, answers))
+                self._load_tests()
                 to_solution, from_solution = pipes["to_solution"][1], pipes["to_checker"][0]
                 children["main"] = self._spawn(
                     workdir, nproc, vm_bytes, pipes["stdout"][1], pipes["stderr"][1],
                     keep=(to_solution, from_solution, pipes["result"][1]), report_fd=pipes["result"][1],
-                    action=lambda: write_record(pipes["result"][1], run_checker(job, to_solution, from_solution)))
+                    action=lambda: write_record(pipes["result"][1],
+                                                run_checker(self._job(control), to_solution, from_solution)))
             else:
+                self._load_tests()
+
                 def shared() -> None:
+                    job = self._job(control)
                     if qpu_fds:
                         install_qpu_shim(*qpu_fds)
                     write_record(pipes["result"][1], run_job(job))
@@ -335,6 +449,8 @@ class Zygote:
                     workdir, nproc, vm_bytes, pipes["stdout"][1], pipes["stderr"][1],
                     keep=(pipes["result"][1], *qpu_fds), report_fd=pipes["result"][1], action=shared)
         finally:
+            self.content.wipe()  # the children have their copies; none stays here
+            self.tests.wipe()
             for name, (read_end, write_end) in pipes.items():
                 if name == "qpu_down":  # the zygote writes gateway answers down to the child
                     os.close(read_end)
@@ -345,32 +461,33 @@ class Zygote:
         watched = {name: ends[0] for name, ends in pipes.items() if name not in ("to_solution", "to_checker", "qpu_down")}
         self._qpu_down = pipes["qpu_down"][1] if "qpu_down" in pipes else -1
         try:
-            return self._watch(children, job["timeout_s"], watched)
+            return self._watch(children, control["timeout_s"], watched)
         finally:
             if self._qpu_down >= 0:
                 os.close(self._qpu_down)
                 self._qpu_down = -1
-            if workdir != self.workdir:
+            if workdir != SANDBOX_HOME:
                 shutil.rmtree(workdir, ignore_errors=True)
 
     def _spawn(self, workdir: str, nproc: int | None, vm_bytes: int, stdout: int, stderr: int,
                keep: tuple[int, ...], report_fd: int, action: Any) -> int:
         """Fork one isolated child that runs ``action``; in direct mode it is PID 1 of its own
         PID namespace and enters the other namespaces itself."""
-        from actors.verify.isolation import CLONE_NEWPID, setns, unshare
+        from actors.verify.sandbox.isolation import CLONE_NEWPID, setns, unshare
 
         if self.direct:
             unshare(CLONE_NEWPID)  # the next child is PID 1 of a fresh PID namespace
         try:
             child = os.fork()
             if child == 0:
-                if self.direct:
-                    try:
-                        self._enter(self.features, proc=True)
-                    except BaseException as error:  # noqa: BLE001 - never run model code half-isolated
-                        message = {"sandbox_error": f"sandbox setup failed: {type(error).__name__}: {error}"}
-                        os.write(report_fd, json.dumps(message).encode())
-                        os._exit(1)
+                try:
+                    if self.direct:
+                        self._enter(self.features, pid1=True)
+                    self._finish_entering()
+                except BaseException as error:  # noqa: BLE001 - never run model code half-isolated
+                    message = {"sandbox_error": f"sandbox setup failed: {type(error).__name__}: {error}"}
+                    os.write(report_fd, json.dumps(message).encode())
+                    os._exit(1)
                 self._child(workdir, stdout, stderr, keep, nproc, vm_bytes, action)
         finally:
             if self.direct:
@@ -388,7 +505,7 @@ class Zygote:
             _close_all_except(keep)
             os.environ.clear()
             os.environ.update(child_environment(workdir))
-            self._lock_down(self.features, nproc, vm_bytes, proc_mounted=self.direct)
+            self._lock_down(self.features, nproc, vm_bytes)
             action()
         except BaseException:  # noqa: BLE001
             traceback.print_exc()
@@ -400,12 +517,15 @@ class Zygote:
                     pass
             os._exit(0)
 
-    def _watch(self, children: dict[str, int], timeout_s: float, fds: dict[str, int]) -> dict[str, Any]:
+    def _watch(self, children: dict[str, int], timeout_s: float,
+               fds: dict[str, int]) -> tuple[dict[str, Any], list[tuple[str, Held]]]:
         """Collect output and the main child's record until it and its namespace are gone, or time
-        is up; then kill every child (the solution child of a split job keeps serving until then)."""
-        limit = self.sandbox.max_output_bytes
-        tails = {name: _Tail(MAX_FRAME if name == "result" else limit) for name in fds}
+        is up; then kill every child (the solution child of a split job keeps serving until then).
+        What the children wrote is held as raw bytes and never decoded here: the parent reads the
+        record and the tails (see actors/verify/forkserver.py, ``outcome``)."""
+        held = {name: self.outputs[name] for name in fds if name in self.outputs}
         names = {fd: name for name, fd in fds.items()}
+        scratch = memoryview(self.scratch)
         main = children["main"]
         deadline = time.monotonic() + timeout_s
         status, exit_status, exited_at, qpu_wait_s = "ok", None, None, 0.0
@@ -430,11 +550,12 @@ class Zygote:
                         deadline += waited  # time in a QPU queue does not count against the timeout
                         qpu_wait_s += waited
                     continue
-                chunk = os.read(fd, 65536)
-                if chunk:
-                    tails[names[fd]].add(chunk)
+                count = os.readv(fd, [scratch])
+                if count:
+                    held[names[fd]].add(scratch[:count])
                 else:
                     del names[fd]
+        scratch[:] = bytes(len(scratch))
         solution_signal = None
         if "solution" in children:  # how did the solution child end, before we end it?
             pid, code = os.waitpid(children["solution"], os.WNOHANG)
@@ -451,34 +572,14 @@ class Zygote:
                     exit_status = code
         for fd in fds.values():
             os.close(fd)
-        record = None
-        raw = bytes(tails["result"].data)
-        if raw and status == "ok":
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                record = None
-        killed_by = os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else None
-        if status == "ok" and record is None and killed_by is not None:
-            status = "killed"
-        reason = None
-        if isinstance(record, dict) and "sandbox_error" in record:
-            status, reason, record = "error", str(record["sandbox_error"]), None
-        elif isinstance(record, dict) and record.get("reason"):
-            reason = str(record["reason"])
-            # A split verdict says what happened to the candidate as a shared one would.
-            if "never answered" in reason:
-                status = "timeout"
-            elif solution_signal is not None and "solution child" in reason:
-                status, killed_by = "killed", solution_signal
-        stderr_tail = tails["stderr"].text()
-        if "solution.stderr" in tails:
-            stderr_tail = f"{tails['solution.stderr'].text()}\n{stderr_tail}".strip()
-        return {"status": status, "reason": reason,
-                "record": record if isinstance(record, dict) else None,
-                "stdout_tail": tails["stdout"].text(), "stderr_tail": stderr_tail,
-                "signal": killed_by, "exit_code": os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None,
-                "isolation": "split" if "solution.stderr" in tails else "shared", "qpu_wait_s": qpu_wait_s}
+        split = "solution.stderr" in fds
+        parts = [name for name in ("result", "stdout", "stderr", "solution.stderr") if name in held]
+        header = {"status": status, "exit_status": exit_status, "solution_signal": solution_signal,
+                  "isolation": "split" if split else "shared", "qpu_wait_s": qpu_wait_s,
+                  "record_overflow": self.outputs["result"].overflow, "parts": parts}
+        for name in set(held) - set(parts):
+            held[name].wipe()
+        return header, [(name, held[name]) for name in parts]
 
     def _relay_qpu(self, fd: int) -> float | None:
         """One request from the child to the gateway (through the parent) and its answer back.
@@ -497,6 +598,21 @@ class Zygote:
         except OSError:
             return None
         return time.monotonic() - started
+
+
+MAX_RECORD = 8 * 1024 * 1024
+"""Largest result record a child may write (a unittest record with 10,000 outcomes is ~400 kB)."""
+
+
+def send(fd: int, header: dict[str, Any], parts: list[tuple[str, Held]]) -> None:
+    """An outcome to the parent: its header, then each held part as a raw frame; then wipe them."""
+    try:
+        write_frame(fd, {**header, "parts": [name for name, _ in parts]})
+        for _, part in parts:
+            write_raw(fd, part.view())
+    finally:
+        for _, part in parts:
+            part.wipe()
 
 
 def _close_all_except(keep: tuple[int, ...]) -> None:
@@ -555,8 +671,13 @@ def main() -> None:
             zygote.use(set(message["features"]))
             write_frame(replies, {"features": sorted(zygote.features), "can_split": zygote.direct})
             continue
-        write_frame(replies, zygote.run(message))
-    shutil.rmtree(zygote.workdir, ignore_errors=True)
+        header, parts = zygote.run(message)
+        send(replies, header, parts)
+    if zygote._view_built:
+        from actors.verify.sandbox.isolation import drop_view
+
+        drop_view(zygote.view_root)
+    shutil.rmtree(zygote.view_root, ignore_errors=True)
     os._exit(0)
 
 

@@ -17,11 +17,11 @@ import errno
 import os
 import resource
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+if TYPE_CHECKING:
+    from actors.verify.config import SandboxConfig
 
-from actors.config import Config
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -34,46 +34,6 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVA
 FEATURES = ("user_namespace", "pid_namespace", "mount_namespace", "net_namespace", "seccomp")
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-class SandboxConfig(Config):
-    """Limits and isolation of each verification child (DESIGN.md, Verification)."""
-
-    memory_mb: int = Field(2048, ge=64, le=1024 * 1024)
-    """Address space the child may add on top of the zygote's (RLIMIT_AS = zygote VmSize + this)."""
-
-    cpu_s: int = Field(120, ge=1, le=86400)
-    """CPU seconds (RLIMIT_CPU soft limit; the hard limit, one second later, is SIGKILL)."""
-
-    disk_mb: int = Field(64, ge=1, le=64 * 1024)
-    """Size of the private tmpfs that is the child's working directory (and /tmp)."""
-
-    max_file_mb: int = Field(32, ge=1, le=64 * 1024)
-    """Largest file the child may write (RLIMIT_FSIZE)."""
-
-    max_open_files: int = Field(256, ge=32, le=65536)
-    """RLIMIT_NOFILE."""
-
-    max_processes: int = Field(64, ge=4, le=4096)
-    """Processes and threads the child's user may run (RLIMIT_NPROC): what stops a fork bomb."""
-
-    max_output_bytes: int = Field(16384, ge=256, le=16 * 1024 * 1024)
-    """How much of stdout and of stderr (each, their tail) is kept in the verdict."""
-
-    sandbox_uid_base: int = Field(200000, ge=1000, le=2**31 - 70000)
-    """When the verifier runs as root, each zygote's children run as host uid base + (zygote pid
-    mod 65536): distinct per zygote on a host, so RLIMIT_NPROC (which root ignores) counts only
-    that zygote's children, and root-only files stay unreadable. Keep base .. base + 65535 free
-    of real users."""
-
-    hidden_paths: list[str] = []
-    """Host paths covered inside the sandbox (e.g. where task files with hidden tests and
-    reference solutions live). The host home directory, /tmp and /dev/shm are always covered,
-    all but the interpreter and the project."""
-
-    allow_weaker_isolation: bool = False
-    """Run even where the kernel lacks a feature (namespaces, seccomp): the verifier then says
-    which, once. Off by default: the verifier refuses to start instead."""
 
 
 def _check(result: int, what: str) -> None:
@@ -165,57 +125,157 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def plan_masks(config: SandboxConfig, home: str | None, keep: list[str]) -> dict[str, Any]:
-    """What the sandbox's mount namespace hides and what it shows, computed once per zygote.
+# ---------------------------------------------------------------- the file view (an allow-list)
 
-    Covered with an empty tmpfs: the host home, /tmp, /dev/shm and ``hidden_paths``. Shown again
-    inside them, read-only: the paths in ``keep`` (the interpreter, site-packages, the project),
-    which stay read-only wherever they are."""
-    kept = _minimal([os.path.realpath(path) for path in keep if os.path.exists(path)])
-    roots = [os.path.realpath(root) for root in ("/tmp", "/dev/shm", *([home] if home else []))]
-    cover = _minimal([root for root in roots if os.path.isdir(root) and root not in kept])
-    hide = [os.path.realpath(path) for path in config.hidden_paths if os.path.exists(path)]
-    # Under a covered root and outside every kept path, a hidden path is gone already.
-    hide = [path for path in hide if any(_inside(path, kept_path) for kept_path in kept)
-            or not any(_inside(path, root) for root in cover)]
-    return {"cover": [(path, True) for path in cover], "keep": kept,
-            "hide": [(path, os.path.isdir(path)) for path in _minimal(hide)]}
+SANDBOX_HOME = "/tmp"
+"""Inside the view: the job's private, size-limited tmpfs; working directory, HOME and TMPDIR."""
+
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+"""Shared libraries and the tools a program may exec (read-only)."""
+
+ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd", "group",
+               "alternatives", "fonts", "mime.types")
+"""What of /etc the dynamic linker, time zones and user look-ups read; nothing else of /etc."""
+
+DEVICES = ("null", "zero", "full", "random", "urandom")
+
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
+MNT_DETACH = 2
+_LOCKED_FLAGS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+                 (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME), (os.ST_RELATIME, MS_RELATIME))
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217}
 
 
-def mount_private_dirs(config: SandboxConfig, workdir: str, plan: dict[str, Any]) -> None:
-    """Private mounts (nothing propagates back to the host): cover, re-show kept paths read-only,
-    then a size-limited tmpfs as the working directory."""
+def plan_view(prefixes: list[str], python_paths: list[str], project: str | None, packages: list[str],
+              hidden: list[str]) -> dict[str, Any]:
+    """What a sandboxed child's file system holds, computed once per zygote: an allow-list.
+
+    Shown read-only: the system's libraries and binaries (:data:`SYSTEM_PATHS`), a few files of
+    /etc (:data:`ETC_ENTRIES`), the interpreter (``prefixes``: sys.prefix, base_prefix,
+    exec_prefix) and its packages (``python_paths``: sys.path), a few devices. Nothing else of
+    the host exists in the view: no home, no /tmp, no /run, no project tree wherever it lies.
+
+    ``project`` (a source checkout, or the copy that ``ray job submit`` unpacks) is never shown:
+    inside it only the interpreter's own prefixes are (a virtualenv in the checkout), never the
+    checkout around them. ``packages`` (qvr's package folders, where a regular install put them
+    in site-packages) and ``hidden`` (task files, run directories, token files) are covered by
+    an empty read-only folder (or an empty file) wherever they fall inside a shown path. The
+    zygote imports every module a child runs before it forks, so a child reads nothing of qvr
+    from disk (see actors/verify/sandbox/zygote.py)."""
+    project = os.path.realpath(project) if project else None
+    real_prefixes = [os.path.realpath(prefix) for prefix in prefixes if prefix]
+    links: dict[str, str] = {}
+    binds: dict[str, str] = {}  # where it appears in the view -> the host path
+
+    def show(path: str) -> None:
+        if not os.path.lexists(path):
+            return
+        place = os.path.abspath(path)
+        if os.path.islink(place) and os.path.dirname(place) in ("/", "/etc"):
+            links[place] = os.readlink(place)  # /bin -> usr/bin stays a link, as on the host
+            show(os.path.join(os.path.dirname(place), os.readlink(place)))
+            return
+        real = os.path.realpath(place)
+        if project and _inside(real, project) and not any(_inside(real, prefix) for prefix in real_prefixes):
+            return  # the checkout, or something in it that is not the interpreter's
+        binds[place] = binds[real] = real
+
+    for path in (*SYSTEM_PATHS, *(os.path.join("/etc", entry) for entry in ETC_ENTRIES), *prefixes, *python_paths):
+        if path:
+            show(path)
+    shown = _minimal(list(binds))
+    covered = [os.path.realpath(path) for path in (*packages, *hidden, *([project] if project else []))
+               if path and os.path.lexists(path)]
+    # Covering matters only inside something shown; filter first (a hidden file in a venv that
+    # lies inside the checkout must stay covered although the checkout itself needs no cover).
+    covered = _minimal([path for path in covered if any(_inside(path, place) for place in shown)])
+    return {"links": sorted(links.items()), "binds": [(place, binds[place]) for place in shown],
+            "cover": [(path, os.path.isdir(path)) for path in covered]}
+
+
+def _bind_flags(path: str) -> int:
+    """A read-only remount of a bind keeps the flags the kernel locked on the original mount
+    (nosuid, nodev, ...): a user namespace may add restrictions, never drop them."""
+    present = os.statvfs(path).f_flag
+    return MS_BIND | MS_REMOUNT | MS_RDONLY | sum(flag for st, flag in _LOCKED_FLAGS if present & st)
+
+
+def build_view(plan: dict[str, Any], root: str) -> None:
+    """Assemble the view under ``root`` (an empty directory) in the caller's private mount
+    namespace: a small tmpfs holding the shown paths as read-only binds, /dev with a few
+    devices, empty mount points for /proc and /tmp, the covers; then the tmpfs itself is made
+    read-only. :func:`enter_view` then makes it a child's whole file system."""
     mount("none", "/", None, MS_REC | MS_PRIVATE)
-    kept = [path for path in plan["keep"] if path != workdir]
-    handles = {path: os.open(path, os.O_PATH) for path in kept}  # still reachable once covered
-    try:
-        for root, _ in plan["cover"]:
-            mode = "1777" if root in ("/tmp", "/dev/shm") else "0755"
-            mount("qvr-cover", root, "tmpfs", MS_NOSUID | MS_NODEV, f"size={config.disk_mb}m,nr_inodes=4096,mode={mode}")
-        for path, handle in handles.items():
-            if os.path.isdir(f"/proc/self/fd/{handle}"):
-                os.makedirs(path, exist_ok=True)
-            elif not os.path.exists(path):
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                open(path, "a").close()
-            mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
-            mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
-    finally:
-        for handle in handles.values():
-            os.close(handle)
-    for path, is_dir in plan["hide"]:  # last: hidden paths may lie inside kept ones
-        if is_dir:
-            mount("qvr-hidden", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,nr_inodes=16,mode=0755")
+    mount("qvr-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    for place, target in plan["links"]:
+        os.makedirs(root + os.path.dirname(place), exist_ok=True)
+        os.symlink(target, root + place)
+    for place, source in plan["binds"]:
+        inside = root + place
+        if os.path.isdir(source):
+            os.makedirs(inside, exist_ok=True)
         else:
-            mount("/dev/null", path, None, MS_BIND)
-    os.makedirs(workdir, exist_ok=True)
-    inodes = max(1024, config.disk_mb * 64)
-    mount("qvr-work", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={config.disk_mb}m,nr_inodes={inodes},mode=1777")
+            os.makedirs(os.path.dirname(inside), exist_ok=True)
+            open(inside, "a").close()
+        mount(source, inside, None, MS_BIND | MS_REC)
+        mount("none", inside, None, _bind_flags(inside))
+    dev = root + "/dev"
+    os.makedirs(dev)
+    mount("qvr-dev", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,nr_inodes=64,mode=0755")
+    for device in DEVICES:
+        if os.path.exists(f"/dev/{device}"):
+            open(f"{dev}/{device}", "a").close()
+            mount(f"/dev/{device}", f"{dev}/{device}", None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2"), ("shm", SANDBOX_HOME)):
+        os.symlink(target, f"{dev}/{name}")
+    mount("none", dev, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+    for path, is_dir in plan["cover"]:
+        inside = root + path
+        if is_dir:
+            mount("qvr-hidden", inside, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=4,mode=0755")
+            mount("none", inside, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        else:
+            mount("/dev/null", inside, None, MS_BIND)
+    for mount_point in ("/proc", SANDBOX_HOME):
+        os.makedirs(root + mount_point, exist_ok=True)
+    os.chmod(root, 0o755)
+    mount("none", root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def mount_proc() -> None:
-    """A /proc that shows only this PID namespace (so no other process's environ or mem)."""
-    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+def enter_view(root: str, disk_mb: int, fresh_proc: bool) -> None:
+    """Make the view built under ``root`` this process's whole file system: a fresh private tmpfs
+    at :data:`SANDBOX_HOME` (the job's working directory), /proc, then pivot_root into the view
+    and detach the host's tree, so nothing outside the view is reachable at all (not even by
+    undoing a mount: the old root is gone from this namespace).
+
+    ``fresh_proc``: the caller is PID 1 of a new PID namespace and mounts a /proc that shows only
+    it (done before the pivot: the kernel lets a user namespace mount proc only while another
+    proc is visible); otherwise the host's /proc is shown (weaker isolation, opted into)."""
+    inodes = max(1024, disk_mb * 64)
+    mount("qvr-work", root + SANDBOX_HOME, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_mb}m,nr_inodes={inodes},mode=1777")
+    if fresh_proc:
+        mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    else:
+        mount("/proc", root + "/proc", None, MS_BIND | MS_REC)
+    os.chdir(root)
+    pivot_root(".", ".")
+    _check(_libc.umount2(b".", ctypes.c_int(MNT_DETACH)), "umount2 (the host's tree)")
+    os.chdir(SANDBOX_HOME)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    import platform
+
+    number = _PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        raise OSError(errno.ENOSYS, f"pivot_root: unknown syscall number on {platform.machine()}")
+    _check(_libc.syscall(ctypes.c_long(number), new_root.encode(), put_old.encode()), "pivot_root")
+
+
+def drop_view(root: str) -> None:
+    """Detach a view the zygote built for its children (at its exit)."""
+    _libc.umount2(root.encode(), ctypes.c_int(MNT_DETACH))
 
 
 def apply_rlimits(config: SandboxConfig, zygote_vm_bytes: int, nproc: int | None) -> None:

@@ -112,4 +112,4 @@ def decode(data: Any) -> Any:
 
 
 # The families. Each module registers its codecs on import.
-from actors.verify.codecs import arrays, backends, circuits, plain, primitives, quantum_info, transpiler  # noqa: E402,F401,I001
+from actors.verify.sandbox.codecs import arrays, backends, circuits, plain, primitives, quantum_info, transpiler  # noqa: E402,F401,I001
