@@ -58,25 +58,45 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
+def check(config: Config) -> None:
+    """The tasks and the completions file read and checked before anything starts: a bad one is a
+    ConfigError (exit 2) that names the file, the line and the task."""
+    read_inputs(config)
+
+
+def read_inputs(config: Config) -> tuple[list[Any], list[Any] | None]:
+    """(tasks, completions or None for the references)."""
+    from pipelines.completions import CompletionsError, load_completions
+    from pipelines.config import ConfigError
+    from pipelines.tasks.loader import TaskSourceError
+
+    try:
+        tasks = load_tasks(config.tasks)
+    except (TaskSourceError, FileNotFoundError) as error:
+        raise ConfigError(f"tasks: {error}") from None
+    if config.completions is None:
+        return tasks, None
+    try:
+        return tasks, load_completions(config.completions, {task.task_id for task in tasks},
+                                       f"the tasks of {config.tasks.source}")
+    except CompletionsError as error:
+        raise ConfigError(f"completions: {error}") from None
+
+
 def run(config: Config, run: Run) -> dict[str, Any]:
     import asyncio
 
     from actors.contracts import write_parquet
     from actors.verify.pool import VerifierPool
     from actors.verify.verifier import reference_jobs
-    from pipelines.completions import load_completions
     from pipelines.job import connect_ray
 
-    tasks = load_tasks(config.tasks)
-    completions = None if config.completions is None else load_completions(config.completions)
+    tasks, completions = read_inputs(config)
     if completions is None:
         references = reference_jobs(tasks)  # a task without a reference is an error before Ray starts
         inputs = [(job.task.task_id, job.sample_idx) for job in references]
     else:
         inputs = [(completion.task_id, completion.sample_idx) for completion in completions]
-        unknown = sorted({task_id for task_id, _ in inputs} - {task.task_id for task in tasks})
-        if unknown:
-            raise KeyError(f"completions for unknown tasks: {', '.join(unknown[:5])}")
     unmarked = {task.task_id for task in tasks if "isolation" not in task.metadata}
     connect_ray(config.ray)
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[*task_source_paths(config.tasks.source), run.path])

@@ -29,3 +29,15 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env.update(extra)
     return env
+
+
+QPU_SAMPLER_PROGRAM = ("from qiskit import QuantumCircuit, transpile\n"
+                       "from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2, Batch\n"
+                       "service = QiskitRuntimeService()\nbackend = service.backend('ibm_manila')\n"
+                       "qc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\nqc.measure_all()\n"
+                       "with Batch(backend=backend) as batch:\n"
+                       "    sampler = SamplerV2(mode=batch)\n    sampler.options.default_shots = 100\n"
+                       "    counts = sampler.run([transpile(qc, backend)]).result()[0].data.meas.get_counts()\n"
+                       "assert sum(counts.values()) == 100, counts\n")
+"""A candidate that samples a Bell circuit on an IBM backend through the runtime primitives (the
+sandbox's shim sends it to the QPU gateway)."""

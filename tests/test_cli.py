@@ -9,7 +9,7 @@ import pytest
 
 from actors.contracts import Verdict, read_parquet
 from pipelines.jobs import JOBS, job_module
-from tests.conftest import ROOT, child_env
+from tests.conftest import EXAMPLES, ROOT, child_env
 
 
 def qvr(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -106,11 +106,29 @@ def test_verify_job_end_to_end(tmp_path):
 
 
 def test_failing_job_exits_1_and_records_the_error(tmp_path):
-    result = qvr("verify", "--tasks", str(tmp_path / "missing.jsonl"), f"run.root={tmp_path}", "--json")
+    tasks = tmp_path / "no-reference.jsonl"
+    tasks.write_text(json.dumps({"task_id": "t/0", "family": "test", "harness": "program", "prompt": "",
+                                 "tests": ""}) + "\n")
+    result = qvr("verify", "--tasks", str(tasks), "--canonical", f"run.root={tmp_path}", "--json")
     assert result.returncode == 1
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert "no such file" in summary["error"]
+    assert "'t/0' has no reference solution" in summary["error"]
     assert json.loads((Path(summary["run_dir"]) / "summary.json").read_text())["error"] == summary["error"]
+
+
+@pytest.mark.parametrize("problem", ["missing tasks", "unknown task", "broken JSON"])
+def test_bad_inputs_of_verify_exit_2_naming_file_line_and_task(tmp_path, problem):
+    completions = tmp_path / "completions.jsonl"
+    completions.write_text('{"task_id": "examples/bell-state", "completion": "x"}\n' + {
+        "missing tasks": "", "unknown task": '{"task_id": "examples/nope", "completion": "y"}\n',
+        "broken JSON": '{"task_id": "examples/bell-state", "completion": \n'}[problem])
+    tasks = tmp_path / "missing.jsonl" if problem == "missing tasks" else EXAMPLES
+    result = qvr("verify", "--tasks", str(tasks), "--completions", str(completions), f"run.root={tmp_path / 'runs'}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    expected = {"missing tasks": str(tasks), "unknown task": f"{completions}:2: task 'examples/nope'",
+                "broken JSON": f"{completions}:2: not JSON"}[problem]
+    assert expected in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "runs").exists()
 
 
 def test_bad_config_exits_2_before_anything_starts(tmp_path):

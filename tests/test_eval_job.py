@@ -128,13 +128,14 @@ def test_completions_made_elsewhere_score_exactly(tmp_path):
                                     "qc.cx(0, 1)\n```",
              "examples/ghz-function": "    qc = QuantumCircuit(n)\n    qc.h(0)\n    for q in range(n - 1):\n"
                                       "        qc.cx(q, q + 1)\n    return qc\n"}
-    rows = []
-    for task in EXAMPLE_IDS:
-        for index in range(2):  # bell: 2/2 right, ghz: 1/2, the rest 0/2 (one of them no code at all)
-            text = right.get(task, "```python\nraise ValueError('no')\n```") if (task in right and (
-                task == "examples/bell-state" or index == 0)) else ("I do not know." if task.endswith("counts") else
-                                                                   "```python\nimport qiskit.nope\n```")
-            rows.append({"task_id": task, "sample_idx": index, "completion": text})
+    wrong = "    return QuantumCircuit(n)\n"  # runs, but no GHZ state: the tests' assertion fails
+    no_code, broken_import = "I do not know.", "```python\nimport qiskit.nope\n```"
+    # bell: 2/2 right; ghz: 1/2 (the other a wrong answer); the rest 0/2 (sampler-counts: no code at all)
+    texts = {"examples/bell-state": [right["examples/bell-state"]] * 2,
+             "examples/ghz-function": [right["examples/ghz-function"], wrong]}
+    rows = [{"task_id": task, "sample_idx": index,
+             "completion": texts[task][index] if task in texts else no_code if task.endswith("counts") else broken_import}
+            for task in EXAMPLE_IDS for index in range(2)]
     path = write_jsonl(tmp_path / "elsewhere.jsonl", rows)
     code, summary, output = qvr("--completions", str(path), "sampled.k=[1,2]", *BENCHMARK, *POOL,
                                 f"run.root={tmp_path / 'runs'}")

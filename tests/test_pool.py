@@ -13,6 +13,7 @@ from actors.contracts import Completion, Task
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
 from actors.verify.pool import PoolConfig, VerifierPool
+from tests.conftest import QPU_SAMPLER_PROGRAM
 
 pytestmark = pytest.mark.slow
 
@@ -180,24 +181,16 @@ def test_calibration_marks_the_task_and_answers_its_reference(ray_local):
                                                            ("failed", "shared"), ("passed", "split")]
 
 
-QPU_CODE = ("from qiskit import QuantumCircuit, transpile\n"
-            "from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2, Batch\n"
-            "service = QiskitRuntimeService()\nbackend = service.backend('ibm_manila')\n"
-            "qc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\nqc.measure_all()\n"
-            "with Batch(backend=backend) as batch:\n"
-            "    sampler = SamplerV2(mode=batch)\n    sampler.options.default_shots = 100\n"
-            "    counts = sampler.run([transpile(qc, backend)]).result()[0].data.meas.get_counts()\n"
-            "assert sum(counts.values()) == 100, counts\n")
 
 
 def test_qpu_tasks_reach_the_gateway_through_the_pool(ray_local):
     """verifier.qpu_gateway through the pool: the sandbox's runtime primitives reach the gateway;
     such a task runs shared and is never calibrated."""
     task = Task(task_id="pool/qpu", family="test", harness="program", prompt="", tests="", requires_qpu=True,
-                reference_solution=QPU_CODE)
+                reference_solution=QPU_SAMPLER_PROGRAM)
     pool = VerifierPool(VerifierConfig(timeout_s=60), PoolConfig(workers=1, cpus_per_slot=0.5, health_check_s=1))
     try:
-        [verdict] = pool.run([VerificationJob(task, QPU_CODE, 0)])
+        [verdict] = pool.run([VerificationJob(task, QPU_SAMPLER_PROGRAM, 0)])
     finally:
         pool.close()
     assert verdict.status == "passed", verdict.stderr_tail

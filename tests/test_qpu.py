@@ -14,6 +14,7 @@ from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from actors.verify.sandbox.codecs import decode, encode
 from actors.verify.qpu import QpuConfig, QpuError, QpuGateway, RecordingBackend, rate_under_backlog
+from tests.conftest import QPU_SAMPLER_PROGRAM
 
 pytestmark = pytest.mark.slow
 
@@ -170,14 +171,7 @@ def test_sandbox_primitives_reach_the_gateway_with_their_wait_recorded(ray_local
     from actors.verify.verifier import Verifier
 
     task = Task(task_id="qpu", family="test", harness="program", prompt="", tests="", requires_qpu=True)
-    code = ("from qiskit import QuantumCircuit, transpile\n"
-            "from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2, Batch\n"
-            "service = QiskitRuntimeService()\nbackend = service.backend('ibm_manila')\n"
-            "qc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\nqc.measure_all()\n"
-            "with Batch(backend=backend) as batch:\n"
-            "    sampler = SamplerV2(mode=batch)\n    sampler.options.default_shots = 100\n"
-            "    counts = sampler.run([transpile(qc, backend)]).result()[0].data.meas.get_counts()\n"
-            "assert sum(counts.values()) == 100, counts\nassert len(service.jobs()) == 1\n")
+    code = QPU_SAMPLER_PROGRAM + "assert len(service.jobs()) == 1\n"
     with Verifier(VerifierConfig(timeout_s=60), slots=1) as verifier:
         verdict = verifier.verify_one(VerificationJob(task, code))
     assert verdict.status == "passed", verdict.stderr_tail

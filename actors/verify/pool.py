@@ -21,7 +21,8 @@ The pool runs :class:`VerifierWorker` Ray actors with K sandbox slots each and o
   lost its worker ``max_attempts`` times comes out as an ``error`` verdict naming the attempts.
 
 Workers grow with the backlog and shrink when idle if ``autoscale`` is on, and ``resize(n)`` sets
-the size by hand. Written by hand because Ray's ActorPool has no replacement of dead actors, no
+the size by hand. While a worker waits for a node with room, the pool asks Ray's autoscaler for
+room for all of them (``request_capacity``), so KubeRay adds verifier pods. Written by hand because Ray's ActorPool has no replacement of dead actors, no
 resizing and no backpressure from a stream.
 """
 
@@ -70,6 +71,13 @@ class PoolConfig(Config):
     use_verifier_resource: bool = False
     """Ask for the custom resource ``verifier`` (one unit per slot), so workers land only on
     verifier nodes."""
+
+    request_capacity: bool = True
+    """While some of its workers wait for a node with room, ask Ray's autoscaler for room for all
+    of them (``ray.autoscaler.sdk.request_resources``: one bundle per worker, its CPUs and, with
+    ``use_verifier_resource``, its ``verifier`` slots), so a KubeRay cluster adds verifier pods at
+    once rather than when its demand scan notices. A request stays in force until replaced:
+    the pool withdraws it once every worker has started, and at close."""
 
     batch_size: int = Field(4, ge=1, le=10_000)
     """Jobs per call to a worker. A job re-run after its worker was lost goes alone."""
@@ -234,6 +242,8 @@ class VerifierPool:
         self.events: list[tuple[float, str, int]] = []  # (time, what, workers) for tests and reports
         self._runs: set[_Run] = set()
         self._start_failures: list[str] = []
+        self._requested = 0
+        """Worker bundles asked of the autoscaler and not yet withdrawn."""
         self._reconcile()
 
     # ---------------------------------------------------------------- the service
@@ -332,6 +342,30 @@ class VerifierPool:
         worker.ping = worker.actor.ping.options(concurrency_group=HEALTH_GROUP).remote().future()
         worker.ping_deadline = time.monotonic() + within_s
 
+    def _request_capacity(self) -> None:
+        """Ask the autoscaler for room for every live worker while one has not started; withdraw
+        the request once all have (or none is left)."""
+        if not self.config.request_capacity:
+            return
+        live = [worker for worker in self.workers.values() if not worker.retiring]
+        wanted = len(live) if any(not worker.ready for worker in live) else 0
+        if wanted != self._requested:
+            self._ask_autoscaler(wanted)
+
+    def _ask_autoscaler(self, bundles: int) -> None:
+        from ray.autoscaler.sdk import request_resources
+
+        bundle: dict[str, float] = {"CPU": self.config.slots_per_worker * self.config.cpus_per_slot}
+        if self.config.use_verifier_resource:
+            bundle["verifier"] = float(self.config.slots_per_worker)
+        try:
+            request_resources(bundles=[dict(bundle) for _ in range(bundles)])  # [] withdraws
+        except Exception as error:  # noqa: BLE001 - a hint to the autoscaler; the pool works without it
+            log.warning("could not ask Ray's autoscaler for %d verifier worker(s): %s", bundles, error)
+            return
+        self._requested = bundles
+        self.events.append((time.monotonic(), "request", bundles))
+
     def _check_health(self) -> None:
         now = time.monotonic()
         for worker_id, worker in list(self.workers.items()):
@@ -398,13 +432,20 @@ class VerifierPool:
                         sum(len(batch.items) for batch in worker.in_flight))
         self.events.append((time.monotonic(), "lost", self.live_workers()))
         _kill(ray, worker.actor)
-        for batch in worker.in_flight:
+        in_flight, worker.in_flight = worker.in_flight, []
+        running = True  # the worker runs its batches in order: the oldest unanswered one was running
+        for batch in in_flight:
+            verdicts = _answer(batch)
+            if verdicts is not None:  # answered before the worker went, not yet read: it stands
+                batch.run.batches.pop(batch.future, None)
+                self._accept(batch, verdicts)
+                continue
             _ignore(batch)  # its answer, if one still comes
-            if batch.started is None:  # queued behind the batch that was running: not an attempt
+            if not running:  # queued behind the batch that was running: not an attempt
                 for item in batch.items:
                     item.tries -= 1
+            running = False
             self._requeue(batch, f"verifier worker {worker_id}: {reason}")
-        worker.in_flight.clear()
         self._reconcile()
 
     def _requeue(self, batch: _Batch, reason: str) -> None:
@@ -440,6 +481,7 @@ class VerifierPool:
                     wake = asyncio.ensure_future(run.wake.wait())
                 self._check_health()
                 self._autoscale(sum(other.backlog() for other in self._runs))
+                self._request_capacity()
                 self.metrics.queue(run.backlog())
                 self._dispatch(run)
                 while run.outbox:
@@ -577,7 +619,7 @@ class VerifierPool:
         run.room.set()
 
     def _finished(self, batch: _Batch, future: asyncio.Future) -> None:
-        run, worker = batch.run, self.workers.get(batch.worker_id)
+        worker = self.workers.get(batch.worker_id)
         try:
             _, verdicts = future.result()
             if len(verdicts) != len(batch.items):
@@ -594,10 +636,13 @@ class VerifierPool:
                 worker.in_flight[0].started = worker.in_flight[0].started or time.monotonic()
             else:
                 worker.idle_since = time.monotonic()
-        for item, verdict in zip(batch.items, verdicts):
-            self._deliver(run, item, verdict)
+        self._accept(batch, verdicts)
         if worker is not None and worker.retiring:
             self._reconcile()
+
+    def _accept(self, batch: _Batch, verdicts: list[Verdict]) -> None:
+        for item, verdict in zip(batch.items, verdicts):
+            self._deliver(batch.run, item, verdict)
 
     def _deliver(self, run: _Run, item: _Item, verdict: Verdict) -> None:
         if isinstance(item.key, tuple):
@@ -617,6 +662,17 @@ class VerifierPool:
         for worker in self.workers.values():
             _kill(ray, worker.actor)
         self.workers.clear()
+        if self._requested and ray.is_initialized():
+            self._ask_autoscaler(0)
+
+
+def _answer(batch: _Batch) -> list[Verdict] | None:
+    """The batch's verdicts if its worker answered it in full, else None."""
+    future = batch.future
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return None
+    _, verdicts = future.result()
+    return verdicts if len(verdicts) == len(batch.items) else None
 
 
 def _ignore(batch: _Batch) -> None:

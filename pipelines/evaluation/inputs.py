@@ -21,42 +21,15 @@ class EvalInputError(ValueError):
 def read_completions(path: str | Path, tasks: list[Task], benchmark: str, ks: list[int]) -> list[Completion]:
     """JSONL rows ``{task_id, completion[, sample_idx]}`` (``text`` is taken for ``completion``)
     for the tasks of ``benchmark``: every task of it needs at least max(ks) samples."""
+    from pipelines.completions import CompletionsError, read_completions_file
+
     path = Path(path)
-    if not path.is_file():
-        raise EvalInputError(f"{path}: completions file not found")
-    known = {task.task_id for task in tasks}
-    completions: list[Completion] = []
-    seen: dict[tuple[str, int], int] = {}
-    next_index: Counter = Counter()
-    last_line: dict[str, int] = {}
-    with path.open(encoding="utf-8") as stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise EvalInputError(f"{where}: not JSON: {error.msg} (column {error.colno})") from None
-            text = row.get("completion", row.get("text")) if isinstance(row, dict) else None
-            if not isinstance(row, dict) or "task_id" not in row or not isinstance(text, str):
-                raise EvalInputError(f"{where}: expected {{\"task_id\": ..., \"completion\": \"...\"[, \"sample_idx\": N]}}")
-            task_id = str(row["task_id"])
-            if task_id not in known:
-                raise EvalInputError(f"{where}: task {task_id!r} is not in benchmark {benchmark!r} "
-                                     f"({len(known)} tasks, e.g. {sorted(known)[0]!r})")
-            index = row.get("sample_idx", next_index[task_id])
-            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-                raise EvalInputError(f"{where}: task {task_id!r}: sample_idx must be a non-negative integer, got {index!r}")
-            if (task_id, index) in seen:
-                raise EvalInputError(f"{where}: task {task_id!r} sample {index} appears twice "
-                                     f"(first on line {seen[(task_id, index)]})")
-            seen[(task_id, index)] = number
-            next_index[task_id] = index + 1
-            last_line[task_id] = number
-            completions.append(Completion(task_id=task_id, sample_idx=index, text=text))
-    if not completions:
-        raise EvalInputError(f"{path}: no completions")
+    try:
+        rows = read_completions_file(path, {task.task_id for task in tasks}, f"benchmark {benchmark!r}")
+    except CompletionsError as error:
+        raise EvalInputError(str(error)) from None
+    completions = [completion for _, completion in rows]
+    last_line = {completion.task_id: number for number, completion in rows}
     counts = Counter(completion.task_id for completion in completions)
     largest = max(ks)
     for task in tasks:
