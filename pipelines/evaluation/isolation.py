@@ -9,10 +9,9 @@ pool's marks in ``<run.root>/isolation-cache.json`` keyed by a hash of exactly t
 task from there before the pool sees it. A change to any of them is a new key: the pool calibrates
 again. Nothing here ever looks at a candidate's result.
 
-Only ``split`` marks are kept: a reference that passed split proves the strong mode works for the
-task, whereas a ``shared`` mark may come from a split run that merely timed out on a loaded machine
-(seen with QHE task 100). The cache can thus only save work, never weaken a task's isolation;
-tasks that need ``shared`` are calibrated again by each run.
+Only ``split`` marks are kept. The cache is a file anyone with the run root may edit: kept marks can
+thus only save work, never weaken a task's isolation, and tasks that need ``shared`` prove it again
+in each run (their reference fails split and passes shared; a split timeout never counts).
 """
 
 from __future__ import annotations
