@@ -178,11 +178,11 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         config.learner.workers, config.learner.micro_batch_size,
         hidden_paths=[*task_source_paths(config.tasks.source), *eval_paths, str(run.path.resolve())],
         evaluator=evaluator)
-    spec = LoopSpec(learner=config.learner, algorithm="grpo", algorithm_config=config.grpo.model_dump(), model=model,
+    spec = LoopSpec(learner=config.learner, algorithm=config.grpo, model=model,
                     rollout=config.rollout, steps=config.steps, checkpoint_every=config.checkpoint.every,
                     resume_from=str(resume_from) if resume_from else None)
     trainer = TorchTrainer(
-        train_loop, train_loop_config={"spec": spec.model_dump(mode="json"), "producer": producer},
+        train_loop, train_loop_config={"spec": spec, "producer": producer},
         scaling_config=ScalingConfig(num_workers=config.learner.workers, use_gpu=config.learner.use_gpu,
                                      resources_per_worker={"CPU": config.learner.cpus_per_worker}),
         # A resumed run is a new Ray Train run (its own name) started from the checkpoint chosen
