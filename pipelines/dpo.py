@@ -1,4 +1,5 @@
-"""`qvr dpo`: DPO on the offline learner (Ray Data -> Ray Train + DeepSpeed), Rafailov et al. 2023; the reference is the base with adapters off under LoRA, otherwise a frozen copy.
+"""`qvr dpo`: DPO on the offline learner (Ray Data -> Ray Train + DeepSpeed), Rafailov et al. 2023;
+the reference is the base with adapters off under LoRA, otherwise a frozen copy.
 
 Rows: ``prompt`` + ``chosen`` + ``rejected`` (what ``qvr pairs`` writes: hard negatives mined by
 embedding similarity from buckets A and B). The recipe is :mod:`pipelines.offline.job`.

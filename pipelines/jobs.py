@@ -33,6 +33,8 @@ JOBS: dict[str, Job] = {
                  "generate verified synthetic Qiskit tasks (prompt, hidden unit tests, reference) with Ray Data"),
     "grpo": Job("pipelines.grpo",
                 "GRPO: sample with the rollout workers, reward in the sandbox, learn with Ray Train + DeepSpeed"),
+    "pairs": Job("pipelines.pairs",
+                 "preference pairs from buckets A/B: a seeded accepted sample vs its most similar rejected one (Ray Data)"),
     "sft": Job("pipelines.sft",
                "SFT: supervised fine-tuning on prompt/completion rows with Ray Data + Ray Train + DeepSpeed"),
     "dpo": Job("pipelines.dpo",

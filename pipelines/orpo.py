@@ -1,4 +1,5 @@
-"""`qvr orpo`: ORPO on the offline learner (Ray Data -> Ray Train + DeepSpeed), Hong et al. 2024; no reference model.
+"""`qvr orpo`: ORPO on the offline learner (Ray Data -> Ray Train + DeepSpeed), Hong et al. 2024;
+no reference model.
 
 Rows: ``prompt`` + ``chosen`` + ``rejected`` (what ``qvr pairs`` writes: hard negatives mined by
 embedding similarity from buckets A and B). The recipe is :mod:`pipelines.offline.job`.

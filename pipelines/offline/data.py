@@ -114,11 +114,36 @@ def check_sources(config: OfflineDataConfig, kind: Kind) -> list[str]:
         except (FileNotFoundError, ValueError) as error:
             problems.append(f"{setting}: {error}")
             continue
+        missing = False
         for role, column in fields_for(config, kind).items():
             if column not in columns:
+                missing = True
                 problems.append(f"{setting}: {path} has no field {column!r} (the {role}; set data.{role}_field); "
                                 f"its fields: {', '.join(columns) or 'none'}")
+        if not missing:
+            empty = empty_fields(path, list(fields_for(config, kind).values()))
+            if empty is not None:
+                problems.append(f"{setting}: {path} has no usable row: every row has an empty or missing "
+                                f"{' or '.join(repr(f) for f in empty)}")
     return problems
+
+
+def empty_fields(path: str, columns: list[str]) -> list[str] | None:
+    """None if some row has every column as non-empty text; else the columns that are empty or
+    missing in some row (all of them when the file has no rows)."""
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path, columns=columns).to_pylist()
+    else:
+        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    bad: dict[str, None] = {}
+    for row in rows:
+        lacking = [c for c in columns if not isinstance(row.get(c), str) or not row[c].strip()]
+        if not lacking:
+            return None
+        bad.update(dict.fromkeys(lacking))
+    return list(bad) or columns
 
 
 class Tokenize:
@@ -176,7 +201,9 @@ class Tokenize:
         import pandas as pd
 
         records = batch.to_dict("records")
-        return pd.DataFrame([self.row(record) for record in records])
+        out = pd.DataFrame([self.row(record) for record in records])
+        out[SOURCE] = batch[SOURCE].to_numpy()
+        return out
 
 
 def read_dataset(path: str) -> Any:
@@ -187,23 +214,45 @@ def read_dataset(path: str) -> Any:
     return ray.data.read_json(path, lines=True)
 
 
-def tokenize_file(path: str, config: OfflineDataConfig, kind: Kind, model: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The usable token rows of ``path`` (in file order) and the count of rows per problem."""
+def tokenize_files(paths: list[str], config: OfflineDataConfig, kind: Kind, model: str
+                   ) -> list[tuple[list[dict[str, Any]], dict[str, int]]]:
+    """For each file: its usable token rows (in file order) and the count of rows per problem. One
+    Ray Data pipeline for all files (one tokenizer actor to start)."""
     fields = fields_for(config, kind)
-    dataset = read_dataset(path).select_columns(list(dict.fromkeys(fields.values())))
+    columns = list(dict.fromkeys(fields.values()))
+    datasets = []
+    for index, path in enumerate(paths):
+        dataset = read_dataset(path).select_columns(columns)
+        datasets.append(dataset.add_column(SOURCE, lambda batch, index=index: [index] * len(batch),
+                                           batch_format="pandas"))
+    dataset = datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
     tokenized = dataset.map_batches(Tokenize, fn_constructor_args=(model, fields, kind, config.prompt_format,
                                                                    config.max_length),
-                                    batch_format="pandas", batch_size=256, concurrency=1, num_cpus=0.5)
+                                    batch_format="pandas", batch_size=256, compute=_actor_pool(), num_cpus=0.5)
+    results = []
     rows = tokenized.take_all()
-    counts: dict[str, int] = {"rows": len(rows), "truncated": sum(bool(row["truncated"]) for row in rows)}
-    usable = []
-    for row in rows:
-        if row["problem"]:
-            counts[row["problem"]] = counts.get(row["problem"], 0) + 1
-        else:
-            usable.append({key: [int(token) for token in row[key]] for key in ROW_KEYS[kind]})
-    counts["usable"] = len(usable)
-    return usable, counts
+    for index in range(len(paths)):
+        mine = [row for row in rows if int(row[SOURCE]) == index]
+        counts: dict[str, int] = {"rows": len(mine), "truncated": sum(bool(row["truncated"]) for row in mine)}
+        usable = []
+        for row in mine:
+            if row["problem"]:
+                counts[row["problem"]] = counts.get(row["problem"], 0) + 1
+            else:
+                usable.append({key: [int(token) for token in row[key]] for key in ROW_KEYS[kind]})
+        counts["usable"] = len(usable)
+        results.append((usable, counts))
+    return results
+
+
+SOURCE = "_source"
+"""The column that says which file a row came from."""
+
+
+def _actor_pool() -> Any:
+    from ray.data import ActorPoolStrategy
+
+    return ActorPoolStrategy(size=1)
 
 
 ROW_KEYS: dict[str, tuple[str, ...]] = {"sft": ("prompt_ids", "completion_ids"), "sft_text": ("prompt_ids", "completion_ids"),
@@ -218,12 +267,14 @@ def prepare(config: OfflineDataConfig, kind: Kind, model: str) -> tuple[list[dic
     """(training rows, held-out rows, report): tokenized, validated, split, numbered (``row_id``)."""
     from actors.learner.offline import ROW_ID
 
-    train, train_counts = tokenize_file(config.train, config, kind, model)
+    files = [config.train] + ([config.heldout] if config.heldout is not None else [])
+    tokenized = tokenize_files(files, config, kind, model)
+    train, train_counts = tokenized[0]
     report: dict[str, Any] = {"train": train_counts}
     if not train:
         raise NoUsableRows(f"data.train: {config.train} has no usable row ({_reasons(train_counts)})")
     if config.heldout is not None:
-        heldout, heldout_counts = tokenize_file(config.heldout, config, kind, model)
+        heldout, heldout_counts = tokenized[1]
         report["heldout"] = heldout_counts
         if not heldout:
             raise NoUsableRows(f"data.heldout: {config.heldout} has no usable row ({_reasons(heldout_counts)})")

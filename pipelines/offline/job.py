@@ -71,7 +71,7 @@ class OfflineJobConfig(JobConfig):
 
     resume: str | None = None
     """A run directory to continue from its latest checkpoint (``--resume``); the run's own config
-    is used, these settings are ignored."""
+    is used, these settings are ignored (but ``learner.fail_at_steps``, a drill of this invocation)."""
 
     plot: bool = True
     """Write training.png (loss; accuracy and margin for preference jobs) at the end."""
@@ -151,12 +151,14 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run) 
     from pipelines.config import resolve_config
     from pipelines.grpo import local_or_hub
     from pipelines.job import connect_ray
-    from pipelines.offline.data import NoUsableRows, prepare
+    from pipelines.offline.data import prepare
 
     resume_from = None
     if config.resume:
-        config = resolve_config(type(config), Path(config.resume) / "config.yaml").model_copy(
-            update={"resume": config.resume})
+        # The run's own config; fault injection is a drill of this invocation, not of the run.
+        original = resolve_config(type(config), Path(config.resume) / "config.yaml")
+        config = original.model_copy(update={"resume": config.resume, "learner": original.learner.model_copy(
+            update={"fail_at_steps": config.learner.fail_at_steps})})
         algorithm = getattr(config, type(algorithm).name)
         resume_from = checkpoint.latest(run.path)
         if resume_from is None:
@@ -172,10 +174,7 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run) 
     connect_ray(config.ray)
     started = time.monotonic()
     print("preparing data (Ray Data: read, validate, tokenize) ...", flush=True)
-    try:
-        train_rows, heldout_rows, data_report = prepare(config.data, kind, model)
-    except NoUsableRows:
-        raise
+    train_rows, heldout_rows, data_report = prepare(config.data, kind, model)
     plan = OfflinePlan(rows=len(train_rows), epochs=config.train.epochs, global_batch_size=config.train.global_batch_size,
                        seed=config.train.seed, shuffle=config.train.shuffle)
     dropped = {key: value for key, value in data_report["train"].items() if key not in ("rows", "usable") and value}
@@ -220,8 +219,12 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run) 
             if finished:
                 break
             time.sleep(0.5)
-        result = fitting.result()
-    ray.kill(board)
+        try:
+            result = fitting.result()
+        except ray.train.TrainingFailedError as error:  # Ray Train 2.x raises where 1.x returned result.error
+            raise RuntimeError(f"the learner failed: {error}") from None
+        finally:
+            ray.kill(board)
     wall_s = time.monotonic() - started
     if getattr(result, "error", None):
         raise RuntimeError(f"the learner failed: {result.error}")
