@@ -190,6 +190,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     paths = sources(config)
     prompts = {task.task_id: task.prompt for task in load_tasks(TaskSourceConfig(source=paths["tasks"]))}
     connect_ray(config.ray)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the job prints its own lines
     started = time.monotonic()
     buckets = []
     for name, accepted in (("accepted", True), ("rejected", False)):

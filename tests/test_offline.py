@@ -141,24 +141,28 @@ def final_weights(summary: dict) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-def test_sft_learns_and_a_run_stopped_mid_epoch_resumes_to_identical_parameters(tmp_path, ray_session):
+def test_sft_learns_and_resumes_mid_epoch_to_identical_parameters(tmp_path, ray_session):
+    import shutil
+
+    from actors.learner.checkpoint import TRAINER_STATE
+
     config = sft_config(tmp_path)
-    _, whole = run_job(config)
+    run, whole = run_job(config)
     assert whole["steps"] == 6  # 12 rows / 4 per step x 2 epochs
     assert whole["heldout"]["after"]["loss"] < whole["heldout"]["before"]["loss"] - 0.5
     assert whole["tokens_per_s"] > 0 and whole["data"]["train"]["usable"] == 12
+    lrs = [json.loads(line).get("lr") for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert [round(lr, 8) for lr in lrs if lr is not None][:2] == [1.5e-3, 3e-3]  # warmup, then the peak
 
-    # Stopped before step 4 (the middle of epoch 2: its checkpoint is step 4's start), then --resume.
-    stopped = config.model_copy(update={"learner": config.learner.model_copy(update={"fail_at_steps": [4]}),
-                                        "run": config.run.model_copy(update={"root": str(tmp_path / "stopped")})})
-    with pytest.raises(RuntimeError, match="injected failure before step 4"):
-        run_job(stopped)
-    [run_dir] = (tmp_path / "stopped").glob("sft-*")
-    resumed_config = config.model_copy(update={"resume": str(run_dir)})
-    _, resumed = run_job(resumed_config)
+    # The same run as if it had stopped after step 4 (the middle of epoch 2): its copy without the
+    # final checkpoint, continued with --resume.
+    stopped = tmp_path / "stopped" / run.path.name
+    shutil.copytree(run.path, stopped)
+    for state in list(stopped.rglob(TRAINER_STATE)):
+        if json.loads(state.read_text())["step"] == 6:
+            shutil.rmtree(state.parent)
+    _, resumed = run_job(config.model_copy(update={"resume": str(stopped)}))
     assert resumed["steps"] == 2 and "before" not in resumed["heldout"]
     a, b = final_weights(whole), final_weights(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
     assert resumed["heldout"]["after"] == whole["heldout"]["after"]
-    lrs = [json.loads(line).get("lr") for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [round(lr, 8) for lr in lrs if lr is not None][:2] == [1.5e-3, 3e-3]  # warmup, then the peak

@@ -172,9 +172,9 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         batch = offline.get_batch(step) if offline is not None else ray.get(producer.get_batch.remote(step, rank))
         waited = time.monotonic() - step_started
 
-        lr = learner.lr * lr_factor(learner.schedule, step, spec.steps)
         for group in engine.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = learner.lr * lr_factor(learner.schedule, step, spec.steps)
+        lr = float(engine.get_lr()[0])  # what the optimizer will use, read back
         learn_started = time.monotonic()
         sums = learn(engine, batch, algorithm, algo_config, reference, learner.lora.enabled, world)
         trained = has_items(batch.num_items)

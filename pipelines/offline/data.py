@@ -218,6 +218,9 @@ def tokenize_files(paths: list[str], config: OfflineDataConfig, kind: Kind, mode
                    ) -> list[tuple[list[dict[str, Any]], dict[str, int]]]:
     """For each file: its usable token rows (in file order) and the count of rows per problem. One
     Ray Data pipeline for all files (one tokenizer actor to start)."""
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the job prints its own lines
     fields = fields_for(config, kind)
     columns = list(dict.fromkeys(fields.values()))
     datasets = []

@@ -21,8 +21,7 @@ from pydantic import Field
 
 from actors.config import Config as BaseConfig
 from actors.learner.config import LearnerConfig
-from pipelines.grpo import CheckpointSettings
-from pipelines.job import JobConfig
+from pipelines.job import CheckpointSettings, JobConfig
 from pipelines.offline.data import Kind, OfflineDataConfig
 from pipelines.offline.smoke import SmokeDataConfig
 from pipelines.runs import Run
@@ -149,8 +148,7 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run) 
     from actors.learner.offline import MetricsBoard, OfflinePlan
     from actors.learner.train_loop import LoopSpec, train_loop
     from pipelines.config import resolve_config
-    from pipelines.grpo import local_or_hub
-    from pipelines.job import connect_ray
+    from pipelines.job import connect_ray, local_or_hub
     from pipelines.offline.data import prepare
 
     resume_from = None
