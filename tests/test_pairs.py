@@ -67,7 +67,7 @@ def test_qvr_pairs_end_to_end_with_the_packaged_minilm(tmp_path, capsys):
 
     write_inputs(tmp_path)
     code = main(["pairs", "--synth-run", str(tmp_path), f"run.root={tmp_path / 'runs'}", "ray.num_cpus=2",
-                 "embedding.cpus_per_actor=1", "--json"])
+                 "embedding.cpus_per_actor=0.5", "--json"])
     out = capsys.readouterr().out
     assert code == 0, out
     summary = json.loads(out.strip().splitlines()[-1])
