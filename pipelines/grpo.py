@@ -17,7 +17,6 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from actors.config import Config as BaseConfig
 from actors.learner.algorithms.grpo import GrpoConfig
 from actors.learner.config import LearnerConfig
 from actors.learner.producer import ProducerConfig
@@ -25,23 +24,12 @@ from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.verify.config import VerifierConfig
 from actors.verify.pool import PoolConfig
 from pipelines.evaluation.hook import TrainingEvalConfig
-from pipelines.job import JobConfig
+from pipelines.job import CheckpointSettings, JobConfig, local_or_hub  # noqa: F401 (re-exported)
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig
 
 HELP = "GRPO: sample with the rollout workers, reward in the sandbox, learn with Ray Train + DeepSpeed"
 log = logging.getLogger("qvr.grpo")
-
-
-class CheckpointSettings(BaseConfig):
-    every: int = Field(1, ge=1)
-    """Report a checkpoint every N optimizer steps (and after the last)."""
-
-    keep: int = Field(2, ge=1)
-    """Checkpoints kept on storage (the newest)."""
-
-    max_failures: int = Field(1, ge=-1)
-    """Ray Train restarts of the learner from the latest checkpoint before the run fails; -1 = no limit."""
 
 
 class Config(JobConfig):
@@ -178,11 +166,11 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         config.learner.workers, config.learner.micro_batch_size,
         hidden_paths=[*task_source_paths(config.tasks.source), *eval_paths, str(run.path.resolve())],
         evaluator=evaluator)
-    spec = LoopSpec(learner=config.learner, algorithm="grpo", algorithm_config=config.grpo.model_dump(), model=model,
+    spec = LoopSpec(learner=config.learner, algorithm=config.grpo, model=model,
                     rollout=config.rollout, steps=config.steps, checkpoint_every=config.checkpoint.every,
                     resume_from=str(resume_from) if resume_from else None)
     trainer = TorchTrainer(
-        train_loop, train_loop_config={"spec": spec.model_dump(mode="json"), "producer": producer},
+        train_loop, train_loop_config={"spec": spec, "producer": producer},
         scaling_config=ScalingConfig(num_workers=config.learner.workers, use_gpu=config.learner.use_gpu,
                                      resources_per_worker={"CPU": config.learner.cpus_per_worker}),
         # A resumed run is a new Ray Train run (its own name) started from the checkpoint chosen
@@ -230,11 +218,6 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     if summary["error"]:
         raise RuntimeError(f"the learner failed: {summary['error']}")
     return summary
-
-
-def local_or_hub(name: str) -> str:
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.exists() else name
 
 
 def progress_line(step: int, steps: int, metrics: dict[str, float]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from pydantic import Field
 
@@ -26,6 +27,19 @@ class RayConfig(Config):
 
     namespace: str = "qvr"
     """Ray namespace: named actors (the QPU gateway) are shared within it across jobs."""
+
+
+class CheckpointSettings(Config):
+    """When the learner reports checkpoints, how many are kept, how often Ray Train restarts it."""
+
+    every: int = Field(1, ge=1)
+    """Report a checkpoint every N optimizer steps (and after the last)."""
+
+    keep: int = Field(2, ge=1)
+    """Checkpoints kept on storage (the newest)."""
+
+    max_failures: int = Field(1, ge=-1)
+    """Ray Train restarts of the learner from the latest checkpoint before the run fails; -1 = no limit."""
 
 
 class JobConfig(Config):
@@ -63,3 +77,8 @@ def connect_ray(config: RayConfig) -> None:
             ray.init(namespace=config.namespace)
             log.info("joined the local Ray cluster started with `ray start` (ray.* sizes ignored)")
     log.info("ray: %s", ray.cluster_resources())
+
+
+def local_or_hub(name: str) -> str:
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name

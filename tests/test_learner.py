@@ -10,11 +10,11 @@ import torch
 from actors.contracts import Task, Verdict
 from actors.learner import checkpoint
 from actors.learner.algorithms import algorithm_module
-from actors.learner.algorithms.grpo import GrpoConfig
+from actors.learner.algorithms.grpo import GrpoConfig, Sample, collate, score_step
 from actors.learner.config import LearnerConfig, LoraConfig
-from actors.learner.experience import RankBatch, Sample, collate, shard
+from actors.learner.experience import RankBatch, shard
 from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs
-from actors.learner.producer import ProducerConfig, score_step, tasks_for_step
+from actors.learner.producer import ProducerConfig, tasks_for_step
 from actors.rollout.engine import RolloutCompletion
 from actors.rollout.testing import save_tiny_model
 

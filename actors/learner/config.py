@@ -30,6 +30,35 @@ class LoraConfig(Config):
     """Module names that get adapters (Qwen/Llama naming)."""
 
 
+class ScheduleConfig(Config):
+    """The learning-rate schedule: linear warmup from 0, then constant, linear decay or cosine
+    decay to ``min_lr_ratio * lr`` at the last step (the IBM paper's SFT and DPO: warmup then cosine)."""
+
+    kind: Literal["constant", "linear", "cosine"] = "constant"
+    """After warmup: keep lr, decay it linearly, or along a half cosine (Loshchilov and Hutter 2017,
+    SGDR, arXiv 1608.03983) to the floor."""
+
+    warmup_steps: int = Field(0, ge=0)
+    """Optimizer steps of linear warmup from 0 to lr (Goyal et al. 2017, arXiv 1706.02677)."""
+
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    """The floor of the decay, as a fraction of lr."""
+
+
+def lr_factor(schedule: ScheduleConfig, step: int, steps: int) -> float:
+    """The multiplier of lr for optimizer step ``step`` (0-based) of ``steps``: a pure function of the
+    step, so a resumed run follows the same schedule as an uninterrupted one."""
+    import math
+
+    if step < schedule.warmup_steps:
+        return (step + 1) / (schedule.warmup_steps + 1)
+    if schedule.kind == "constant":
+        return 1.0
+    decay = max(steps - schedule.warmup_steps, 1)
+    progress = min(max(step - schedule.warmup_steps, 0) / decay, 1.0)
+    shape = 1.0 - progress if schedule.kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+    return schedule.min_lr_ratio + (1.0 - schedule.min_lr_ratio) * shape
+
 class LearnerConfig(Config):
     """The learner ranks (Ray Train workers) and what each runs."""
 
@@ -76,6 +105,9 @@ class LearnerConfig(Config):
     lora: LoraConfig = LoraConfig()
     """Optional LoRA adapters."""
 
+    schedule: ScheduleConfig = ScheduleConfig()
+    """Learning-rate schedule (warmup, then constant, linear or cosine); constant by default."""
+
     seed: int = 0
     """Seeds torch, numpy and random on every rank (offset by the rank)."""
 
@@ -83,3 +115,4 @@ class LearnerConfig(Config):
     """Fault injection for tests and drills: the last rank raises once just before each of these
     steps, so Ray Train's FailureConfig restarts the ranks from the latest checkpoint (or, with
     no restarts left, the run stops there and ``qvr grpo --resume`` continues it)."""
+

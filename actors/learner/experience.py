@@ -1,8 +1,9 @@
-"""What the producer hands the learner: scored samples, cut into equal numbers of micro-batches
-per rank.
+"""What the ranks train on, whatever the algorithm: a rank's share of a step (micro-batches of
+tensors and the global denominator of the loss), padded token rows, and the dealing of rows to
+ranks.
 
 Every rank must run the same number of forward/backward passes (ZeRO-3 gathers parameters in
-each forward, a collective), so a rank with fewer samples gets padding micro-batches whose
+each forward, a collective), so a rank with fewer rows gets padding micro-batches whose
 tokens are all masked: they add nothing to the loss but keep the collectives in step.
 """
 
@@ -10,19 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-
-@dataclass
-class Sample:
-    """One completion as the learner trains on it."""
-
-    prompt_ids: list[int]
-    completion_ids: list[int]
-    rollout_logprobs: list[float]
-    advantage: float
-    truncated: bool = False
-    zero_variance: bool = False
+Row = TypeVar("Row")
 
 
 @dataclass
@@ -31,47 +22,50 @@ class RankBatch:
 
     step: int
     micro_batches: list[dict[str, Any]]
-    num_items: float
-    """The global denominator of the loss (tokens or sequences of the whole batch, all ranks)."""
+    num_items: Any
+    """The global denominator(s) of the loss, all ranks together: a number (GRPO: tokens or
+    sequences) or a dict of counts (ORPO: tokens and pairs). The algorithm that collated the
+    batch reads it; the loop only asks :func:`has_items`."""
     samples: int
-    """Real (not padding) samples on this rank."""
+    """Real (not padding) rows on this rank."""
 
 
-def collate(samples: list[Sample], pad_id: int = 0) -> dict[str, Any]:
-    """Samples -> padded tensors: ``input_ids``/``attention_mask`` [B, L] (prompt + completion,
-    right-padded), ``prompt_lengths`` [B], and per completion token [B, T]: ``completion_mask``,
-    ``rollout_logprobs``; per sample: ``advantages``, ``truncated``, ``zero_variance``."""
+def has_items(num_items: Any) -> bool:
+    """Whether a batch with these global counts has anything to learn from."""
+    if isinstance(num_items, dict):
+        return any(value > 0 for value in num_items.values())
+    return num_items > 0
+
+
+def pad_rows(prompts: list[list[int]], completions: list[list[int]], pad_id: int = 0,
+             masks: list[list[float]] | None = None) -> dict[str, Any]:
+    """Token rows -> ``input_ids``/``attention_mask`` [B, L] (prompt + completion, right-padded),
+    ``prompt_lengths`` [B] and ``completion_mask`` [B, T] (1 on each completion token, or the given
+    per-token ``masks``). Column t of a [B, T] tensor is completion token t of its row, the layout
+    :func:`actors.learner.policy.token_logprobs` scores."""
     import torch
 
-    padding = not samples
-    if padding:  # one token, fully masked
-        samples = [Sample(prompt_ids=[pad_id], completion_ids=[pad_id], rollout_logprobs=[0.0], advantage=0.0)]
-    length = max(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
-    columns = max(len(s.completion_ids) for s in samples)
+    length = max(len(p) + len(c) for p, c in zip(prompts, completions))
+    columns = max(len(c) for c in completions)
     batch = {
-        "input_ids": torch.full((len(samples), length), pad_id, dtype=torch.long),
-        "attention_mask": torch.zeros((len(samples), length), dtype=torch.long),
-        "prompt_lengths": torch.tensor([len(s.prompt_ids) for s in samples]),
-        "completion_mask": torch.zeros((len(samples), columns)),
-        "rollout_logprobs": torch.zeros((len(samples), columns)),
-        "advantages": torch.tensor([s.advantage for s in samples], dtype=torch.float32),
-        "truncated": torch.tensor([s.truncated for s in samples]),
-        "zero_variance": torch.tensor([s.zero_variance for s in samples]),
+        "input_ids": torch.full((len(prompts), length), pad_id, dtype=torch.long),
+        "attention_mask": torch.zeros((len(prompts), length), dtype=torch.long),
+        "prompt_lengths": torch.tensor([len(p) for p in prompts]),
+        "completion_mask": torch.zeros((len(prompts), columns)),
     }
-    for row, sample in enumerate(samples):
-        ids = sample.prompt_ids + sample.completion_ids
+    for row, (prompt, completion) in enumerate(zip(prompts, completions)):
+        ids = prompt + completion
         batch["input_ids"][row, : len(ids)] = torch.tensor(ids)
         batch["attention_mask"][row, : len(ids)] = 1
-        if not padding:
-            batch["completion_mask"][row, : len(sample.completion_ids)] = 1.0
-        batch["rollout_logprobs"][row, : len(sample.rollout_logprobs)] = torch.tensor(sample.rollout_logprobs)
+        mask = masks[row] if masks is not None else [1.0] * len(completion)
+        batch["completion_mask"][row, : len(mask)] = torch.tensor(mask, dtype=torch.float32)
     return batch
 
 
-def shard(samples: list[Sample], world_size: int, micro_batch_size: int) -> list[list[list[Sample]]]:
-    """Deal the samples round-robin to ``world_size`` ranks and cut each rank's share into the
+def shard(rows: list[Row], world_size: int, micro_batch_size: int) -> list[list[list[Row]]]:
+    """Deal the rows round-robin to ``world_size`` ranks and cut each rank's share into the
     same number of micro-batches (some possibly empty: padding)."""
-    shares = [samples[rank::world_size] for rank in range(world_size)]
+    shares = [rows[rank::world_size] for rank in range(world_size)]
     count = max(1, math.ceil(max(len(share) for share in shares) / micro_batch_size))
     return [[share[index * micro_batch_size:(index + 1) * micro_batch_size] for index in range(count)]
             for share in shares]

@@ -3,9 +3,9 @@
 One Ray actor per run. A background thread, for step after step: takes the step's tasks,
 asks the RolloutGroup for G samples per task, streams each group into the VerifierPool (the
 verification service: the join, isolation calibration, backpressure) the moment it is sampled
-(verification overlaps generation), turns verdicts into rewards and
-group-normalised advantages, drops samples the loss would mask anyway (zero-variance groups,
-truncated completions), and deals the rest to the ranks. It runs at most ``max_policy_lag``
+(verification overlaps generation), and hands completions and verdicts to the online algorithm's
+``score_step`` (GRPO: rewards, group advantages, what the loss keeps, dealt to the ranks). The
+producer knows no algorithm: it asks the one it is given how many samples each prompt needs. It runs at most ``max_policy_lag``
 steps ahead of the weights the learner has published: 0 is on-policy (step t samples with the
 weights after step t-1), 1 lets step t+1's generation overlap step t's training.
 
@@ -29,8 +29,8 @@ from pydantic import Field
 
 from actors.config import Config
 from actors.contracts import Task, Verdict
-from actors.learner.algorithms.grpo import GrpoConfig, group_advantages
-from actors.learner.experience import RankBatch, Sample, collate, shard
+from actors.learner.algorithms import algorithm_of
+from actors.learner.experience import RankBatch
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.engine import RolloutCompletion
 from actors.verify.config import VerifierConfig
@@ -61,11 +61,12 @@ class ProducerConfig(Config):
 
 
 class ExperienceProducer:
-    def __init__(self, tasks: list[Task], config: ProducerConfig, grpo: GrpoConfig, rollout: RolloutConfig,
+    def __init__(self, tasks: list[Task], config: ProducerConfig, algorithm: Config, rollout: RolloutConfig,
                  sampling: SamplingConfig, verifier: VerifierConfig, pool: PoolConfig, world_size: int,
                  micro_batch_size: int, group: Any = None, verifier_pool: Any = None,
                  hidden_paths: list[str] | tuple[str, ...] = (), evaluator: Any = None) -> None:
-        """``group`` / ``verifier_pool``: ready-made ones to use instead of starting a RolloutGroup
+        """``algorithm``: an online algorithm's typed config (its module scores the samples).
+        ``group`` / ``verifier_pool``: ready-made ones to use instead of starting a RolloutGroup
         and a VerifierPool from the configs (anything with the same methods). ``hidden_paths``:
         what the pool hides from every sandbox (the task files, the run directory). ``evaluator``:
         a held-out evaluation, ``evaluator(group, pool, step) -> metrics`` with ``due(step)``
@@ -77,8 +78,11 @@ class ExperienceProducer:
         logging.basicConfig(level=logging.INFO)
         if not tasks:
             raise ValueError("the producer needs at least one task")
-        self.tasks, self.config, self.grpo = tasks, config, grpo
-        self.sampling = sampling.model_copy(update={"n": grpo.group_size})
+        self.tasks, self.config, self.algorithm_config = tasks, config, algorithm
+        self.algorithm = algorithm_of(algorithm)
+        if not getattr(self.algorithm, "ONLINE", False):
+            raise ValueError(f"algorithm {type(algorithm).name!r} trains offline; the producer serves online ones")
+        self.sampling = sampling.model_copy(update={"n": self.algorithm.samples_per_prompt(algorithm)})
         self.world_size, self.micro_batch_size = world_size, micro_batch_size
         # One group per request, so verification starts on each group as soon as it is sampled.
         self.group = group if group is not None else RolloutGroup(rollout, shard_prompts=1)
@@ -217,8 +221,8 @@ class ExperienceProducer:
         sampling = self.sampling.model_copy(update={"seed": seed})
         version = self.version  # a step without an update publishes no weights: the engines keep the old number
         completions, verdicts, timing = asyncio.run(self._sample_and_verify(keyed, sampling))
-        batch, stats = score_step(step, keyed, completions, verdicts, self.grpo, self.world_size,
-                                  self.micro_batch_size, timing)
+        batch, stats = self.algorithm.score_step(step, keyed, completions, verdicts, self.algorithm_config,
+                                                 self.world_size, self.micro_batch_size, timing)
         stats["policy_lag"] = float(step - version)
         stats["rollout_tokens_per_s"] = stats["generated_tokens"] / max(timing["generate_s"], 1e-9)
         return batch, stats
@@ -271,52 +275,3 @@ def tasks_for_step(tasks: list[Task], step: int, config: ProducerConfig) -> list
             random.Random(config.seed * 1_000_003 + epoch).shuffle(order)
         chosen.append(tasks[order[position]])
     return chosen
-
-
-def score_step(step: int, tasks: list[Task], completions: list[RolloutCompletion], verdicts: list[Verdict],
-               grpo: GrpoConfig, world_size: int, micro_batch_size: int, timing: dict[str, float] | None = None,
-               ) -> tuple[dict[int, RankBatch], dict[str, float]]:
-    """Verdicts -> rewards -> group advantages -> the samples the loss will use, dealt to ranks;
-    and the step's statistics. ``tasks`` are the step's tasks in order, G samples each."""
-    import torch
-
-    timing = timing or {}
-    by_key = {(verdict.task_id, verdict.sample_idx): verdict for verdict in verdicts}
-    by_completion = {(c.task_id, c.sample_idx): c for c in completions}
-    keys = [(task.task_id, index) for task in tasks for index in range(grpo.group_size)]
-    missing = [key for key in keys if key not in by_key or key not in by_completion]
-    if missing:
-        raise RuntimeError(f"step {step}: {len(missing)} samples have no completion or verdict, e.g. {missing[:3]}")
-    rewards = torch.tensor([by_key[key].reward for key in keys], dtype=torch.float32)
-    advantages, zero_variance = group_advantages(rewards, grpo.group_size, grpo.normalize_std, grpo.std_eps)
-    samples, kept_tokens = [], 0
-    for position, key in enumerate(keys):
-        completion = by_completion[key]
-        sample = Sample(prompt_ids=completion.prompt_token_ids, completion_ids=completion.token_ids,
-                        rollout_logprobs=completion.logprobs, advantage=float(advantages[position]),
-                        truncated=completion.finish_reason == "length", zero_variance=bool(zero_variance[position]))
-        dropped = ((grpo.filter_zero_variance and sample.zero_variance)
-                   or (grpo.mask_truncated and sample.truncated) or not sample.completion_ids)
-        if not dropped:
-            samples.append(sample)
-            kept_tokens += len(sample.completion_ids)
-    num_items = float(kept_tokens if grpo.aggregation == "token-mean" else len(samples))
-    shares = shard(samples, world_size, micro_batch_size)
-    batch = {rank: RankBatch(step=step, micro_batches=[collate(micro) for micro in share], num_items=num_items,
-                             samples=sum(len(micro) for micro in share))
-             for rank, share in enumerate(shares)}
-    verdict_list = [by_key[key] for key in keys]
-    lengths = [len(by_completion[key].token_ids) for key in keys]
-    stats = {
-        "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
-        "pass_rate": sum(v.status == "passed" for v in verdict_list) / len(verdict_list),
-        "format_reward": sum(v.reward_parts.get("format", 0.0) for v in verdict_list) / len(verdict_list),
-        "zero_variance_groups": float(zero_variance.float().mean()),
-        "truncated_fraction": sum(by_completion[key].finish_reason == "length" for key in keys) / len(keys),
-        "response_length": sum(lengths) / len(lengths), "samples_trained": float(len(samples)),
-        "generated_tokens": float(sum(lengths)),
-        **{f"time/{name}": value for name, value in timing.items()},
-    }
-    log.info("step %d: %d samples, reward %.3f, pass rate %.2f, %d trained", step, len(keys),
-             stats["reward_mean"], stats["pass_rate"], len(samples))
-    return batch, stats

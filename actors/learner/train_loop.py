@@ -1,11 +1,13 @@
-"""The per-rank train loop that Ray Train runs: one call runs the whole RL run.
+"""The per-rank train loop that Ray Train runs: one call runs the whole run, online or offline.
 
 Each rank: load the policy (and its reference), wrap it in DeepSpeed (ZeRO stage from config,
 reusing the process group Ray Train set up: gloo on CPU, NCCL on GPU), restore the latest
-checkpoint if Ray Train hands one over, then for every step: fetch this rank's share of the
-batch from the ExperienceProducer, accumulate gradients over its micro-batches, take one
-optimizer step, and (rank 0, after gathering ZeRO-3 shards) publish the new weights to the
-rollout workers. Every ``checkpoint_every`` steps all ranks report a checkpoint to Ray Train.
+checkpoint if Ray Train hands one over, then for every step: take this rank's share of the
+batch (online: from the ExperienceProducer; offline: from the dataset shard, see
+``actors.learner.offline``), set the scheduled learning rate, accumulate gradients over its
+micro-batches, take one optimizer step, and online (rank 0, after gathering ZeRO-3 shards)
+publish the new weights to the rollout workers. Offline runs score their held-out rows before
+the first and after the last step. Every ``checkpoint_every`` steps all ranks report a checkpoint to Ray Train.
 The loss is whatever the configured algorithm module defines; this loop knows none of it.
 """
 
@@ -19,12 +21,14 @@ import tempfile
 import time
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SerializeAsAny
 
 from actors.config import Config
 from actors.learner import checkpoint
-from actors.learner.algorithms import algorithm_module
-from actors.learner.config import LearnerConfig
+from actors.learner.algorithms import algorithm_of
+from actors.learner.config import LearnerConfig, lr_factor
+from actors.learner.experience import has_items
+from actors.learner.offline import OfflinePlan
 from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs, training_dtype
 from actors.rollout.config import RolloutConfig
 
@@ -32,22 +36,24 @@ log = logging.getLogger("qvr.learner")
 
 
 class LoopSpec(Config):
-    """Everything a rank needs, handed over by the job through ``train_loop_config``."""
+    """Everything a rank needs, handed over by the job through ``train_loop_config`` (as this object:
+    the algorithm's config travels typed, never as a dict)."""
 
     learner: LearnerConfig
     """The learner's own settings."""
 
-    algorithm: str = "grpo"
-    """Algorithm module name (actors/learner/algorithms)."""
-
-    algorithm_config: dict[str, Any] = {}
-    """That algorithm's config, as a dict (validated by its module)."""
+    algorithm: SerializeAsAny[Config]
+    """The algorithm's typed config (its class names the module: actors/learner/algorithms)."""
 
     model: str
     """Starting weights (already resolved: the learner's or the rollout's model)."""
 
-    rollout: RolloutConfig
-    """The rollout workers' config: which transport carries the weights, in what chunks."""
+    rollout: RolloutConfig | None = None
+    """Online runs: the rollout workers' config (which transport carries the weights, in what
+    chunks). None: offline, nothing is published."""
+
+    offline: OfflinePlan | None = None
+    """Offline runs: how the ranks walk the dataset shard ``train`` (and score ``heldout``)."""
 
     steps: int = Field(ge=1)
     """Optimizer steps in the whole run."""
@@ -56,8 +62,8 @@ class LoopSpec(Config):
     """Report a checkpoint every N steps (and after the last)."""
 
     resume_from: str | None = None
-    """A checkpoint directory to start from when Ray Train hands over none (``qvr grpo --resume``;
-    within a run, restarts use the latest checkpoint Ray Train reported)."""
+    """A checkpoint directory to start from when Ray Train hands over none (``--resume``; within a
+    run, restarts use the latest checkpoint Ray Train reported)."""
 
 
 def deepspeed_config(config: LearnerConfig, bf16: bool) -> dict[str, Any]:
@@ -83,10 +89,13 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     import torch.distributed as dist
 
     logging.basicConfig(level=logging.INFO)
-    spec = LoopSpec.model_validate(loop_config["spec"])
-    producer = loop_config["producer"]
-    learner, algorithm = spec.learner, algorithm_module(spec.algorithm)
-    algo_config = algorithm.Config.model_validate(spec.algorithm_config)
+    spec = loop_config["spec"]
+    if not isinstance(spec, LoopSpec):
+        raise TypeError(f"train_loop_config['spec'] must be a LoopSpec, got {type(spec).__name__}")
+    producer = loop_config.get("producer")  # online: the ExperienceProducer actor
+    board = loop_config.get("board")  # offline: the MetricsBoard actor
+    learner, algo_config = spec.learner, spec.algorithm
+    algorithm = algorithm_of(algo_config)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.manual_seed(learner.seed + rank)
@@ -108,38 +117,67 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             start_step = int(checkpoint.load(engine, directory, rank)["step"])
         log.info("rank %d restored step %d", rank, start_step)
 
+    names = ("loss", *algorithm.SUMMED, *LOOP_SUMMED)
+    reporter = producer if producer is not None else board
+    offline = heldout = None
+    if spec.offline is not None:
+        from actors.learner.offline import OfflineSource, read_rows
+
+        pad_id = int(getattr(engine.module.config, "pad_token_id", None) or 0)
+        offline = OfflineSource(read_rows(ray.train.get_dataset_shard("train")), spec.offline, algorithm,
+                                algo_config, rank, world, learner.micro_batch_size, pad_id)
+        heldout_shard = ray.train.get_dataset_shard("heldout")
+        heldout = read_rows(heldout_shard) if heldout_shard is not None else None
+
+        def evaluate(step: int) -> None:
+            if not heldout:
+                return
+            values = evaluate_rows(engine, heldout, algorithm, algo_config, reference, learner, rank, world, pad_id)
+            if rank == 0:
+                ray.get(reporter.finish_step.remote(step, {f"heldout/{k}": v for k, v in values.items()}))
+
+        if start_step == 0:
+            evaluate(0)
+
     transport = None
-    if rank == 0:
+    if rank == 0 and producer is not None:
         from actors.rollout.transport import make_transport
 
         transport = make_transport(spec.rollout)
 
     def publish(version: int, changed: bool) -> float:
         """Every rank calls it (ZeRO-3 gathers are collective); rank 0 hands the weights (None:
-        unchanged) to the producer, which loads them into the rollout workers. Returns the load time."""
+        unchanged) to the producer, which loads them into the rollout workers. Returns the load time.
+        Offline runs publish nothing."""
+        if producer is None:
+            return 0.0
         weights = _published_weights(engine, learner, rank) if changed else None
         if rank != 0:
             return 0.0
         return ray.get(producer.publish.remote(version, transport.send(weights) if weights is not None else None))
 
-    # A (re)start always publishes what it starts from: after a restart the rollout workers may
-    # serve weights newer than the checkpoint.
-    publish(start_step, changed=True)
-    if rank == 0:
-        ray.get(producer.start.remote(start_step, spec.steps))
+    if producer is not None:
+        # A (re)start always publishes what it starts from: after a restart the rollout workers may
+        # serve weights newer than the checkpoint.
+        publish(start_step, changed=True)
+        if rank == 0:
+            ray.get(producer.start.remote(start_step, spec.steps))
     dist.barrier()  # no rank asks for a batch before the producer has (re)started
 
     previous_step_end = time.monotonic()
     for step in range(start_step, spec.steps):
-        if step in learner.fail_at_steps and rank == world - 1 and ray.get(producer.should_fail.remote(step)):
+        if step in learner.fail_at_steps and rank == world - 1 and ray.get(reporter.should_fail.remote(step)):
             raise RuntimeError(f"injected failure before step {step} (learner.fail_at_steps)")
         step_started = time.monotonic()
-        batch = ray.get(producer.get_batch.remote(step, rank))
+        batch = offline.get_batch(step) if offline is not None else ray.get(producer.get_batch.remote(step, rank))
         waited = time.monotonic() - step_started
 
+        for group in engine.optimizer.param_groups:
+            group["lr"] = learner.lr * lr_factor(learner.schedule, step, spec.steps)
+        lr = float(engine.get_lr()[0])  # what the optimizer will use, read back
         learn_started = time.monotonic()
         sums = learn(engine, batch, algorithm, algo_config, reference, learner.lora.enabled, world)
-        trained = batch.num_items > 0
+        trained = has_items(batch.num_items)
         learn_s = time.monotonic() - learn_started
         dist.all_reduce(sums)
         grad_norm = engine.get_global_grad_norm() if trained else None
@@ -149,16 +187,14 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         loaded_s = publish(version, changed=trained)
         publish_s = time.monotonic() - publish_started
 
-        values = dict(zip(SUMMED, sums.tolist()))
-        tokens = max(values["tokens"], 1.0)
+        values = dict(zip(names, sums.tolist()))
         metrics = {
-            "step": step, "loss": values["loss"],
-            "kl": values["kl"] / tokens, "clip_fraction": values["clip"] / tokens,
-            "logprob_gap": values["gap"] / tokens, "importance_weight": values["weight"] / tokens,
-            "entropy": values["entropy"] / max(values["all_tokens"], 1.0), "trained_tokens": values["tokens"],
-            "grad_norm": float(grad_norm) if grad_norm is not None else 0.0, "lr": learner.lr,
+            "step": step, "loss": values["loss"], **algorithm.report(values),
+            "entropy": values["entropy"] / max(values["all_tokens"], 1.0),
+            "grad_norm": float(grad_norm) if grad_norm is not None else 0.0, "lr": lr,
             "time/wait_batch_s": waited, "time/learn_s": learn_s, "time/publish_s": publish_s,
             "time/load_weights_s": loaded_s, "learner_tokens_per_s": values["all_tokens"] / max(learn_s, 1e-9),
+            "input_tokens": values["input_tokens"], "tokens_per_s": values["input_tokens"] / max(learn_s, 1e-9),
             "policy_version": version,
         }
         done = version == spec.steps
@@ -166,7 +202,9 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         # Metrics go out before the checkpoint: a rank failing right after the report must not
         # lose them. A step's time runs from the previous step's end (its checkpoint included).
         if rank == 0:
-            ray.get(producer.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - previous_step_end}))
+            ray.get(reporter.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - previous_step_end}))
+        if done and offline is not None:
+            evaluate(version)
         with tempfile.TemporaryDirectory(prefix="qvr-ckpt-") as directory:
             ckpt = None
             if report_checkpoint:
@@ -177,6 +215,33 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             ray.train.report({key: value for key, value in metrics.items() if not key.startswith("time/")},
                              checkpoint=ckpt)
         previous_step_end = time.monotonic()
+
+
+def evaluate_rows(engine: Any, rows: list[dict[str, Any]], algorithm: Any, algo_config: Any, reference: Any,
+                  learner: LearnerConfig, rank: int, world: int, pad_id: int) -> dict[str, float]:
+    """The algorithm's loss and metrics on held-out rows, without gradients: every rank scores its
+    share, the sums are all-reduced (every rank calls it: ZeRO-3 forwards are collective)."""
+    import torch
+    import torch.distributed as dist
+
+    from actors.learner.offline import rank_batch
+
+    engine.eval()
+    batch = rank_batch(algorithm, algo_config, rows, 0, rank, world, learner.micro_batch_size, pad_id)
+    sums = torch.zeros(1 + len(algorithm.SUMMED), dtype=torch.float64)
+    with torch.no_grad():
+        for micro in batch.micro_batches:
+            micro = {key: value.to(engine.device) for key, value in micro.items()}
+            logprobs, _ = token_logprobs(engine, micro)
+            ref_logprobs = None
+            if algorithm.needs_reference(algo_config):
+                with reference_context(engine.module, reference, learner.lora.enabled) as ref:
+                    ref_logprobs, _ = token_logprobs(ref, micro)
+            loss, metrics = algorithm.batch_loss(micro, logprobs, ref_logprobs, algo_config, batch.num_items)
+            sums += torch.tensor([float(loss), *algorithm.micro_sums(metrics)], dtype=torch.float64)
+    dist.all_reduce(sums)
+    values = dict(zip(("loss", *algorithm.SUMMED), sums.tolist()))
+    return {"loss": values["loss"], **algorithm.report(values)}
 
 
 def prepare_reference(reference: Any, learner: LearnerConfig, ds_config: dict[str, Any], device: Any) -> Any:
@@ -196,14 +261,15 @@ def prepare_reference(reference: Any, learner: LearnerConfig, ds_config: dict[st
 
 def learn(engine: Any, batch: Any, algorithm: Any, algo_config: Any, reference: Any, lora: bool, world: int) -> Any:
     """One optimizer step on this rank's share of a batch: gradients accumulate over its
-    micro-batches, DeepSpeed reduces them at the last one. Returns this rank's sums of the
-    metrics in :data:`SUMMED` (all-reduced by the caller). A batch with nothing to learn from
-    (every group zero-variance) takes no step: Adam's moments would still move the weights."""
+    micro-batches, DeepSpeed reduces them at the last one. Returns this rank's sums, in the order
+    loss, the algorithm's ``SUMMED``, :data:`LOOP_SUMMED` (all-reduced by the caller). A batch with
+    nothing to learn from (GRPO: every group zero-variance) takes no step: Adam's moments would
+    still move the weights."""
     import torch
 
     engine.train()
-    sums = torch.zeros(len(SUMMED), dtype=torch.float64)
-    if batch.num_items <= 0:
+    sums = torch.zeros(1 + len(algorithm.SUMMED) + len(LOOP_SUMMED), dtype=torch.float64)
+    if not has_items(batch.num_items):
         return sums
     needs_reference = algorithm.needs_reference(algo_config)
     for index, micro in enumerate(batch.micro_batches):
@@ -217,18 +283,16 @@ def learn(engine: Any, batch: Any, algorithm: Any, algo_config: Any, reference: 
         loss, metrics = algorithm.batch_loss(micro, logprobs, ref_logprobs, algo_config, batch.num_items)
         # DeepSpeed averages gradients over ranks; each rank's loss is already its share of the sum.
         engine.backward(loss * world, scale_wrt_gas=False)
-        loss = loss.detach()
-        tokens = float(metrics["tokens"])
-        sums += torch.tensor([loss.item(), tokens, float(metrics["sequences"]), float(metrics["kl"]) * tokens,
-                              float(metrics["clip_fraction"]) * tokens, float(metrics["logprob_gap"]) * tokens,
-                              float(metrics["importance_weight_mean"]) * tokens,
-                              float((entropy * micro["completion_mask"]).sum()), float(micro["completion_mask"].sum())],
+        mask = micro["completion_mask"]
+        sums += torch.tensor([loss.detach().item(), *algorithm.micro_sums(metrics),
+                              float((entropy * mask).sum()), float(mask.sum()), float(micro["attention_mask"].sum())],
                              dtype=torch.float64)
     engine.step()
     return sums
 
 
-SUMMED = ("loss", "tokens", "sequences", "kl", "clip", "gap", "weight", "entropy", "all_tokens")
+LOOP_SUMMED = ("entropy", "all_tokens", "input_tokens")
+"""Sums the loop adds after the algorithm's: entropy over the scored tokens, scored tokens, input tokens."""
 
 
 def _published_weights(engine: Any, learner: LearnerConfig, rank: int) -> dict[str, Any] | None:

@@ -25,7 +25,9 @@ elsewhere: the rollout's and the optimizer's configs).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -34,9 +36,17 @@ from actors.config import Config
 if TYPE_CHECKING:  # torch is imported where a loss is computed: the config alone stays light for the CLI
     import torch
 
+    from actors.contracts import Task, Verdict
+    from actors.learner.experience import RankBatch
+    from actors.rollout.engine import RolloutCompletion
+
+log = logging.getLogger("qvr.grpo")
+
 
 class GrpoConfig(Config):
     """The GRPO objective: advantages, clipping, KL penalty, aggregation and which samples count."""
+
+    name: ClassVar[str] = "grpo"
 
     group_size: int = Field(32, ge=2, le=4096)
     """G: completions sampled per prompt; advantages are relative to the group's mean reward."""
@@ -215,8 +225,105 @@ def grpo_loss(
     return loss, metrics
 
 
-# The learner's interface (actors/learner/algorithms/__init__.py).
+# ---------------------------------------------------------------- the learner's interface
+# (actors/learner/algorithms/__init__.py): GRPO is an online algorithm; the producer calls
+# ``samples_per_prompt`` and ``score_step``, the train loop ``needs_reference``, ``batch_loss``,
+# ``micro_sums`` and ``report``.
+
 Config = GrpoConfig
+ONLINE = True
+
+
+@dataclass
+class Sample:
+    """One completion as the learner trains on it."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    rollout_logprobs: list[float]
+    advantage: float
+    truncated: bool = False
+    zero_variance: bool = False
+
+
+def collate(samples: list[Sample], pad_id: int = 0) -> dict[str, Any]:
+    """Samples -> padded tensors (:func:`actors.learner.experience.pad_rows`) plus, per completion
+    token [B, T], ``rollout_logprobs``; per sample ``advantages``, ``truncated``, ``zero_variance``.
+    No samples: one fully masked padding row."""
+    import torch
+
+    from actors.learner.experience import pad_rows
+
+    padding = not samples
+    if padding:
+        samples = [Sample(prompt_ids=[pad_id], completion_ids=[pad_id], rollout_logprobs=[0.0], advantage=0.0)]
+    batch = pad_rows([s.prompt_ids for s in samples], [s.completion_ids for s in samples], pad_id,
+                     masks=[[0.0]] if padding else None)
+    batch["rollout_logprobs"] = torch.zeros_like(batch["completion_mask"])
+    for row, sample in enumerate(samples):
+        batch["rollout_logprobs"][row, : len(sample.rollout_logprobs)] = torch.tensor(sample.rollout_logprobs)
+    batch["advantages"] = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
+    batch["truncated"] = torch.tensor([s.truncated for s in samples])
+    batch["zero_variance"] = torch.tensor([s.zero_variance for s in samples])
+    return batch
+
+
+def samples_per_prompt(config: GrpoConfig) -> int:
+    """Completions the rollout workers sample per prompt: the group."""
+    return config.group_size
+
+
+def score_step(step: int, tasks: list[Task], completions: list[RolloutCompletion], verdicts: list[Verdict],
+               grpo: GrpoConfig, world_size: int, micro_batch_size: int, timing: dict[str, float] | None = None,
+               ) -> tuple[dict[int, RankBatch], dict[str, float]]:
+    """Verdicts -> rewards -> group advantages -> the samples the loss will use, dealt to ranks;
+    and the step's statistics. ``tasks`` are the step's tasks in order, G samples each. Samples
+    the loss would mask anyway (zero-variance groups, truncated completions) are dropped here, and
+    ``num_items`` counts what is left (tokens for token-mean, sequences otherwise)."""
+    import torch
+
+    from actors.learner.experience import RankBatch, shard
+
+    timing = timing or {}
+    by_key = {(verdict.task_id, verdict.sample_idx): verdict for verdict in verdicts}
+    by_completion = {(c.task_id, c.sample_idx): c for c in completions}
+    keys = [(task.task_id, index) for task in tasks for index in range(grpo.group_size)]
+    missing = [key for key in keys if key not in by_key or key not in by_completion]
+    if missing:
+        raise RuntimeError(f"step {step}: {len(missing)} samples have no completion or verdict, e.g. {missing[:3]}")
+    rewards = torch.tensor([by_key[key].reward for key in keys], dtype=torch.float32)
+    advantages, zero_variance = group_advantages(rewards, grpo.group_size, grpo.normalize_std, grpo.std_eps)
+    samples, kept_tokens = [], 0
+    for position, key in enumerate(keys):
+        completion = by_completion[key]
+        sample = Sample(prompt_ids=completion.prompt_token_ids, completion_ids=completion.token_ids,
+                        rollout_logprobs=completion.logprobs, advantage=float(advantages[position]),
+                        truncated=completion.finish_reason == "length", zero_variance=bool(zero_variance[position]))
+        dropped = ((grpo.filter_zero_variance and sample.zero_variance)
+                   or (grpo.mask_truncated and sample.truncated) or not sample.completion_ids)
+        if not dropped:
+            samples.append(sample)
+            kept_tokens += len(sample.completion_ids)
+    num_items = float(kept_tokens if grpo.aggregation == "token-mean" else len(samples))
+    shares = shard(samples, world_size, micro_batch_size)
+    batch = {rank: RankBatch(step=step, micro_batches=[collate(micro) for micro in share], num_items=num_items,
+                             samples=sum(len(micro) for micro in share))
+             for rank, share in enumerate(shares)}
+    verdict_list = [by_key[key] for key in keys]
+    lengths = [len(by_completion[key].token_ids) for key in keys]
+    stats = {
+        "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+        "pass_rate": sum(v.status == "passed" for v in verdict_list) / len(verdict_list),
+        "format_reward": sum(v.reward_parts.get("format", 0.0) for v in verdict_list) / len(verdict_list),
+        "zero_variance_groups": float(zero_variance.float().mean()),
+        "truncated_fraction": sum(by_completion[key].finish_reason == "length" for key in keys) / len(keys),
+        "response_length": sum(lengths) / len(lengths), "samples_trained": float(len(samples)),
+        "generated_tokens": float(sum(lengths)),
+        **{f"time/{name}": value for name, value in timing.items()},
+    }
+    log.info("step %d: %d samples, reward %.3f, pass rate %.2f, %d trained", step, len(keys),
+             stats["reward_mean"], stats["pass_rate"], len(samples))
+    return batch, stats
 
 
 def needs_reference(config: GrpoConfig) -> bool:
@@ -230,3 +337,22 @@ def batch_loss(micro: dict[str, torch.Tensor], logprobs: torch.Tensor, ref_logpr
     return grpo_loss(logprobs, old, micro["advantages"], micro["completion_mask"], config,
                      ref_logprobs=ref_logprobs, rollout_logprobs=micro["rollout_logprobs"],
                      truncated=micro["truncated"], zero_variance=micro["zero_variance"], num_items=num_items)
+
+
+SUMMED = ("tokens", "sequences", "kl", "clip", "gap", "weight")
+"""What ``micro_sums`` returns: additive over micro-batches and ranks (token-weighted sums of the means)."""
+
+
+def micro_sums(metrics: dict[str, torch.Tensor]) -> list[float]:
+    """One micro-batch's metrics as sums, in :data:`SUMMED` order."""
+    tokens = float(metrics["tokens"])
+    return [tokens, float(metrics["sequences"]), float(metrics["kl"]) * tokens,
+            float(metrics["clip_fraction"]) * tokens, float(metrics["logprob_gap"]) * tokens,
+            float(metrics["importance_weight_mean"]) * tokens]
+
+
+def report(sums: dict[str, float]) -> dict[str, float]:
+    """The step's metrics from the all-reduced sums."""
+    tokens = max(sums["tokens"], 1.0)
+    return {"kl": sums["kl"] / tokens, "clip_fraction": sums["clip"] / tokens, "logprob_gap": sums["gap"] / tokens,
+            "importance_weight": sums["weight"] / tokens, "trained_tokens": sums["tokens"]}

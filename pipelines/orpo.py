@@ -1,0 +1,33 @@
+"""`qvr orpo`: ORPO on the offline learner (Ray Data -> Ray Train + DeepSpeed), Hong et al. 2024;
+no reference model.
+
+Rows: ``prompt`` + ``chosen`` + ``rejected`` (what ``qvr pairs`` writes: hard negatives mined by
+embedding similarity from buckets A and B). The recipe is :mod:`pipelines.offline.job`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.learner.algorithms.orpo import OrpoConfig
+from pipelines.offline.job import OfflineJobConfig, add_arguments, overrides_from, run_path  # noqa: F401
+from pipelines.runs import Run
+
+HELP = "ORPO (NLL + lambda * log odds ratio, no reference) on prompt/chosen/rejected pairs"
+
+
+class Config(OfflineJobConfig):
+    orpo: OrpoConfig = OrpoConfig()
+    """The ORPO objective."""
+
+
+def check(config: Config) -> None:
+    from pipelines.offline.job import check as check_inputs
+
+    check_inputs(config, "pairs")
+
+
+def run(config: Config, run: Run) -> dict[str, Any]:
+    from pipelines.offline.job import run_offline
+
+    return run_offline(config, config.orpo, "pairs", run)

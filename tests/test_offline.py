@@ -1,0 +1,168 @@
+"""The offline learner and its jobs: which rows make each step, the lr schedule, data validation
+(bad rows counted, bad files named, exit 2), and `qvr sft` end to end on Ray Train + DeepSpeed:
+held-out loss before/after, and a run stopped mid-epoch that resumes to bit-identical parameters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from actors.learner.config import ScheduleConfig, lr_factor
+from actors.learner.offline import OfflinePlan, OfflineSource, step_rows
+from actors.rollout.testing import save_tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return str(save_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=1))
+
+
+# ---- which rows make each step ----
+
+def test_each_epoch_is_a_seeded_permutation_cut_into_global_batches():
+    plan = OfflinePlan(rows=10, epochs=3, global_batch_size=4, seed=7)
+    assert (plan.steps_per_epoch, plan.steps) == (3, 9)
+    epochs = [[row for step in range(e * 3, e * 3 + 3) for row in step_rows(plan, step)] for e in range(3)]
+    assert all(sorted(epoch) == list(range(10)) for epoch in epochs)  # every row once per epoch
+    assert epochs[0] != epochs[1] != epochs[2]  # a fresh shuffle each epoch
+    assert [len(step_rows(plan, s)) for s in range(3)] == [4, 4, 2]  # the last batch of an epoch is smaller
+    assert step_rows(plan, 4) == step_rows(OfflinePlan(rows=10, epochs=3, global_batch_size=4, seed=7), 4)
+    assert step_rows(plan, 4) != step_rows(plan.model_copy(update={"seed": 8}), 4)
+    assert step_rows(plan.model_copy(update={"shuffle": False}), 1) == [4, 5, 6, 7]
+
+
+def test_ranks_share_a_step_with_equal_micro_batch_counts_and_the_global_count():
+    from actors.learner.algorithms import sft
+
+    plan = OfflinePlan(rows=5, epochs=1, global_batch_size=5, shuffle=False)
+    rows = [{"prompt_ids": [1, 2], "completion_ids": [3] * (i + 1), "row_id": i} for i in range(5)]
+    batches = [OfflineSource(rows, plan, sft, sft.SftConfig(), rank, 2, 2, 0).get_batch(0) for rank in (0, 1)]
+    assert [len(b.micro_batches) for b in batches] == [2, 2]  # rank 0: 3 rows, rank 1: 2 rows (+ nothing)
+    assert [b.samples for b in batches] == [3, 2]
+    assert all(b.num_items == 15.0 for b in batches)  # 1 + 2 + 3 + 4 + 5 target tokens, all ranks
+    tokens = sum(float(m["completion_mask"].sum()) for b in batches for m in b.micro_batches)
+    assert tokens == 15.0
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("constant", [0.5, 1.0, 1.0, 1.0, 1.0]),
+    ("linear", [0.5, 1.0, 2 / 3, 1 / 3, 0.0]),
+    ("cosine", [0.5, 1.0, 0.75, 0.25, 0.0]),
+])
+def test_warmup_then_schedule(kind, expected):
+    schedule = ScheduleConfig(kind=kind, warmup_steps=1)
+    assert [lr_factor(schedule, step, 4) for step in range(5)] == pytest.approx(expected)
+
+
+# ---- data validation ----
+
+def write_jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def test_bad_rows_are_counted_by_reason(tiny):
+    from pipelines.offline.data import Tokenize
+
+    sft = Tokenize(tiny, {"prompt": "prompt", "completion": "completion"}, "sft", "chat", 40)
+    assert sft.row({"prompt": "qc = QuantumCircuit(2)", "completion": "qc.h(0)"})["problem"] == ""
+    assert sft.row({"prompt": "", "completion": "x"})["problem"] == "empty_prompt"
+    assert sft.row({"prompt": "x", "completion": None})["problem"] == "missing_completion"
+    assert sft.row({"prompt": "qc.h(0) " * 40, "completion": "x"})["problem"] == "prompt_too_long"
+    long = sft.row({"prompt": "p", "completion": "qc.cx(0, 1) " * 40})
+    assert long["problem"] == "" and long["truncated"] and len(long["prompt_ids"]) + len(long["completion_ids"]) == 40
+    pairs = Tokenize(tiny, {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}, "pairs", "plain", 64)
+    row = pairs.row({"prompt": "Bell", "chosen": "qc.h(0)", "rejected": "qc.x(0)"})
+    assert row["problem"] == "" and row["chosen_ids"][-1] == row["rejected_ids"][-1]  # both end with EOS
+    assert pairs.row({"prompt": "Bell", "chosen": "qc.h(0)", "rejected": "  "})["problem"] == "empty_rejected"
+
+
+def test_a_missing_field_or_no_usable_row_is_a_config_error_naming_file_and_field(tiny, tmp_path, capsys):
+    from pipelines.cli import main
+
+    no_field = write_jsonl(tmp_path / "no-field.jsonl", [{"prompt": "a", "answer": "b"}])
+    assert main(["sft", f"model={tiny}", f"data.train={no_field}"]) == 2
+    error = capsys.readouterr().err
+    assert "no-field.jsonl has no field 'completion'" in error and "data.completion_field" in error
+    empty = write_jsonl(tmp_path / "empty.jsonl", [{"prompt": "a", "chosen": "", "rejected": "c"},
+                                                   {"prompt": "a", "chosen": "b"}])
+    assert main(["dpo", f"model={tiny}", f"data.train={empty}"]) == 2
+    error = capsys.readouterr().err
+    assert "empty.jsonl has no usable row" in error and "'chosen'" in error and "'rejected'" in error
+    assert main(["orpo", f"model={tiny}", f"data.train={tmp_path / 'nothing.jsonl'}"]) == 2
+    assert "nothing.jsonl: no such file" in capsys.readouterr().err
+
+
+# ---- end to end ----
+
+@pytest.fixture(scope="module")
+def ray_session():
+    from pipelines.job import RayConfig, connect_ray
+
+    import ray
+
+    connect_ray(RayConfig(num_cpus=2, include_dashboard=True))
+    yield
+    ray.shutdown()
+
+
+def sft_config(tmp_path: Path, **learner):
+    from pipelines.sft import Config
+
+    return Config.model_validate({
+        "model": str(tmp_path / "model"), "run": {"root": str(tmp_path / "runs"), "tensorboard": False},
+        "data": {"train": str(tmp_path / "train.jsonl"), "heldout": str(tmp_path / "heldout.jsonl"), "max_length": 384},
+        "bootstrap_smoke": {"templates": 4, "train_seeds": 3, "heldout_seeds": 1},
+        "train": {"epochs": 2, "global_batch_size": 4, "seed": 3},
+        "learner": {"workers": 2, "cpus_per_worker": 0.5, "lr": 3e-3, "micro_batch_size": 1,
+                    "schedule": {"kind": "cosine", "warmup_steps": 1}, **learner},
+        "checkpoint": {"every": 2, "keep": 3, "max_failures": 0}, "plot": False})
+
+
+def run_job(config):
+    from pipelines import sft
+    from pipelines.runs import Run
+
+    run = Run("sft", config, config.run, sft.run_path(config))
+    try:
+        return run, sft.run(config, run)
+    finally:
+        run.close()
+
+
+def final_weights(summary: dict) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {name: tensor for file in sorted(Path(summary["policy"]).glob("*.safetensors"))
+            for name, tensor in load_file(file).items()}
+
+
+@pytest.mark.slow
+def test_sft_learns_and_resumes_mid_epoch_to_identical_parameters(tmp_path, ray_session):
+    import shutil
+
+    from actors.learner.checkpoint import TRAINER_STATE
+
+    config = sft_config(tmp_path)
+    run, whole = run_job(config)
+    assert whole["steps"] == 6  # 12 rows / 4 per step x 2 epochs
+    assert whole["heldout"]["after"]["loss"] < whole["heldout"]["before"]["loss"] - 0.5
+    assert whole["tokens_per_s"] > 0 and whole["data"]["train"]["usable"] == 12
+    lrs = [json.loads(line).get("lr") for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert [round(lr, 8) for lr in lrs if lr is not None][:2] == [1.5e-3, 3e-3]  # warmup, then the peak
+
+    # The same run as if it had stopped after step 4 (the middle of epoch 2): its copy without the
+    # final checkpoint, continued with --resume.
+    stopped = tmp_path / "stopped" / run.path.name
+    shutil.copytree(run.path, stopped)
+    for state in list(stopped.rglob(TRAINER_STATE)):
+        if json.loads(state.read_text())["step"] == 6:
+            shutil.rmtree(state.parent)
+    _, resumed = run_job(config.model_copy(update={"resume": str(stopped)}))
+    assert resumed["steps"] == 2 and "before" not in resumed["heldout"]
+    a, b = final_weights(whole), final_weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
+    assert resumed["heldout"]["after"] == whole["heldout"]["after"]
