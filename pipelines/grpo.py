@@ -24,7 +24,8 @@ from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.verify.config import VerifierConfig
 from actors.verify.pool import PoolConfig
 from pipelines.evaluation.hook import TrainingEvalConfig
-from pipelines.job import CheckpointSettings, JobConfig, local_or_hub  # noqa: F401 (re-exported)
+from pipelines.job import (CheckpointSettings, JobConfig, add_resume_argument, local_or_hub,  # noqa: F401
+                           resume_overrides, resume_path)
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig
 
@@ -87,22 +88,9 @@ class Config(JobConfig):
         return self
 
 
-def add_arguments(parser: Any) -> None:
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
-
-
-def overrides_from(args: Any) -> list[str]:
-    return [f"resume={args.resume}"] if getattr(args, "resume", None) else []
-
-
-def run_path(config: Config) -> Path | None:
-    """--resume continues in the same run directory."""
-    if config.resume is None:
-        return None
-    path = Path(config.resume)
-    if not (path / "config.yaml").is_file():
-        raise FileNotFoundError(f"--resume {path}: not a run directory (no config.yaml)")
-    return path
+add_arguments = add_resume_argument
+overrides_from = resume_overrides
+run_path = resume_path
 
 
 def resumed_config(config: Config) -> Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -82,3 +83,23 @@ def connect_ray(config: RayConfig) -> None:
 def local_or_hub(name: str) -> str:
     path = Path(name).expanduser()
     return str(path.resolve()) if path.exists() else name
+
+
+# --resume RUN_DIR, the same for every training job (grpo, sft, dpo, orpo): the job module re-exports
+# these three under the names the CLI looks for (add_arguments, overrides_from, run_path).
+def add_resume_argument(parser: Any) -> None:
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+
+
+def resume_overrides(args: Any) -> list[str]:
+    return [f"resume={args.resume}"] if getattr(args, "resume", None) else []
+
+
+def resume_path(config: Any) -> Path | None:
+    """--resume continues in the same run directory."""
+    if config.resume is None:
+        return None
+    path = Path(config.resume)
+    if not (path / "config.yaml").is_file():
+        raise FileNotFoundError(f"--resume {path}: not a run directory (no config.yaml)")
+    return path

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from actors.config import Config as BaseConfig
 from actors.learner.config import LearnerConfig
-from pipelines.job import CheckpointSettings, JobConfig
+from pipelines.job import CheckpointSettings, JobConfig, add_resume_argument, resume_overrides, resume_path
 from pipelines.offline.data import Kind, OfflineDataConfig
 from pipelines.offline.smoke import SmokeDataConfig
 from pipelines.runs import Run
@@ -76,21 +76,9 @@ class OfflineJobConfig(JobConfig):
     """Write training.png (loss; accuracy and margin for preference jobs) at the end."""
 
 
-def add_arguments(parser: Any) -> None:
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
-
-
-def overrides_from(args: Any) -> list[str]:
-    return [f"resume={args.resume}"] if getattr(args, "resume", None) else []
-
-
-def run_path(config: OfflineJobConfig) -> Path | None:
-    if config.resume is None:
-        return None
-    path = Path(config.resume)
-    if not (path / "config.yaml").is_file():
-        raise FileNotFoundError(f"--resume {path}: not a run directory (no config.yaml)")
-    return path
+add_arguments = add_resume_argument
+overrides_from = resume_overrides
+run_path = resume_path
 
 
 def check(config: OfflineJobConfig, kind: Kind) -> None:
