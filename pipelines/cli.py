@@ -1,6 +1,7 @@
 """The `qvr` command line (also `python -m pipelines`): one subcommand per job, plus `config show`.
 
-Exit status: 0 done, 1 the job failed, 2 bad usage or config (nothing started).
+Exit status: 0 done, 1 the job failed, 2 bad usage, config or input (a ConfigError: before the
+job starts, or once it has read its input, e.g. a dataset none of whose rows survive tokenizing).
 With ``--json`` the last line of standard output is exactly one JSON object.
 """
 
@@ -77,18 +78,22 @@ def _resolve(job: str, args: argparse.Namespace) -> Any:
     return resolve_config(module.Config, args.config, overrides)
 
 
-def _run_job(name: str, args: argparse.Namespace, config: Any) -> int:
+def _run_job(name: str, args: argparse.Namespace, config: Any, run_path: Any) -> int:
     from pipelines.runs import Run
 
     module = job_module(name)
-    # A job may continue an existing run directory (`qvr grpo --resume RUN_DIR`).
-    run = Run(name, config, config.run, module.run_path(config) if hasattr(module, "run_path") else None)
+    run = Run(name, config, config.run, run_path)
     print(f"run directory: {run.path}", flush=True)
     status = 0
     try:
         summary = module.run(config, run)
         summary = {"job": name, "run_dir": str(run.path), **summary}
         run.write_summary(summary)
+    except ConfigError as error:  # bad input found once the job read it (e.g. no row survived tokenizing)
+        print(f"qvr: input error:\n{error}", file=sys.stderr, flush=True)
+        summary = {"job": name, "run_dir": str(run.path), "error": f"{type(error).__name__}: {error}"}
+        run.write_summary(summary)
+        status = EXIT_USAGE
     except Exception as error:  # noqa: BLE001 - reported, logged to the run, exit status 1
         log.error("%s failed: %s\n%s", name, error, traceback.format_exc())
         summary = {"job": name, "run_dir": str(run.path), "error": f"{type(error).__name__}: {error}"}
@@ -124,13 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         config = _resolve(job, args)
         if args.command != "config" and hasattr(job_module(job), "check"):
             job_module(job).check(config)  # a job's own inputs (files it reads), before anything starts
+        # A job may continue an existing run directory (`qvr grpo --resume RUN_DIR`).
+        run_path = job_module(job).run_path(config) if hasattr(job_module(job), "run_path") else None
     except ConfigError as error:
         print(f"qvr: config error:\n{error}", file=sys.stderr)
         return EXIT_USAGE
     if args.command == "config":
         print(json.dumps(config.model_dump(mode="json")) if args.json else dump_config(config), end="\n")
         return 0
-    return _run_job(job, args, config)
+    return _run_job(job, args, config, run_path)
 
 
 def entry() -> None:

@@ -96,10 +96,16 @@ def resume_overrides(args: Any) -> list[str]:
 
 
 def resume_path(config: Any) -> Path | None:
-    """--resume continues in the same run directory."""
+    """--resume continues in the same run directory, which must hold a run's config and a complete
+    checkpoint (a ConfigError otherwise: exit 2, nothing started)."""
+    from actors.learner.checkpoint import latest
+    from pipelines.config import ConfigError
+
     if config.resume is None:
         return None
     path = Path(config.resume)
     if not (path / "config.yaml").is_file():
-        raise FileNotFoundError(f"--resume {path}: not a run directory (no config.yaml)")
+        raise ConfigError(f"--resume {path}: not a run directory (no config.yaml)")
+    if latest(path) is None:
+        raise ConfigError(f"--resume {path}: no complete checkpoint in it (nothing to continue from)")
     return path

@@ -96,6 +96,27 @@ def test_a_missing_field_or_no_usable_row_is_a_config_error_naming_file_and_fiel
     assert "nothing.jsonl: no such file" in capsys.readouterr().err
 
 
+def test_resume_from_a_folder_that_is_no_run_or_has_no_checkpoint_is_a_config_error(tiny, tmp_path, capsys):
+    from pipelines.cli import main
+
+    assert main(["sft", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "not a run directory (no config.yaml)" in capsys.readouterr().err
+    (tmp_path / "config.yaml").write_text("model: x\n")
+    assert main(["dpo", "--resume", str(tmp_path)]) == 2
+    assert "no complete checkpoint" in capsys.readouterr().err
+
+
+def test_a_dataset_whose_rows_all_drop_when_tokenized_exits_2_naming_file_and_reasons(tiny, tmp_path, capsys):
+    from pipelines.cli import main
+
+    long = write_jsonl(tmp_path / "long.jsonl", [{"prompt": "qc.h(0) " * 200, "completion": "x"}] * 3)
+    status = main(["sft", f"model={tiny}", f"data.train={long}", "data.max_length=32", "ray.num_cpus=2",
+                   f"run.root={tmp_path / 'runs'}", "run.tensorboard=false"])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "long.jsonl has no usable row" in error and "prompt_too_long: 3" in error
+
+
 # ---- end to end ----
 
 @pytest.fixture(scope="module")

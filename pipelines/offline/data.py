@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from actors.config import Config
+from pipelines.config import ConfigError
 
 log = logging.getLogger("qvr.data")
 
@@ -262,8 +263,8 @@ ROW_KEYS: dict[str, tuple[str, ...]] = {"sft": ("prompt_ids", "completion_ids"),
                                         "pairs": ("prompt_ids", "chosen_ids", "rejected_ids")}
 
 
-class NoUsableRows(ValueError):
-    pass
+class NoUsableRows(ConfigError):
+    """No row of a file survived validation and tokenizing: bad input (exit 2), not a failure."""
 
 
 def prepare(config: OfflineDataConfig, kind: Kind, model: str) -> tuple[list[dict], list[dict], dict[str, Any]]:
