@@ -161,6 +161,28 @@ def final_weights(summary: dict) -> dict[str, torch.Tensor]:
             for name, tensor in load_file(file).items()}
 
 
+def test_texts_pack_into_full_length_sequences_with_nothing_lost_and_nothing_shared(tiny, tmp_path, ray_session):
+    from transformers import AutoTokenizer
+
+    from pipelines.offline.data import OfflineDataConfig, prepare
+
+    texts = [f"qc = QuantumCircuit({n})\n" + "qc.h(0)\n" * n for n in range(1, 9)]
+    source = write_jsonl(tmp_path / "corpus.jsonl", [{"text": text} for text in texts])
+    config = OfflineDataConfig(train=source, heldout_fraction=0.25, max_length=16)
+    train, heldout, report = prepare(config, "sft_text", tiny)
+    assert report["packed"] == {"train_texts": 6, "heldout_texts": 2}
+    for rows in (train, heldout):
+        lengths = [len(row["prompt_ids"]) + len(row["completion_ids"]) for row in rows]
+        assert lengths[:-1] == [16] * (len(lengths) - 1) and 2 <= lengths[-1] <= 16  # no padding but the last
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    streams = ["".join(tokenizer.decode(row["prompt_ids"] + row["completion_ids"]) for row in rows)
+               for rows in (train, heldout)]
+    pieces = [piece for piece in (streams[0] + streams[1]).split(tokenizer.eos_token) if piece]
+    assert sorted(pieces) == sorted(texts)  # every text whole, each in exactly one of the two splits
+    unpacked, _, _ = prepare(config.model_copy(update={"pack": False}), "sft_text", tiny)
+    assert len(unpacked) == 6 and max(len(r["prompt_ids"]) + len(r["completion_ids"]) for r in unpacked) == 16
+
+
 @pytest.mark.slow
 def test_sft_learns_and_resumes_mid_epoch_to_identical_parameters(tmp_path, ray_session):
     import shutil

@@ -67,6 +67,13 @@ class OfflineDataConfig(Config):
     """Tokens per sequence (prompt + answer). A prompt that leaves fewer than 1 answer token is
     dropped (``prompt_too_long``); longer answers are cut (``truncated``)."""
 
+    pack: bool = True
+    """SFT with ``loss_on: all``: concatenate the texts (each ending in EOS, in file order) and cut
+    the stream into sequences of exactly ``max_length`` tokens (the last one shorter), so no step
+    computes padding and no text is cut off (the IBM paper's extended pretraining packs its corpus
+    to the context length). Attention spans document boundaries, as in GPT-style pretraining
+    (Brown et al. 2020, arXiv 2005.14165). False: one sequence per text, cut at ``max_length``."""
+
 
 def fields_for(config: OfflineDataConfig, kind: Kind) -> dict[str, str]:
     """Role -> column name."""
@@ -230,8 +237,9 @@ def tokenize_files(paths: list[str], config: OfflineDataConfig, kind: Kind, mode
         datasets.append(dataset.add_column(SOURCE, lambda batch, index=index: [index] * len(batch),
                                            batch_format="pandas"))
     dataset = datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
-    tokenized = dataset.map_batches(Tokenize, fn_constructor_args=(model, fields, kind, config.prompt_format,
-                                                                   config.max_length),
+    # Packed texts are cut after tokenizing (pack_texts), so here they keep every token.
+    limit = 1 << 40 if packs(config, kind) else config.max_length
+    tokenized = dataset.map_batches(Tokenize, fn_constructor_args=(model, fields, kind, config.prompt_format, limit),
                                     batch_format="pandas", batch_size=256, compute=_actor_pool(), num_cpus=0.5)
     results = []
     rows = tokenized.take_all()
@@ -263,6 +271,18 @@ ROW_KEYS: dict[str, tuple[str, ...]] = {"sft": ("prompt_ids", "completion_ids"),
                                         "pairs": ("prompt_ids", "chosen_ids", "rejected_ids")}
 
 
+def packs(config: OfflineDataConfig, kind: Kind) -> bool:
+    return kind == "sft_text" and config.pack
+
+
+def pack_texts(rows: list[dict[str, Any]], max_length: int) -> list[dict[str, Any]]:
+    """Whole tokenized texts -> their concatenation cut into ``max_length``-token sequences (a
+    last piece of one token, which has nothing to predict, is left out)."""
+    stream = [token for row in rows for token in row["prompt_ids"] + row["completion_ids"]]
+    pieces = [stream[start: start + max_length] for start in range(0, len(stream), max_length)]
+    return [{"prompt_ids": piece[:1], "completion_ids": piece[1:]} for piece in pieces if len(piece) >= 2]
+
+
 class NoUsableRows(ConfigError):
     """No row of a file survived validation and tokenizing: bad input (exit 2), not a failure."""
 
@@ -292,6 +312,9 @@ def prepare(config: OfflineDataConfig, kind: Kind, model: str) -> tuple[list[dic
         report["heldout"] = {"split_from_train": len(heldout)}
     else:
         heldout = []
+    if packs(config, kind):  # after the held-out split: no text is in both
+        report["packed"] = {"train_texts": len(train), "heldout_texts": len(heldout)}
+        train, heldout = pack_texts(train, config.max_length), pack_texts(heldout, config.max_length)
     for rows in (train, heldout):
         for index, row in enumerate(rows):
             row[ROW_ID] = index
