@@ -126,10 +126,11 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     if not tasks:
         raise ValueError(f"tasks.source {config.tasks.source!r} holds no tasks")
     if config.bootstrap_tiny_policy and not Path(config.rollout.model).exists():
-        from actors.rollout.testing import save_tiny_policy
+        from pipelines.offline.bootstrap import sft_tiny_policy
 
-        log.info("building a tiny policy at %s (bootstrap_tiny_policy)", config.rollout.model)
-        save_tiny_policy(config.rollout.model, tasks)
+        print(f"building a tiny policy at {config.rollout.model} (bootstrap_tiny_policy: a `qvr sft` run) ...",
+              flush=True)
+        sft_tiny_policy(config.rollout.model, tasks, run.path, ray=config.ray)
     # Local model directories travel as absolute paths: Ray Train workers and actors do not share
     # the driver's working directory.
     config = config.model_copy(update={"rollout": config.rollout.model_copy(

@@ -246,7 +246,9 @@ def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any
 
 def sample_buckets(config: Config, run: Run, tasks: list[Any], pool: Any) -> dict[str, Any]:
     """N completions per task from the rollout workers, verified by the pool, split into
-    bucket A (passed) and bucket B (the rest), each a Parquet of completion + verdict rows."""
+    bucket A (passed) and bucket B (the rest), each a Parquet of completion + verdict rows with the
+    task's prompt, so bucket A is SFT data as it is (`qvr sft data.train=.../bucket_a.parquet
+    data.completion_field=text`)."""
     from dataclasses import asdict
 
     import pyarrow as pa
@@ -262,10 +264,11 @@ def sample_buckets(config: Config, run: Run, tasks: list[Any], pool: Any) -> dic
     log.info("sampled %d completions for %d tasks in %.1f s", len(completions), len(tasks), time.monotonic() - started)
     verdicts = pool.verify(tasks, [completion.to_completion() for completion in completions])
     by_key = {(verdict.task_id, verdict.sample_idx): verdict for verdict in verdicts}
+    prompts = {task.task_id: task.prompt for task in tasks}
     buckets: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
     for completion in completions:
         verdict = by_key[(completion.task_id, completion.sample_idx)]
-        row = {**asdict(completion.to_completion()), "status": verdict.status, "tests_passed": verdict.tests_passed,
+        row = {"prompt": prompts[completion.task_id], **asdict(completion.to_completion()), "status": verdict.status, "tests_passed": verdict.tests_passed,
                "tests_total": verdict.tests_total, "reward": verdict.reward}
         buckets["a" if verdict.status == "passed" else "b"].append(row)
     paths = {}
@@ -278,7 +281,7 @@ def sample_buckets(config: Config, run: Run, tasks: list[Any], pool: Any) -> dic
             "bucket_a_path": str(paths["a"]), "bucket_b_path": str(paths["b"])}
 
 
-BUCKET_COLUMNS = ("task_id", "sample_idx", "text", "token_ids", "logprobs", "policy_version", "finish_reason",
+BUCKET_COLUMNS = ("prompt", "task_id", "sample_idx", "text", "token_ids", "logprobs", "policy_version", "finish_reason",
                   "status", "tests_passed", "tests_total", "reward")
 
 

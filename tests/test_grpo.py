@@ -28,10 +28,18 @@ OVERRIDES = ("producer.prompts_per_step=5",)
 
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory):
-    from actors.rollout.testing import save_tiny_policy
+    import ray
+
+    from pipelines.job import RayConfig
+    from pipelines.offline.bootstrap import sft_tiny_policy
     from pipelines.tasks.loader import TaskSourceConfig, load_tasks
 
-    return save_tiny_policy(tmp_path_factory.mktemp("policy") / "tiny", load_tasks(TaskSourceConfig(source=str(EXAMPLES))))
+    root = tmp_path_factory.mktemp("policy")
+    try:
+        return sft_tiny_policy(root / "tiny", load_tasks(TaskSourceConfig(source=str(EXAMPLES))), root,
+                               ray=RayConfig(num_cpus=2, include_dashboard=True), evaluate_on=str(EXAMPLES))
+    finally:
+        ray.shutdown()  # the GRPO runs below start their own
 
 
 def grpo(root: Path, policy: Path, *args: str) -> tuple[int, dict, str]:
@@ -54,6 +62,19 @@ def uninterrupted(tmp_path_factory, policy):
     code, summary, output = grpo(tmp_path_factory.mktemp("runs"), policy)
     assert code == 0, output
     return summary
+
+
+def test_the_tiny_policy_is_a_sft_run_whose_sandbox_pass_rate_rose(policy):
+    """The bootstrap is a `qvr sft` run with the offline eval hook: before training nothing passes
+    the hidden tests; after it the greedy answers pass (checked by the verifier pool, by pass@1)."""
+    made = json.loads((policy / "qvr-tiny-policy.json").read_text())
+    sft_run = Path(made["sft_run"])
+    assert (sft_run / "config.yaml").is_file() and made["steps"] == 30
+    before, after = made["eval"]["before"]["greedy_pass@1"], made["eval"]["after"]["greedy_pass@1"]
+    assert before == 0.0 and after >= 0.4, made["eval"]
+    logged = [json.loads(line) for line in (sft_run / "metrics.jsonl").read_text().splitlines()]
+    evals = {row["step"]: row["eval/greedy_pass@1"] for row in logged if "eval/greedy_pass@1" in row}
+    assert evals == {0: before, 30: after}
 
 
 def test_grpo_smoke_learns_from_sandbox_rewards(uninterrupted, policy):

@@ -204,7 +204,7 @@ def test_one_deepspeed_step_lowers_the_loss_and_micro_batches_add_up(tiny, proce
     assert checkpoint.latest(tmp_path) == tmp_path
 
 
-def test_the_final_lora_policy_saves_as_a_plain_merged_model(tiny, tmp_path):
+def test_the_final_lora_policy_saves_as_a_plain_merged_model_and_as_the_adapter_alone(tiny, tmp_path):
     from types import SimpleNamespace
 
     from transformers import AutoModelForCausalLM
@@ -222,6 +222,13 @@ def test_the_final_lora_policy_saves_as_a_plain_merged_model(tiny, tmp_path):
     ids = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
         assert torch.allclose(saved(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
+    from peft import PeftModel
+
+    adapter_files = sorted(path.name for path in (tmp_path / checkpoint.HF_ADAPTER).iterdir())
+    assert "adapter_config.json" in adapter_files and "config.json" not in adapter_files  # the adapter alone
+    over_base = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny), tmp_path / checkpoint.HF_ADAPTER)
+    with torch.no_grad():
+        assert torch.allclose(over_base(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
 
 
 @pytest.mark.slow

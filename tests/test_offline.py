@@ -130,28 +130,43 @@ def ray_session():
     ray.shutdown()
 
 
-def sft_config(tmp_path: Path, **learner):
-    from pipelines.sft import Config
+def offline_config(job: str, tmp_path: Path, train_seeds: int = 3, lr: float = 3e-3, **settings):
+    from pipelines.jobs import job_module
 
-    return Config.model_validate({
+    return job_module(job).Config.model_validate({
         "model": str(tmp_path / "model"), "run": {"root": str(tmp_path / "runs"), "tensorboard": False},
         "data": {"train": str(tmp_path / "train.jsonl"), "heldout": str(tmp_path / "heldout.jsonl"), "max_length": 384},
-        "bootstrap_smoke": {"templates": 4, "train_seeds": 3, "heldout_seeds": 1},
+        "bootstrap_smoke": {"templates": 4, "train_seeds": train_seeds, "heldout_seeds": 1},
         "train": {"epochs": 2, "global_batch_size": 4, "seed": 3},
-        "learner": {"workers": 2, "cpus_per_worker": 0.5, "lr": 3e-3, "micro_batch_size": 1,
-                    "schedule": {"kind": "cosine", "warmup_steps": 1}, **learner},
-        "checkpoint": {"every": 2, "keep": 3, "max_failures": 0}, "plot": False})
+        "learner": {"workers": 2, "cpus_per_worker": 0.5, "lr": lr, "micro_batch_size": 1,
+                    "schedule": {"kind": "cosine", "warmup_steps": 1}},
+        "checkpoint": {"every": 2, "keep": 3, "max_failures": 0}, "plot": False, **settings})
 
 
-def run_job(config):
-    from pipelines import sft
+def run_job(config, job: str = "sft"):
+    from pipelines.jobs import job_module
     from pipelines.runs import Run
 
-    run = Run("sft", config, config.run, sft.run_path(config))
+    module = job_module(job)
+    run = Run(job, config, config.run, module.run_path(config))
     try:
-        return run, sft.run(config, run)
+        return run, module.run(config, run)
     finally:
         run.close()
+
+
+def stopped_copy(run_path: Path, destination: Path, after_step: int) -> Path:
+    """The run as if it had been killed after ``after_step``: its copy without later checkpoints."""
+    import shutil
+
+    from actors.learner.checkpoint import TRAINER_STATE
+
+    stopped = destination / run_path.name
+    shutil.copytree(run_path, stopped)
+    for state in list(stopped.rglob(TRAINER_STATE)):
+        if json.loads(state.read_text())["step"] > after_step:
+            shutil.rmtree(state.parent)
+    return stopped
 
 
 def final_weights(summary: dict) -> dict[str, torch.Tensor]:
@@ -183,13 +198,41 @@ def test_texts_pack_into_full_length_sequences_with_nothing_lost_and_nothing_sha
     assert len(unpacked) == 6 and max(len(r["prompt_ids"]) + len(r["completion_ids"]) for r in unpacked) == 16
 
 
+def test_a_teacher_writes_each_rows_explanation_and_the_proven_code_is_kept(tiny, tmp_path, ray_session):
+    from pipelines.offline.teacher import TeacherConfig, write_explanations
+
+    code = "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)"
+    rows = [{"prompt": "Prepare a Bell state.", "completion": f"Here:\n```python\n{code}\n```", "task_id": "a"},
+            {"prompt": "Prepare a GHZ state.", "completion": f"```python\n{code}\nqc.cx(1, 2)\n```", "task_id": "b"},
+            {"prompt": "Say hello.", "completion": "no code at all (", "task_id": "c"}]
+    source = write_jsonl(tmp_path / "bucket-a.jsonl", rows)
+    teacher = TeacherConfig.model_validate({"rollout": {"engine": "transformers", "model": tiny, "num_cpus": 0.25},
+                                            "sampling": {"max_tokens": 12, "temperature": 0.0}})
+    counts = write_explanations(teacher, source, "prompt", "completion", tmp_path / "out.jsonl")
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert counts["rows"] == 3 and counts["no_code"] == 1 and counts["explained"] + counts["empty_explanation"] == 2
+    assert counts["explained"] >= 1
+    assert written[2] == rows[2]  # nothing to explain: kept as it was, and counted
+    for row, original in zip(written[:2], rows[:2]):
+        assert row["task_id"] == original["task_id"] and row["prompt"] == original["prompt"]
+        if row["completion"] != original["completion"]:
+            think, _, block = row["completion"].partition("</think>\n")
+            assert think.startswith("<think>\n") and len(think.strip()) > len("<think>")
+            assert block == "```python\n" + original["completion"].split("```python\n")[1].split("\n```")[0] + "\n```"
+
+
+def test_offline_jobs_evaluate_only_their_start_and_end():
+    from pipelines.config import ConfigError, resolve_config
+    from pipelines.sft import Config
+
+    with pytest.raises(ConfigError, match="eval.every"):
+        resolve_config(Config, None, ["eval.every=2"])
+    assert resolve_config(Config, None, []).eval.at_start
+
+
 @pytest.mark.slow
 def test_sft_learns_and_resumes_mid_epoch_to_identical_parameters(tmp_path, ray_session):
-    import shutil
-
-    from actors.learner.checkpoint import TRAINER_STATE
-
-    config = sft_config(tmp_path)
+    config = offline_config("sft", tmp_path)
     run, whole = run_job(config)
     assert whole["steps"] == 6  # 12 rows / 4 per step x 2 epochs
     assert whole["heldout"]["after"]["loss"] < whole["heldout"]["before"]["loss"] - 0.5
@@ -199,13 +242,26 @@ def test_sft_learns_and_resumes_mid_epoch_to_identical_parameters(tmp_path, ray_
 
     # The same run as if it had stopped after step 4 (the middle of epoch 2): its copy without the
     # final checkpoint, continued with --resume.
-    stopped = tmp_path / "stopped" / run.path.name
-    shutil.copytree(run.path, stopped)
-    for state in list(stopped.rglob(TRAINER_STATE)):
-        if json.loads(state.read_text())["step"] == 6:
-            shutil.rmtree(state.parent)
+    stopped = stopped_copy(run.path, tmp_path / "stopped", after_step=4)
     _, resumed = run_job(config.model_copy(update={"resume": str(stopped)}))
     assert resumed["steps"] == 2 and "before" not in resumed["heldout"]
+    a, b = final_weights(whole), final_weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
+    assert resumed["heldout"]["after"] == whole["heldout"]["after"]
+
+
+@pytest.mark.slow
+def test_dpo_learns_and_resumes_mid_epoch_with_its_frozen_reference_to_identical_parameters(tmp_path, ray_session):
+    config = offline_config("dpo", tmp_path, train_seeds=2, lr=1e-3)
+    run, whole = run_job(config, "dpo")
+    assert whole["steps"] == 4 and whole["data"]["train"]["usable"] == 8  # 8 pairs / 4 per step x 2 epochs
+    before, after = whole["heldout"]["before"], whole["heldout"]["after"]
+    assert before["margin"] == 0.0 and after["margin"] > 0.0 and after["accuracy"] > before["accuracy"]
+    # Stopped after step 2 (the end of epoch 1), continued: the reference is rebuilt from the
+    # starting weights, not from the checkpoint's policy, or the resumed steps would differ.
+    stopped = stopped_copy(run.path, tmp_path / "stopped", after_step=2)
+    _, resumed = run_job(config.model_copy(update={"resume": str(stopped)}), "dpo")
+    assert resumed["steps"] == 2
     a, b = final_weights(whole), final_weights(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
     assert resumed["heldout"]["after"] == whole["heldout"]["after"]

@@ -62,7 +62,9 @@ def test_sample_buckets_from_a_local_model(tmp_path):
     assert summary["bucket_a"] + summary["bucket_b"] == 6
     for name in ("bucket_a_path", "bucket_b_path"):
         columns = set(pq.read_schema(summary[name]).names)
-        assert {"task_id", "sample_idx", "text", "token_ids", "logprobs", "status", "reward"} <= columns
+        assert {"prompt", "task_id", "sample_idx", "text", "token_ids", "logprobs", "status", "reward"} <= columns
     rows = pq.read_table(summary["bucket_b_path"]).to_pylist()
     assert all(row["status"] != "passed" for row in rows)
+    prompts = {task.task_id: task.prompt for task in read_parquet(Task, summary["output"])}
+    assert all(row["prompt"] == prompts[row["task_id"]] for row in rows)  # bucket rows are SFT rows as they are
     assert {row["task_id"] for row in rows} <= {f"synthetic/{name}/0" for name in TEMPLATES}

@@ -12,6 +12,7 @@ from typing import Any
 TAG = "state"
 TRAINER_STATE = "trainer_state.json"
 HF_MODEL = "hf_model"
+HF_ADAPTER = "hf_adapter"
 RAY_TRAIN_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of registered checkpoints
 
 

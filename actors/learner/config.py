@@ -29,6 +29,11 @@ class LoraConfig(Config):
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     """Module names that get adapters (Qwen/Llama naming)."""
 
+    save_adapter: bool = True
+    """Beside the merged final policy (``hf_model/``), write the adapter alone (``hf_adapter/``, PEFT's
+    format: megabytes instead of the whole model; loads with ``PeftModel.from_pretrained`` over the
+    base, or serves as a vLLM LoRA)."""
+
 
 class ScheduleConfig(Config):
     """The learning-rate schedule: linear warmup from 0, then constant, linear decay or cosine

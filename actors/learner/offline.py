@@ -47,6 +47,9 @@ class OfflinePlan(Config):
     shuffle: bool = True
     """Shuffle every epoch; False keeps the dataset's order."""
 
+    heldout: bool = False
+    """A dataset shard ``heldout`` is there to score before the first step and after the last."""
+
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(self.rows / self.global_batch_size)

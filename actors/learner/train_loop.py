@@ -126,8 +126,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         pad_id = int(getattr(engine.module.config, "pad_token_id", None) or 0)
         offline = OfflineSource(read_rows(ray.train.get_dataset_shard("train")), spec.offline, algorithm,
                                 algo_config, rank, world, learner.micro_batch_size, pad_id)
-        heldout_shard = ray.train.get_dataset_shard("heldout")
-        heldout = read_rows(heldout_shard) if heldout_shard is not None else None
+        heldout = read_rows(ray.train.get_dataset_shard("heldout")) if spec.offline.heldout else None
 
         def evaluate(step: int) -> None:
             if not heldout:
@@ -210,7 +209,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             if report_checkpoint:
                 checkpoint.save(engine, directory, {"step": version, "policy_version": version}, rank)
                 if done:
-                    _save_hf(engine, learner, directory, rank)
+                    _save_hf(engine, learner, directory, rank, spec.model)
                 ckpt = ray.train.Checkpoint.from_directory(directory)
             ray.train.report({key: value for key, value in metrics.items() if not key.startswith("time/")},
                              checkpoint=ckpt)
@@ -308,11 +307,33 @@ def _published_weights(engine: Any, learner: LearnerConfig, rank: int) -> dict[s
         return {name: tensor.clone() for name, tensor in hf_state_dict(engine.module, learner.lora.enabled).items()}
 
 
-def _save_hf(engine: Any, learner: LearnerConfig, directory: str, rank: int) -> None:
-    """The final policy as a plain Hugging Face folder (LoRA merged) beside the checkpoint, written
-    by rank 0 (every rank calls it: ZeRO-3 gathers are collective)."""
+def _save_hf(engine: Any, learner: LearnerConfig, directory: str, rank: int, source: str | None = None) -> None:
+    """The final policy as a plain Hugging Face folder (LoRA merged, the starting model's tokenizer
+    beside it, so that it loads alone: ``qvr eval --model``, the next stage of a recipe) next to
+    the checkpoint, and under LoRA the adapter alone (``lora.save_adapter``); written by rank 0
+    (every rank calls it: ZeRO-3 gathers are collective)."""
+    from transformers import AutoTokenizer
+
     weights = _published_weights(engine, learner, rank)
+    adapter = _adapter_weights(engine, learner, rank) if learner.lora.enabled and learner.lora.save_adapter else None
     if weights is None:
         return
     model = engine.module.get_base_model() if learner.lora.enabled else engine.module
     model.save_pretrained(os.path.join(directory, checkpoint.HF_MODEL), state_dict=weights)
+    if adapter is not None:
+        engine.module.save_pretrained(os.path.join(directory, checkpoint.HF_ADAPTER), state_dict=adapter)
+    if source is not None:
+        AutoTokenizer.from_pretrained(source).save_pretrained(os.path.join(directory, checkpoint.HF_MODEL))
+
+
+def _adapter_weights(engine: Any, learner: LearnerConfig, rank: int) -> dict[str, Any] | None:
+    """The LoRA adapter's weights in PEFT's names (gathered under ZeRO-3), on rank 0."""
+    import deepspeed
+    from peft import get_peft_model_state_dict
+
+    gather = (deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
+              if learner.zero_stage == 3 else contextlib.nullcontext())
+    with gather:
+        if rank != 0:
+            return None
+        return {name: tensor.detach().clone() for name, tensor in get_peft_model_state_dict(engine.module).items()}

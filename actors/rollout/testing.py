@@ -8,7 +8,6 @@ any local checkpoint (``from_pretrained(path)``, ``vllm.LLM(model=path)``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -92,53 +91,3 @@ def random_state_dict(path: str | Path, seed: int) -> dict:
     from transformers import AutoTokenizer
 
     return build_model(AutoTokenizer.from_pretrained(path), seed=seed).state_dict()
-
-
-def save_tiny_policy(path: str | Path, tasks: list, steps: int = 30, seed: int = 0, lr: float = 3e-3) -> Path:
-    """A tiny model that has half-learned to answer ``tasks`` (prompt -> reference solution).
-
-    A random model never writes code that passes, so every GRPO group would have zero reward
-    variance and nothing to learn. This one is trained for ``steps`` full-batch AdamW steps to
-    reproduce each task's reference after its chat-rendered prompt: sampled at temperature 1 it
-    writes the reference sometimes and a corrupted copy otherwise, which gives smoke runs real,
-    mixed rewards from the sandbox. Deterministic for a given torch build and seed."""
-    import torch
-
-    from actors.rollout.prompts import Prompt, PromptRenderer
-
-    path = Path(path)
-    pairs = [(task.prompt, task.reference_solution) for task in tasks if task.reference_solution]
-    if not pairs:
-        raise ValueError("save_tiny_policy needs tasks with reference solutions")
-    tokenizer = build_tokenizer(vocab_size=1024, extra_corpus=[text for pair in pairs for text in pair])
-    model = build_model(tokenizer, seed=seed)
-    renderer = PromptRenderer(tokenizer, "chat")
-    rows = []
-    for index, (prompt, reference) in enumerate(pairs):
-        prompt_ids = renderer.token_ids(Prompt(task_id=str(index), text=prompt))
-        answer_ids = tokenizer(reference, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        rows.append((prompt_ids, answer_ids))
-    length = max(len(p) + len(a) for p, a in rows)
-    input_ids = torch.full((len(rows), length), tokenizer.pad_token_id)
-    labels = torch.full((len(rows), length), -100)
-    attention = torch.zeros((len(rows), length), dtype=torch.long)
-    for row, (prompt_ids, answer_ids) in enumerate(rows):
-        ids = prompt_ids + answer_ids
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        labels[row, len(prompt_ids): len(ids)] = torch.tensor(answer_ids)
-        attention[row, : len(ids)] = 1
-    torch.manual_seed(seed)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    for _ in range(steps):
-        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    (path / "qvr-tiny-policy.json").write_text(json.dumps({"steps": steps, "seed": seed, "final_loss": loss.item()}))
-    return path

@@ -15,6 +15,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -23,6 +24,7 @@ from actors.config import Config as BaseConfig
 from actors.learner.config import LearnerConfig
 from pipelines.job import CheckpointSettings, JobConfig, add_resume_argument, resume_overrides, resume_path
 from pipelines.offline.data import Kind, OfflineDataConfig
+from pipelines.offline.evaluation import OfflineEvalConfig
 from pipelines.offline.smoke import SmokeDataConfig
 from pipelines.runs import Run
 
@@ -72,6 +74,10 @@ class OfflineJobConfig(JobConfig):
     """A run directory to continue from its latest checkpoint (``--resume``); the run's own config
     is used, these settings are ignored (but ``learner.fail_at_steps``, a drill of this invocation)."""
 
+    eval: OfflineEvalConfig = OfflineEvalConfig()
+    """Held-out pass@k (sampled and greedy, verified in the sandbox) of the starting and the final
+    policy: off while ``eval.benchmarks`` is empty."""
+
     plot: bool = True
     """Write training.png (loss; accuracy and margin for preference jobs) at the end."""
 
@@ -104,6 +110,13 @@ def check_sources(config: OfflineJobConfig, kind: Kind) -> list[str]:
         check_model_source(config.model)
     except FileNotFoundError as error:
         problems.append(f"model: {error}")
+    if config.eval.enabled:
+        from pipelines.evaluation.hook import load_sets
+
+        try:
+            load_sets(config.eval)
+        except (OSError, ValueError) as error:
+            problems.append(f"eval.benchmarks: {error}")
     return problems
 
 
@@ -125,8 +138,11 @@ def bootstrap(config: OfflineJobConfig, kind: Kind) -> None:
         write_smoke_model(Path(config.model), texts)
 
 
-def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run) -> dict[str, Any]:
-    """The whole offline job; ``algorithm`` is the algorithm's typed config."""
+def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run,
+                rewrite: Callable[[Any, Run], tuple[Any, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The whole offline job; ``algorithm`` is the algorithm's typed config. ``rewrite(config, run)``
+    (e.g. SFT's teacher) may replace the rows before they are read, on the run's own config (a
+    resumed run's too); what it returns besides the config joins the summary."""
     import ray
     import ray.data
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
@@ -159,10 +175,13 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run) 
 
     connect_ray(config.ray)
     started = time.monotonic()
+    extra: dict[str, Any] = {}
+    if rewrite is not None:
+        config, extra = rewrite(config, run)
     print("preparing data (Ray Data: read, validate, tokenize) ...", flush=True)
     train_rows, heldout_rows, data_report = prepare(config.data, kind, model)
     plan = OfflinePlan(rows=len(train_rows), epochs=config.train.epochs, global_batch_size=config.train.global_batch_size,
-                       seed=config.train.seed, shuffle=config.train.shuffle)
+                       seed=config.train.seed, shuffle=config.train.shuffle, heldout=bool(heldout_rows))
     dropped = {key: value for key, value in data_report["train"].items() if key not in ("rows", "usable") and value}
     print(f"data: {plan.rows} training rows, {len(heldout_rows)} held-out; {plan.steps} steps "
           f"({plan.epochs} epoch(s) x {plan.steps_per_epoch})" + (f"; dropped or cut: {dropped}" if dropped else ""),
@@ -217,6 +236,12 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run) 
     final = checkpoint.latest(run.path)
     if config.plot and history:
         plot_training(history, run.path / "training.png")
+    policy = final / checkpoint.HF_MODEL if final and (final / checkpoint.HF_MODEL).exists() else None
+    evaluations = {}
+    if config.eval.enabled and policy is not None:
+        from pipelines.offline.evaluation import evaluate_policies
+
+        evaluations = evaluate_policies(config.eval, {0: model, plan.steps: str(policy)}, plan.steps, run)
     shown = HELDOUT_KEYS[type(algorithm).name]
     return {
         "steps": len(history), "wall_s": round(wall_s, 1),
@@ -225,7 +250,10 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run) 
         "heldout": {tag: {key: round(values[key], 5) for key in shown if key in values} for tag, values in heldout.items()},
         "data": data_report,
         "checkpoint": str(final) if final else None,
-        "policy": str(final / checkpoint.HF_MODEL) if final and (final / checkpoint.HF_MODEL).exists() else None,
+        "policy": str(policy) if policy else None,
+        "eval": {tag: {key.removeprefix("eval/"): round(value, 5) for key, value in flat.items() if "pass@" in key}
+                 for tag, flat in evaluations.items()},
+        **extra,
     }
 
 
