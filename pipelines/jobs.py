@@ -43,6 +43,8 @@ JOBS: dict[str, Job] = {
                 "ORPO (NLL + lambda * log odds ratio, no reference) on prompt/chosen/rejected pairs"),
     "eval": Job("pipelines.eval",
                 "pass@k of models (or completions, or the references) on QHE, QHE-hard, HumanEval and task files"),
+    "recipe": Job("pipelines.recipe",
+                  "a recipe: jobs chained from one YAML (synth -> sft/pairs -> dpo -> grpo -> eval), resumable by stage"),
     "bench": Job("pipelines.bench",
                  "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout)"),
 }

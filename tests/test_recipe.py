@@ -1,0 +1,71 @@
+"""`qvr recipe`: stages chained by their outputs, checked before anything runs, resumed by stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.config import ConfigError, resolve_config
+from pipelines.recipe import Config
+
+
+def test_a_placeholder_must_name_an_earlier_stage_and_a_job_must_exist():
+    stages = {"train": {"job": "sft", "overrides": ["model={later.policy}"]}, "later": {"job": "eval"}}
+    with pytest.raises(ConfigError, match="names 'later', which is not an earlier stage"):
+        resolve_config(Config, None, [f"stages={json.dumps(stages)}"])
+    with pytest.raises(ConfigError, match="unknown job 'dance'"):
+        resolve_config(Config, None, ['stages={"a": {"job": "dance"}}'])
+    with pytest.raises(ConfigError, match="at least one stage"):
+        resolve_config(Config, None, [])
+
+
+def test_a_bad_stage_preset_value_is_a_config_error_before_anything_runs(tmp_path, capsys):
+    from pipelines.cli import main
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"stages": {"check": {"job": "verify", "config": "configs/verify-quickstart.yaml",
+                                                           "overrides": ["pool.workers=-1"]}}}))
+    assert main(["recipe", "--config", str(recipe), f"run.root={tmp_path}"]) == 2
+    assert "stages.check (verify)" in capsys.readouterr().err
+    assert not list(tmp_path.glob("recipe-*"))
+
+
+@pytest.mark.slow
+def test_stages_feed_each_other_by_path_and_a_rerun_runs_only_unfinished_stages(tmp_path, capsys):
+    from pipelines.cli import main
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "tiny", "stages": {
+        "synth": {"job": "synth", "config": "configs/synth-smoke.yaml",
+                  "overrides": ["spec.templates=[bell_state, ghz_state]", "spec.seeds_per_template=1"]},
+        "check": {"job": "verify", "config": "configs/verify-quickstart.yaml",
+                  "overrides": ["tasks.source={synth.output}", "pool.cpus_per_slot=0.5"]}}}, sort_keys=False))
+    args = ["recipe", "--config", str(recipe), f"run.root={tmp_path}", "--json"]
+
+    def recipe_run() -> dict:
+        assert main(args) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    first = recipe_run()
+    folder = tmp_path / "recipe-tiny"
+    assert [(s["stage"], s["status"]) for s in first["stages"]] == [("synth", "done"), ("check", "done")]
+    synth = json.loads((folder / "stages/01-synth/summary.json").read_text())
+    check = json.loads((folder / "stages/02-check/summary.json").read_text())
+    # The verify stage read what the synth stage wrote: every synthetic task, its reference passing.
+    assert synth["tasks"] == check["total"] == check["passed"] == 2
+    assert Path(synth["output"]).parent == folder / "stages/01-synth"
+    assert "| check | verify | done |" in Path(first["report"]).read_text()
+
+    stamps = {path: path.stat().st_mtime_ns for path in folder.glob("stages/*/summary.json")}
+    second = recipe_run()
+    assert [s["status"] for s in second["stages"]] == ["skipped", "skipped"]
+    assert {path: path.stat().st_mtime_ns for path in folder.glob("stages/*/summary.json")} == stamps
+
+    (folder / "stages/02-check/summary.json").unlink()  # as if the recipe died in its last stage
+    third = recipe_run()
+    assert [s["status"] for s in third["stages"]] == ["skipped", "done"]
+    assert (folder / "stages/01-synth/summary.json").stat().st_mtime_ns == stamps[folder / "stages/01-synth/summary.json"]
+    assert json.loads((folder / "stages/02-check/summary.json").read_text())["passed"] == 2
