@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from actors.config import Config
 
@@ -95,6 +95,11 @@ class RewardConfig(Config):
     QSpark's multi-part reward for one family, QUASAR's hierarchical one for another); families
     not named here use ``weights``."""
 
+    deprecation_penalty: float = Field(0.1, ge=0.0, le=100.0)
+    """Reward lost per flake8-qiskit-migration finding (QKT100-QKT202: APIs Qiskit 1.0/2.0 removed,
+    e.g. the ``qiskit.providers.aer`` import the IBM paper names) in the model's code: the
+    ``deprecation`` reward is ``-deprecation_penalty * findings`` (actors/verify/deprecation.py)."""
+
     @field_validator("weights")
     @classmethod
     def _known_rewards(cls, weights: dict[str, float]) -> dict[str, float]:
@@ -119,3 +124,7 @@ def score(config: RewardConfig, result: RewardInput) -> tuple[float, dict[str, f
     weights = config.weights_for(result.family)
     parts = {name: REWARDS[name](result) for name in weights}
     return sum(weights[name] * value for name, value in parts.items()), parts
+
+
+# Rewards defined in their own modules register on import.
+from actors.verify import deprecation, qspark_rewards  # noqa: E402,F401,I001
