@@ -129,8 +129,8 @@ def qspark_imports(result: RewardInput) -> float:
 @reward("qspark_compile")
 def qspark_compile(result: RewardInput) -> float:
     """1.0 when the checker's statevector simulation worked, + 0.5 when its 2048-shot run did."""
-    measures = result.measures
-    return 1.0 * (measures.get("circuit.statevector_ok", 0.0) == 1.0) + 0.5 * (measures.get("circuit.shots_ok", 0.0) == 1.0)
+    statevector_ok = result.measures.get("circuit.statevector_ok") == 1.0
+    return 1.0 * statevector_ok + 0.5 * (result.measures.get("circuit.shots_ok") == 1.0)
 
 
 @reward("qspark_fidelity")
