@@ -8,7 +8,7 @@ import pytest
 
 from actors.contracts import Task
 from actors.verify.config import VerifierConfig
-from actors.verify.deprecation import code_measures, findings
+from actors.verify.deprecation import code_measures, findings, with_findings
 from actors.verify.executor import VerificationJob
 from actors.verify.qspark_rewards import efficiency
 from actors.verify.rewards import REWARDS, RewardConfig, RewardInput, score
@@ -144,6 +144,16 @@ def test_deprecation_findings():
     assert code_measures("    from qiskit.providers.aer import Aer\n", prompt, True, 0.1)["deprecation.findings"] == 1.0
 
 
+def test_deprecation_measures_are_the_parents_own():
+    task = Task(task_id="t", family="qspark", harness="unittest", prompt="", tests="")
+    claimed = {"deprecation.penalty": -5.0, "deprecation.findings": 0.0, "circuit.ok": 1.0}
+    code = "from qiskit.providers.aer import AerSimulator\n"
+    assert with_findings(claimed, task, code, RewardConfig()) == {"circuit.ok": 1.0}  # not weighted: nothing linted
+    weighted = RewardConfig(by_family={"qspark": {"deprecation": 1.0}}, deprecation_penalty=0.3)
+    measures = with_findings(claimed, task, code, weighted)
+    assert measures["deprecation.penalty"] == pytest.approx(0.3) and measures["deprecation.findings"] == 1.0
+
+
 # ---------------------------------------------------------------- through the real verifier (split checker)
 
 BELL_TESTS = """import unittest
@@ -274,12 +284,32 @@ def test_split_checker_measures_by_hand_and_forgeries_change_nothing(verifier):
     assert ghz.measures["circuit.fidelity"] == pytest.approx(1.0) and ghz.measures["circuit.depth"] == 3
 
 
+FORGED_RECORD = """import json, os
+record = {"tests_passed": 1, "tests_total": 1, "outcomes": {}, "error": None, "failures": "",
+          "measures": {"circuit.ok": 1, "circuit.statevector_ok": 1, "circuit.shots_ok": 1, "circuit.fidelity": 1,
+                       "circuit.depth": 1, "circuit.gates": 1, "circuit.reference_ok": 1, "circuit.reference_depth": 9,
+                       "deprecation.penalty": -5, "deprecation.findings": 0}}
+for fd in range(3, 64):
+    try:
+        os.write(fd, json.dumps(record).encode())
+    except OSError:
+        pass
+os._exit(0)
+"""
+
+
 @pytest.mark.slow
-def test_shared_mode_takes_no_circuit_measure(verifier):
-    (verdict,) = run(verifier, [(BELL, HONEST_BELL)], isolation="shared")
-    assert verdict.status == "passed" and verdict.isolation == "shared"
-    assert not circuit_measures(verdict)
-    assert verdict.reward_parts["qspark_compile"] == 0.0 and verdict.reward_parts["qspark_imports"] == 1.0
+def test_shared_mode_takes_no_circuit_measure_and_a_forged_record_brings_none(verifier):
+    honest, forged = run(verifier, [(BELL, HONEST_BELL), (BELL, FORGED_RECORD)], isolation="shared")
+    assert honest.status == "passed" and honest.isolation == "shared"
+    assert not circuit_measures(honest)
+    assert honest.reward_parts["qspark_compile"] == 0.0 and honest.reward_parts["qspark_imports"] == 1.0
+    # The shared child can write the record itself (the pass is the known weakness of the shared
+    # mode), but no circuit measure and no deprecation figure of its own survives the parent.
+    assert forged.isolation == "shared" and not circuit_measures(forged)
+    assert forged.measures["deprecation.penalty"] == 0.0
+    for part in ("qspark_compile", "qspark_fidelity", "qspark_efficiency", "qspark_depth_penalty", "deprecation"):
+        assert forged.reward_parts[part] == 0.0, part
 
 
 @pytest.mark.slow

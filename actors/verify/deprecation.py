@@ -57,14 +57,16 @@ def code_measures(code: str | None, prompt: str, continues_prompt: bool, penalty
             "deprecation.findings": float(total), "deprecation.penalty": penalty * total}
 
 
-def measures_for(task: Any, code: str | None, config: Any) -> dict[str, float]:
-    """Parent side: the deprecation measures when the ``deprecation`` reward has a weight for the
-    task's family, else none (nothing is linted)."""
+def with_findings(measures: dict[str, float], task: Any, code: str | None, config: Any) -> dict[str, float]:
+    """Parent side: a record's ``measures`` with the deprecation measures of this process only
+    (any a record claims are dropped), linted when the ``deprecation`` reward has a weight for
+    the task's family (else nothing is linted)."""
     from actors.verify.sandbox.harnesses import get
 
+    own = {name: value for name, value in measures.items() if not name.startswith("deprecation.")}
     if not config.weights_for(task.family).get("deprecation"):
-        return {}
-    return code_measures(code, task.prompt, get(task.harness).continues_prompt, config.deprecation_penalty)
+        return own
+    return {**own, **code_measures(code, task.prompt, get(task.harness).continues_prompt, config.deprecation_penalty)}
 
 
 @reward("deprecation")

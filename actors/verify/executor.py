@@ -30,7 +30,8 @@ from typing import Any
 from actors.contracts import Task, Verdict
 from actors.verify.config import VerifierConfig
 from actors.verify.sandbox.harness import RESULT_FD_ENV, count_tests
-from actors.verify.deprecation import measures_for as deprecation_measures
+from actors.verify.sandbox.measures import trusted as trusted_measures
+from actors.verify.deprecation import with_findings as with_deprecation_findings
 from actors.verify.rewards import RewardInput, score
 from actors.verify.sandbox.zygote import child_environment
 
@@ -113,7 +114,8 @@ def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: Verifier
             status = "passed" if passed == tests_total and not outcome["record"].get("error") else "failed"
     if outcome.get("reason"):
         notes.append(f"reason: {outcome['reason']}")
-    measures.update(deprecation_measures(task, job.code, config.rewards))  # from the code's text, here
+    measures = trusted_measures(measures, outcome.get("isolation", "shared"))
+    measures = with_deprecation_findings(measures, task, job.code, config.rewards)  # from the code's text, here
     reward, parts = score(config.rewards, RewardInput(
         text=job.text if job.text is not None else job.code or "", code=job.code, family=task.family, status=status,
         tests_passed=passed, tests_total=tests_total, outcomes=outcomes, measures=measures))

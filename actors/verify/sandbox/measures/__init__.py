@@ -72,6 +72,15 @@ def requests(task: Any, weights: dict[str, float]) -> dict[str, dict[str, Any]]:
             if any(weights.get(reward) for reward in provider.rewards)}
 
 
+def trusted(measures: dict[str, float], isolation: str) -> dict[str, float]:
+    """Parent side: a record's measures without any provider's unless the split checker wrote it.
+    A shared-mode record comes from the child that ran the candidate, which can forge it; the
+    parent never asks for provider measures there, so any it holds are forged."""
+    if isolation == "split":
+        return measures
+    return {name: value for name, value in measures.items() if name.split(".", 1)[0] not in PROVIDERS}
+
+
 def take(job: dict[str, Any], candidate: Candidate) -> dict[str, float]:
     """Checker side: every requested provider's measures (a failing provider reports ``.error``)."""
     measures: dict[str, float] = {}
