@@ -65,4 +65,4 @@ def test_bench_rewards_json(tmp_path):
     assert summary["default"]["over_default"] == 1.0
     assert summary["deprecation"]["mean_parts"]["deprecation"] == pytest.approx(-0.1 / 4)  # 1 of 4 samples: one finding
     assert summary["qspark"]["mean_parts"]["qspark_fidelity"] == pytest.approx(2.0 * 3 / 4)  # the deprecated one crashes
-    assert summary["deprecation_lint_ms_per_sample"] > 0
+    assert summary["deprecation_lint_ms_per_sample"] > 0 and summary["circuit_measures_ms_per_sample"] > 0

@@ -13,7 +13,9 @@ rounds (each one's rate is its median):
 - ``qspark_paper``: pass fraction + the depth and qubit penalties (the same checker measures).
 
 Printed: seconds per sample of each set and its ratio to ``default``; and, apart, the parent's
-cost of the deprecation lint alone per sample (it adds no child work).
+cost of the deprecation lint alone per sample (it adds no child work) and the cost of the
+``circuit`` measures alone, taken in-process (what the checker adds per sample, without the
+sandbox's noise).
 """
 
 from __future__ import annotations
@@ -102,6 +104,38 @@ def lint_cost(samples: list[VerificationJob], repeats: int = 20) -> float:
     return (time.perf_counter() - started) / (repeats * len(samples))
 
 
+def circuit_measures_cost(samples: list[VerificationJob], repeats: int = 3) -> float:
+    """Seconds per sample of the ``circuit`` measures alone, taken in this process on values of
+    programs run here (no fork, no crossing): what the checker adds per sample, without noise
+    from the sandbox."""
+    from actors.verify.sandbox.harness import fresh_namespace
+    from actors.verify.sandbox.harnesses import Candidate
+    from actors.verify.sandbox.measures import PROVIDERS, Absent
+
+    class Local(Candidate):
+        def __init__(self, namespace: dict[str, Any]) -> None:
+            self.namespace = namespace
+
+        def bind(self, namespace: dict[str, Any], name: str) -> None:
+            if name in self.namespace:
+                namespace[name] = self.namespace[name]
+
+    provider, prepared = PROVIDERS["circuit"], []
+    for job in samples:
+        namespace = fresh_namespace()
+        try:
+            exec(compile(job.code or "", "<sample>", "exec"), namespace)
+            candidate: Candidate = Local(namespace)
+        except Exception:  # noqa: BLE001 - the deprecated import fails here as in the sandbox
+            candidate = Absent()
+        prepared.append((provider.params(job.task), {"harness": job.task.harness, "prompt": job.task.prompt}, candidate))
+    started = time.perf_counter()
+    for _ in range(repeats):
+        for params, payload, candidate in prepared:
+            provider.measure(params, payload, candidate)
+    return (time.perf_counter() - started) / (repeats * len(prepared))
+
+
 def run(config: RewardsBenchConfig) -> dict[str, Any]:
     from actors.verify.config import VerifierConfig
     from actors.verify.rewards import RewardConfig
@@ -129,9 +163,11 @@ def run(config: RewardsBenchConfig) -> dict[str, Any]:
                "s_per_sample_rounds": [round(value, 4) for value in seconds[name]], "mean_parts": parts[name]}
         for name in REWARD_SETS}
     results["deprecation_lint_ms_per_sample"] = round(lint_cost(samples) * 1000, 4)
+    results["circuit_measures_ms_per_sample"] = round(circuit_measures_cost(samples) * 1000, 3)
     results["samples"], results["slots"], results["rounds"] = len(samples), config.slots, config.rounds
     for name in REWARD_SETS:
         print(f"{name:13s} {per_sample[name] * 1000:8.1f} ms/sample  x{results[name]['over_default']:.2f} of default  "
               f"parts {parts[name]}")
-    print(f"deprecation lint alone (parent): {results['deprecation_lint_ms_per_sample']:.3f} ms/sample")
+    print(f"deprecation lint alone (parent): {results['deprecation_lint_ms_per_sample']:.3f} ms/sample; "
+          f"circuit measures alone (in-process): {results['circuit_measures_ms_per_sample']:.1f} ms/sample")
     return results
