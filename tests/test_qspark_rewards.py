@@ -114,6 +114,30 @@ def test_measures_are_requested_only_when_a_reward_reads_them():
         parse_target("__import__('os').system('x')")
 
 
+def test_checker_simulations_on_small_circuits():
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import Parameter
+    from qiskit.circuit.library import QFTGate
+
+    from actors.verify.sandbox.measures.circuit import shots_run, statevector
+
+    bell = QuantumCircuit(2)
+    bell.h(0)
+    bell.cx(0, 1)
+    measured = bell.measure_all(inplace=False)  # final measurements: removed for the statevector
+    assert statevector(measured).equiv(statevector(bell)) and shots_run(measured) and shots_run(bell)
+    library = QuantumCircuit(2)
+    library.append(QFTGate(2), [0, 1])  # Aer does not know it: transpiled, then run
+    assert shots_run(library) and statevector(library) is not None
+    mid = QuantumCircuit(1, 1)
+    mid.measure(0, 0)
+    mid.h(0)
+    assert statevector(mid) is None and shots_run(mid)  # only the sampling run works: 0.5
+    unbound = QuantumCircuit(1)
+    unbound.rx(Parameter("t"), 0)
+    assert statevector(unbound) is None and not shots_run(unbound)
+
+
 def test_presets_and_config_errors_name_the_field():
     grpo = job_module("grpo").Config
     paper = resolve_config(grpo, "configs/grpo-qspark-paper.yaml").verifier.rewards
