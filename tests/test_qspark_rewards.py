@@ -162,6 +162,7 @@ def test_deprecation_findings():
     measures = code_measures("from qiskit.providers.aer import AerSimulator\n", "", False, 0.25)
     assert measures["deprecation.QKT100"] == 1.0 and measures["deprecation.penalty"] == 0.25
     assert REWARDS["deprecation"](result(measures=measures)) == -0.25
+    assert str(REWARDS["deprecation"](result(measures=code_measures("import qiskit\n", "", False, 0.25)))) == "0.0"
     # A prompt's own deprecated line (QHE continues the prompt) is not the model's finding.
     prompt = "from qiskit import execute\n\ndef f():\n"
     assert code_measures("    return 1\n", prompt, True, 0.1)["deprecation.findings"] == 0.0

@@ -72,4 +72,5 @@ def with_findings(measures: dict[str, float], task: Any, code: str | None, confi
 @reward("deprecation")
 def deprecation(result: RewardInput) -> float:
     """``-deprecation_penalty`` per flake8-qiskit-migration finding (QKT100-QKT202) in the model's code."""
-    return -result.measures.get("deprecation.penalty", 0.0)
+    penalty = result.measures.get("deprecation.penalty", 0.0)
+    return -penalty if penalty else 0.0

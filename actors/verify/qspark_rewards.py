@@ -23,7 +23,9 @@ fraction 0.7, these two 0.2 and 0.1), both relative to the reference: ``qspark_d
 qubit counts; 0 when either circuit is missing.
 
 The format and imports parts read the model's code as text (``ast``, never executed: it is the
-answer itself, not something it printed). Every other part reads only the measures the split
+answer itself, not something it printed). Like QSpark's, they judge a whole answer (harnesses
+``unittest``, ``qhe_hard``, ``program``); a QHE continuation (a function body) has neither the
+function's ``def`` nor the prompt's imports, and scores accordingly. Every other part reads only the measures the split
 checker computed (actors/verify/sandbox/measures/circuit.py); a verdict without them (shared
 mode, no circuit) scores 0 on those parts.
 """
