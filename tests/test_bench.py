@@ -61,7 +61,8 @@ def test_bench_rewards_json(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     for name in ("default", "deprecation", "qspark", "qspark_paper"):
-        assert summary[name]["s_per_sample"] > 0 and summary[name]["over_default"] > 0, name
+        assert summary[name]["s_per_sample"] > 0 and summary[name]["cpu_s_per_sample"] > 0, name
+        assert summary[name]["over_default"] > 0 and summary[name]["cpu_over_default"] > 0, name
     assert summary["default"]["over_default"] == 1.0
     assert summary["deprecation"]["mean_parts"]["deprecation"] == pytest.approx(-0.1 / 4)  # 1 of 4 samples: one finding
     assert summary["qspark"]["mean_parts"]["qspark_fidelity"] == pytest.approx(2.0 * 3 / 4)  # the deprecated one crashes

@@ -12,7 +12,9 @@ rounds (each one's rate is its median):
   simulation, a 2048-shot Aer run and a fidelity per sample);
 - ``qspark_paper``: pass fraction + the depth and qubit penalties (the same checker measures).
 
-Printed: seconds per sample of each set and its ratio to ``default``; and, apart, the parent's
+Printed: CPU seconds (this process, the zygotes and every child they reaped) and wall seconds
+per sample of each set, each with its ratio to ``default`` (the CPU figure is the one to read on
+a shared machine: wall time there moves with other load); and, apart, the parent's
 cost of the deprecation lint alone per sample (it adds no child work) and the cost of the
 ``circuit`` measures alone, taken in-process (what the checker adds per sample, without the
 sandbox's noise).
@@ -136,6 +138,20 @@ def circuit_measures_cost(samples: list[VerificationJob], repeats: int = 3) -> f
     return (time.perf_counter() - started) / (repeats * len(prepared))
 
 
+def cpu_s(verifier: Any) -> float:
+    """CPU seconds spent so far by this process and by the verifier's zygotes with every child
+    they reaped (``/proc/PID/stat``: utime, stime, cutime, cstime): unlike wall time, hardly moved
+    by other load on a shared machine."""
+    import os
+
+    total = time.process_time()
+    for server in verifier.servers:
+        with open(f"/proc/{server.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def run(config: RewardsBenchConfig) -> dict[str, Any]:
     from actors.verify.config import VerifierConfig
     from actors.verify.rewards import RewardConfig
@@ -143,6 +159,7 @@ def run(config: RewardsBenchConfig) -> dict[str, Any]:
 
     samples = jobs(config.jobs)
     seconds: dict[str, list[float]] = {name: [] for name in REWARD_SETS}
+    cpu: dict[str, list[float]] = {name: [] for name in REWARD_SETS}
     parts: dict[str, dict[str, float]] = {}
     base = VerifierConfig(isolation="split", timeout_s=config.timeout_s)
     # One verifier (the same warm zygotes) for every set: rewards, and the measures they ask the
@@ -152,21 +169,27 @@ def run(config: RewardsBenchConfig) -> dict[str, Any]:
             log.info("round %d of %d (%d samples per reward set)", round_index + 1, config.rounds, len(samples))
             for name, weights in REWARD_SETS.items():
                 verifier.config = base.model_copy(update={"rewards": RewardConfig(weights=weights)})
-                started = time.monotonic()
+                started, cpu_started = time.monotonic(), cpu_s(verifier)
                 verdicts = verifier.run(samples)
                 seconds[name].append((time.monotonic() - started) / len(samples))
+                cpu[name].append((cpu_s(verifier) - cpu_started) / len(samples))
                 parts[name] = {part: round(statistics.mean(v.reward_parts.get(part, 0.0) for v in verdicts), 4)
                                for part in REWARD_SETS[name]}
     per_sample = {name: statistics.median(values) for name, values in seconds.items()}
+    cpu_per_sample = {name: statistics.median(values) for name, values in cpu.items()}
     results: dict[str, Any] = {
         name: {"s_per_sample": round(per_sample[name], 4), "over_default": round(per_sample[name] / per_sample["default"], 3),
-               "s_per_sample_rounds": [round(value, 4) for value in seconds[name]], "mean_parts": parts[name]}
+               "cpu_s_per_sample": round(cpu_per_sample[name], 4),
+               "cpu_over_default": round(cpu_per_sample[name] / cpu_per_sample["default"], 3),
+               "s_per_sample_rounds": [round(value, 4) for value in seconds[name]],
+               "cpu_s_per_sample_rounds": [round(value, 4) for value in cpu[name]], "mean_parts": parts[name]}
         for name in REWARD_SETS}
     results["deprecation_lint_ms_per_sample"] = round(lint_cost(samples) * 1000, 4)
     results["circuit_measures_ms_per_sample"] = round(circuit_measures_cost(samples) * 1000, 3)
     results["samples"], results["slots"], results["rounds"] = len(samples), config.slots, config.rounds
     for name in REWARD_SETS:
-        print(f"{name:13s} {per_sample[name] * 1000:8.1f} ms/sample  x{results[name]['over_default']:.2f} of default  "
+        print(f"{name:13s} CPU {cpu_per_sample[name] * 1000:6.1f} ms/sample (x{results[name]['cpu_over_default']:.2f} of "
+              f"default)  wall {per_sample[name] * 1000:6.1f} ms/sample (x{results[name]['over_default']:.2f})  "
               f"parts {parts[name]}")
     print(f"deprecation lint alone (parent): {results['deprecation_lint_ms_per_sample']:.3f} ms/sample; "
           f"circuit measures alone (in-process): {results['circuit_measures_ms_per_sample']:.1f} ms/sample")
