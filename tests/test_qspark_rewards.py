@@ -18,6 +18,7 @@ from pipelines.config import ConfigError, resolve_config
 from pipelines.jobs import job_module
 
 LN2, LN3, LN4 = math.log(2), math.log(3), math.log(4)
+BELL_REF = "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n"
 
 
 def result(text="", code=None, measures=None, passed=0, total=1):
@@ -114,6 +115,22 @@ def test_measures_are_requested_only_when_a_reward_reads_them():
         parse_target("__import__('os').system('x')")
 
 
+def test_a_failing_or_unknown_provider_reports_an_error_and_nothing_else(monkeypatch):
+    from actors.verify.sandbox.measures import PROVIDERS, Absent, take, trusted
+
+    def broken(*args):
+        raise MemoryError("too big")
+
+    monkeypatch.setattr(PROVIDERS["circuit"], "measure", broken)
+    assert take({"measure_requests": {"circuit": {}, "nope": {}}}, Absent()) == {"circuit.error": 1.0, "nope.error": 1.0}
+    monkeypatch.undo()
+    job = {"harness": "unittest", "prompt": "", "measure_requests": {"circuit": {"target": "qc", "reference": BELL_REF}}}
+    assert take(job, Absent()) == {"circuit.reference_ok": 1.0, "circuit.reference_depth": 2.0,
+                                   "circuit.reference_gates": 2.0, "circuit.reference_qubits": 2.0, "circuit.ok": 0.0}
+    record = {"circuit.fidelity": 1.0, "quasar.s2": 0.5, "pass": 1.0}
+    assert trusted(record, "shared") == {"quasar.s2": 0.5, "pass": 1.0} and trusted(record, "split") == record
+
+
 def test_checker_simulations_on_small_circuits():
     from qiskit import QuantumCircuit
     from qiskit.circuit import Parameter
@@ -189,8 +206,7 @@ class TestBell(unittest.TestCase):
         self.assertTrue(Statevector(qc).equiv(Statevector([2 ** -0.5, 0, 0, 2 ** -0.5])))
 """
 BELL = Task(task_id="bell", family="qspark", harness="unittest", prompt="Prepare a Bell state in `qc`.",
-            tests=BELL_TESTS,
-            reference_solution="from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n")
+            tests=BELL_TESTS, reference_solution=BELL_REF)
 GHZ = Task(task_id="ghz", family="qspark", harness="qhe_hard", entry_point="ghz", prompt="Write ghz(n).",
            tests="def check(candidate):\n    assert candidate(3).num_qubits == 3\n",
            reference_solution=("from qiskit import QuantumCircuit\n\ndef ghz(n):\n    qc = QuantumCircuit(n)\n"
