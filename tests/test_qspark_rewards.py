@@ -52,6 +52,17 @@ def test_qspark_format(text, code, expected):
     assert REWARDS["qspark_format"](result(text=text, code=code)) == expected
 
 
+def test_qspark_format_of_an_answer_as_qsparks_prompt_asks_for_it():
+    from actors.verify.extract import extract_code
+
+    text = f"<reasoning>A Bell pair: H then CNOT.</reasoning>\n<answer>\n{ONE_FUNCTION}</answer>"
+    code = extract_code(text, "qhe_hard")
+    assert REWARDS["qspark_format"](result(text=text, code=code)) == 1.0
+    assert REWARDS["qspark_imports"](result(text=text, code=code)) == 1.0
+    fenced = f"<reasoning>r</reasoning><answer>```python\n{ONE_FUNCTION}```</answer>"
+    assert REWARDS["qspark_format"](result(text=fenced, code=extract_code(fenced, "qhe_hard"))) == 1.0
+
+
 @pytest.mark.parametrize("code,expected", [
     ("from qiskit import QuantumCircuit\n", 1.0),
     ("import qiskit\n", 1.0),
