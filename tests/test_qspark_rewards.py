@@ -223,6 +223,11 @@ GHZ = Task(task_id="ghz", family="qspark", harness="qhe_hard", entry_point="ghz"
            reference_solution=("from qiskit import QuantumCircuit\n\ndef ghz(n):\n    qc = QuantumCircuit(n)\n"
                                "    qc.h(0)\n    for q in range(1, n):\n        qc.cx(0, q)\n    return qc\n"),
            metadata={"circuit": "ghz(3)"})
+MAKE_BELL = ("from qiskit import QuantumCircuit\n\ndef make_bell():\n    qc = QuantumCircuit(2)\n    qc.h(0)\n"
+             "    qc.cx(0, 1)\n    return qc\n")
+BELL_FUNCTION = Task(task_id="bell_fn", family="qspark", harness="qhe_hard", entry_point="make_bell",
+                     prompt="Write make_bell().", tests="def check(candidate):\n    assert candidate().num_qubits == 2\n",
+                     reference_solution=MAKE_BELL)
 
 HEADER = "from qiskit import QuantumCircuit\n"
 HONEST_BELL = HEADER + "qc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n"
@@ -284,8 +289,9 @@ def test_split_checker_measures_by_hand_and_forgeries_change_nothing(verifier):
              "deeper_wider": HEADER + "qc = QuantumCircuit(3)\nqc.h(0)\nqc.cx(0, 1)\nqc.cx(1, 2)\n",
              "crashes": HONEST_BELL + "raise RuntimeError('late')\n", "deprecated": DEPRECATED,
              "ghz": GHZ.reference_solution, **ATTACKS}
-    pairs = [(BELL, code) for code in codes.values()] + [(GHZ, GHZ.reference_solution)]
-    verdicts = dict(zip([*codes, "ghz_task"], run(verifier, pairs)))
+    pairs = [(BELL, code) for code in codes.values()] + [(GHZ, GHZ.reference_solution),
+                                                        (BELL_FUNCTION, MAKE_BELL.replace("qc.h(0)", "qc.x(0)"))]
+    verdicts = dict(zip([*codes, "ghz_task", "bell_function"], run(verifier, pairs)))
     honest = verdicts["honest"]
     assert honest.status == "passed" and honest.isolation == "split"
     assert honest.measures["circuit.reference_depth"] == 2 and honest.measures["circuit.reference_qubits"] == 2
@@ -334,6 +340,14 @@ def test_split_checker_measures_by_hand_and_forgeries_change_nothing(verifier):
     assert ghz.status == "passed"
     assert ghz.measures["circuit.qubits"] == 3 and ghz.measures["circuit.reference_qubits"] == 3
     assert ghz.measures["circuit.fidelity"] == pytest.approx(1.0) and ghz.measures["circuit.depth"] == 3
+
+    # The entry point is called as QSpark calls it: make_bell(2) raises TypeError, then make_bell().
+    # X then CNOT gives |11>: F with the reference's Bell state = 1/2.
+    function = verdicts["bell_function"]
+    assert function.measures["circuit.ok"] == 1 and function.measures["circuit.reference_ok"] == 1
+    assert function.measures["circuit.fidelity"] == pytest.approx(0.5)
+    assert function.reward_parts["qspark_fidelity"] == pytest.approx(2 * 0.5 ** 0.5)
+    assert function.reward_parts["qspark_format"] == 0.5  # one function, but no <reasoning>/<answer> tags
 
 
 FORGED_RECORD = """import json, os
