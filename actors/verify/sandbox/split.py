@@ -170,7 +170,7 @@ def run_checker(job: dict[str, Any], requests: int, answers: int) -> dict[str, A
     # writes a record that names the reason instead of being killed.
     budget = job["timeout_s"]
     channel = Channel(requests, answers, time.monotonic() + max(budget * 0.9, budget - 2.0))
-    ready = []
+    ready: list[bool] = []
 
     def body() -> dict[str, Any]:
         hello = channel.ask({"op": "hello"})
