@@ -95,11 +95,6 @@ class RewardConfig(Config):
     QSpark's multi-part reward for one family, QUASAR's hierarchical one for another); families
     not named here use ``weights``."""
 
-    deprecation_penalty: float = Field(0.1, ge=0.0, le=100.0)
-    """Reward lost per flake8-qiskit-migration finding (QKT100-QKT202: APIs Qiskit 1.0/2.0 removed,
-    e.g. the ``qiskit.providers.aer`` import the IBM paper names) in the model's code: the
-    ``deprecation`` reward is ``-deprecation_penalty * findings`` (actors/verify/deprecation.py)."""
-
     @field_validator("weights")
     @classmethod
     def _known_rewards(cls, weights: dict[str, float]) -> dict[str, float]:
@@ -114,6 +109,11 @@ class RewardConfig(Config):
             except ValueError as error:
                 raise ValueError(f"family {family!r}: {error}") from None
         return by_family
+
+    deprecation_penalty: float = Field(0.1, ge=0.0, le=100.0)
+    """Reward lost per flake8-qiskit-migration finding (QKT100-QKT202: APIs Qiskit 1.0/2.0 removed,
+    e.g. the ``qiskit.providers.aer`` import the IBM paper names) in the model's code: the
+    ``deprecation`` reward is ``-deprecation_penalty * findings`` (actors/verify/deprecation.py)."""
 
     def weights_for(self, family: str) -> dict[str, float]:
         return self.by_family.get(family, self.weights)
