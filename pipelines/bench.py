@@ -8,18 +8,19 @@ from typing import Any, Literal
 
 from pipelines.benches.pool import PoolBenchConfig
 from pipelines.benches.qpu import QpuBenchConfig
+from pipelines.benches.rewards import RewardsBenchConfig
 from pipelines.benches.rollout import RolloutBenchConfig
 from pipelines.benches.verifier import VerifierBenchConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 
-HELP = "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout)"
+HELP = "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout, rewards)"
 BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu",
-           "rollout": "pipelines.benches.rollout"}
+           "rollout": "pipelines.benches.rollout", "rewards": "pipelines.benches.rewards"}
 
 
 class Config(JobConfig):
-    target: Literal["verifier", "pool", "qpu", "rollout"] = "verifier"
+    target: Literal["verifier", "pool", "qpu", "rollout", "rewards"] = "verifier"
     """Which benchmark runs."""
 
     verifier: VerifierBenchConfig = VerifierBenchConfig()
@@ -33,6 +34,9 @@ class Config(JobConfig):
 
     rollout: RolloutBenchConfig = RolloutBenchConfig()
     """`qvr bench rollout`: tokens/s of the vLLM actor, the same engine called directly, and transformers."""
+
+    rewards: RewardsBenchConfig = RewardsBenchConfig()
+    """`qvr bench rewards`: seconds per sample of the default, deprecation, QSpark and QSpark-paper rewards."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

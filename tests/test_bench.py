@@ -51,3 +51,19 @@ def test_bench_pool_json(tmp_path):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["workers"] == [1, 2] and len(summary["per_s"]) == 2 and all(rate > 0 for rate in summary["per_s"])
     assert isinstance(summary["ray_overhead_ms"], float)
+
+
+def test_bench_rewards_json(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "qvr"), "bench", "rewards", "rewards.jobs=4", "rewards.rounds=1",
+         "rewards.slots=1", f"run.root={tmp_path}", "--json"],
+        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    for name in ("default", "deprecation", "qspark", "qspark_paper"):
+        assert summary[name]["s_per_sample"] > 0 and summary[name]["cpu_s_per_sample"] > 0, name
+        assert summary[name]["over_default"] > 0 and summary[name]["cpu_over_default"] > 0, name
+    assert summary["default"]["over_default"] == 1.0
+    assert summary["deprecation"]["mean_parts"]["deprecation"] == pytest.approx(-0.1 / 4)  # 1 of 4 samples: one finding
+    assert summary["qspark"]["mean_parts"]["qspark_fidelity"] == pytest.approx(2.0 * 3 / 4)  # the deprecated one crashes
+    assert summary["deprecation_lint_ms_per_sample"] > 0 and summary["circuit_measures_ms_per_sample"] > 0

@@ -30,6 +30,8 @@ from typing import Any
 from actors.contracts import Task, Verdict
 from actors.verify.config import VerifierConfig
 from actors.verify.sandbox.harness import RESULT_FD_ENV, count_tests
+from actors.verify.sandbox.measures import trusted as trusted_measures
+from actors.verify.deprecation import with_findings as with_deprecation_findings
 from actors.verify.rewards import RewardInput, score
 from actors.verify.sandbox.zygote import child_environment
 
@@ -53,10 +55,14 @@ class VerificationJob:
     text: str | None = None
     """The raw completion, for rewards that judge its form; defaults to ``code``."""
 
-    def payload(self, timeout_s: float, isolation: str = "shared", qpu: bool = False) -> dict[str, Any]:
+    def payload(self, timeout_s: float, isolation: str = "shared", qpu: bool = False,
+                measure_requests: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``measure_requests``: the checker's measure providers to run (sandbox/measures), hidden
+        with the tests."""
         task = self.task
         return {"harness": task.harness, "prompt": task.prompt, "completion": self.code, "tests": task.tests,
-                "entry_point": task.entry_point, "timeout_s": timeout_s, "isolation": isolation, "qpu": qpu}
+                "entry_point": task.entry_point, "timeout_s": timeout_s, "isolation": isolation, "qpu": qpu,
+                "measure_requests": measure_requests or {}}
 
 
 MAX_OUTCOMES, MAX_MEASURES = 10_000, 64
@@ -108,6 +114,8 @@ def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: Verifier
             status = "passed" if passed == tests_total and not outcome["record"].get("error") else "failed"
     if outcome.get("reason"):
         notes.append(f"reason: {outcome['reason']}")
+    measures = trusted_measures(measures, outcome.get("isolation", "shared"))
+    measures = with_deprecation_findings(measures, task, job.code, config.rewards)  # from the code's text, here
     reward, parts = score(config.rewards, RewardInput(
         text=job.text if job.text is not None else job.code or "", code=job.code, family=task.family, status=status,
         tests_passed=passed, tests_total=tests_total, outcomes=outcomes, measures=measures))

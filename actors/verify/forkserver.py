@@ -128,11 +128,12 @@ class ForkServer:
 
     def _send(self, job: dict[str, Any]) -> None:
         """The job as the zygote takes it: what it needs to run the job as a plain frame, then the
-        content and the hidden tests as two frames it never decodes (see frames.Sealed)."""
-        content = ("prompt", "completion", "entry_point")
-        write_frame(self._requests, {key: value for key, value in job.items() if key not in (*content, "tests")})
+        content and the hidden part (the tests, and the checker's measure requests, which may
+        hold the reference solution) as two frames it never decodes (see frames.Sealed)."""
+        content, hidden = ("prompt", "completion", "entry_point"), ("tests", "measure_requests")
+        write_frame(self._requests, {key: value for key, value in job.items() if key not in (*content, *hidden)})
         write_frame(self._requests, {key: job[key] for key in content})
-        write_frame(self._requests, {"tests": job["tests"]})
+        write_frame(self._requests, {key: job.get(key) for key in hidden})
 
     def _answer_qpu(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.qpu_handler is None:

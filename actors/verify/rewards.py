@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from actors.config import Config
 
@@ -110,6 +110,11 @@ class RewardConfig(Config):
                 raise ValueError(f"family {family!r}: {error}") from None
         return by_family
 
+    deprecation_penalty: float = Field(0.1, ge=0.0, le=100.0)
+    """Reward lost per flake8-qiskit-migration finding (QKT100-QKT202: APIs Qiskit 1.0/2.0 removed,
+    e.g. the ``qiskit.providers.aer`` import the IBM paper names) in the model's code: the
+    ``deprecation`` reward is ``-deprecation_penalty * findings`` (actors/verify/deprecation.py)."""
+
     def weights_for(self, family: str) -> dict[str, float]:
         return self.by_family.get(family, self.weights)
 
@@ -119,3 +124,7 @@ def score(config: RewardConfig, result: RewardInput) -> tuple[float, dict[str, f
     weights = config.weights_for(result.family)
     parts = {name: REWARDS[name](result) for name in weights}
     return sum(weights[name] * value for name, value in parts.items()), parts
+
+
+# Rewards defined in their own modules register on import.
+from actors.verify import deprecation, qspark_rewards  # noqa: E402,F401,I001

@@ -25,6 +25,7 @@ from actors.verify.executor import VerificationJob, make_verdict, no_code_verdic
 from actors.verify.extract import extract_code
 from actors.verify.forkserver import ForkServer
 from actors.verify.qpu import gateway_handler
+from actors.verify.sandbox.measures import requests
 
 
 def pair_jobs(tasks: Iterable[Task], completions: Iterable[Completion]) -> list[VerificationJob]:
@@ -139,8 +140,10 @@ class Verifier:
             outcome, seconds = timed(run_subprocess, job, self.config)
         else:
             qpu = self.config.qpu_gateway and job.task.requires_qpu
-            payload = job.payload(self.config.timeout_s, "shared" if qpu else isolation or self.isolation_for(job.task),
-                                  qpu)
+            mode = "shared" if qpu else isolation or self.isolation_for(job.task)
+            # Measures are taken by the split checker only (see sandbox/measures).
+            wanted = requests(job.task, self.config.rewards.weights_for(job.task.family)) if mode == "split" else {}
+            payload = job.payload(self.config.timeout_s, mode, qpu, wanted)
             outcome, seconds = timed(self.servers[slot].run, payload)
         return make_verdict(job, outcome, self.config, seconds)
 

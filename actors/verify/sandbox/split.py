@@ -21,6 +21,7 @@ from actors.verify.sandbox.codecs.plain import CALLABLE
 from actors.verify.sandbox.harness import fresh_namespace, guarded
 from actors.verify.sandbox.harnesses import Candidate, get
 from actors.verify.sandbox.frames import read_frame, write_frame
+from actors.verify.sandbox.measures import Absent, take as take_measures
 
 MAX_ANSWER_BYTES = 96 * 1024 * 1024
 
@@ -169,9 +170,11 @@ def run_checker(job: dict[str, Any], requests: int, answers: int) -> dict[str, A
     # writes a record that names the reason instead of being killed.
     budget = job["timeout_s"]
     channel = Channel(requests, answers, time.monotonic() + max(budget * 0.9, budget - 2.0))
+    ready: list[bool] = []
 
     def body() -> dict[str, Any]:
         hello = channel.ask({"op": "hello"})
+        ready.append(bool(hello.get("ready")))
         if not hello.get("ready"):
             raise RuntimeError(f"the solution failed before the tests: {hello.get('error', 'unknown error')}")
         namespace = fresh_namespace()
@@ -179,6 +182,9 @@ def run_checker(job: dict[str, Any], requests: int, answers: int) -> dict[str, A
         return harness.run(namespace, tests, job["entry_point"])
 
     record = guarded(harness.name, tests, body)
+    if job.get("measure_requests"):  # after the tests, here in the clean checker (see measures/)
+        candidate = RemoteCandidate(channel) if ready == [True] else Absent()
+        record["measures"] = {**record.get("measures", {}), **take_measures(job, candidate)}
     text = f"{record.get('error') or ''}\n{record.get('failures') or ''}"
     for marker in ("value cannot cross", "argument cannot cross", "solution child"):
         if marker in text:

@@ -329,7 +329,7 @@ class Zygote:
 
     def _job(self, control: dict[str, Any], tests: bool = True) -> dict[str, Any]:
         """The whole job, decoded: only ever called in a child (or by the benchmark floors)."""
-        return {**control, **self.content.decode(), "tests": self.tests.decode()["tests"] if tests else ""}
+        return {**control, **self.content.decode(), **(self.tests.decode() if tests else {"tests": ""})}
 
     def _run_inprocess(self, control: dict[str, Any]) -> dict[str, Any]:
         """The floor for benchmarks: no fork, no isolation, state leaks between jobs."""
