@@ -15,7 +15,8 @@ from tests.conftest import ROOT, SHARED
 CRDS = SHARED / "data" / "kuberay-crds"
 needs_crds = pytest.mark.skipif(not CRDS.is_dir(), reason="KubeRay CRDs are not beside the project")
 KUBERAY = ROOT / "platform" / "kuberay"
-MANIFESTS = {"raycluster.yaml": "rayclusters", "rayjob.yaml": "rayjobs"}
+MANIFESTS = {"raycluster.yaml": "rayclusters", "rayjob.yaml": "rayjobs", "rayjob-recipe.yaml": "rayjobs"}
+JOBS = sorted(name for name, crd in MANIFESTS.items() if crd == "rayjobs")
 RAY_AUTH_SECRET = "qvr-ray-auth"
 IBM_SECRET = "qvr-ibm-quantum"
 IBM_TOKEN_FILE = "/var/run/secrets/qvr/ibm-token"
@@ -33,8 +34,15 @@ def manifest(name: str) -> dict:
 
 
 def cluster_spec(document: dict) -> dict:
-    """The RayCluster spec of a RayCluster, or of a RayJob's cluster."""
-    return document["spec"] if document["kind"] == "RayCluster" else document["spec"]["rayClusterSpec"]
+    """The RayCluster spec of a RayCluster, or of a RayJob's cluster: its own, or the one of
+    raycluster.yaml that its clusterSelector picks."""
+    if document["kind"] == "RayCluster":
+        return document["spec"]
+    if "clusterSelector" in document["spec"]:
+        cluster = manifest("raycluster.yaml")
+        assert document["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
+        return cluster["spec"]
+    return document["spec"]["rayClusterSpec"]
 
 
 def pod_templates(node, where: str = "") -> dict[str, dict]:
@@ -101,12 +109,13 @@ def test_runtime_env_is_valid_for_ray():
     assert "RAY_AUTH_MODE" not in env["env_vars"]
 
 
-def test_rayjob_runs_with_the_runtime_env_of_ray_job_submit():
+@pytest.mark.parametrize("name", JOBS)
+def test_rayjob_runs_with_the_runtime_env_of_ray_job_submit(name):
     """The RayJob's runtimeEnvYAML is platform/runtime_env.yaml plus the image's working dir."""
     from ray.runtime_env import RuntimeEnv
 
     shared = yaml.safe_load((ROOT / "platform" / "runtime_env.yaml").read_text())
-    job = yaml.safe_load(manifest("rayjob.yaml")["spec"]["runtimeEnvYAML"])
+    job = yaml.safe_load(manifest(name)["spec"]["runtimeEnvYAML"])
     RuntimeEnv(**{key: value for key, value in job.items() if key != "working_dir"})  # /app is the image's
     assert job == {**shared, "working_dir": "/app"}
 
@@ -257,6 +266,11 @@ def test_token_auth_is_on_everywhere(name):
     document = manifest(name)
     assert auth_problems(document) == []
     assert cluster_spec(document)["headGroupSpec"]["rayStartParams"].get("dashboard-host", "0.0.0.0")
+    if "clusterSelector" in document["spec"]:  # runs on raycluster.yaml's cluster, checked as its own case
+        document["spec"]["clusterSelector"] = {"ray.io/cluster": "some-other-cluster"}
+        with pytest.raises(AssertionError):
+            cluster_spec(document)
+        return
     for breakage in ("disabled", "missing", "env", "plain"):
         broken = manifest(name)
         spec = cluster_spec(broken)
@@ -272,8 +286,9 @@ def test_token_auth_is_on_everywhere(name):
         assert auth_problems(broken), breakage
 
 
-def test_the_rayjob_submitter_is_authenticated():
-    submitter = manifest("rayjob.yaml")["spec"]["submitterPodTemplate"]["spec"]["containers"][0]
+@pytest.mark.parametrize("name", JOBS)
+def test_the_rayjob_submitter_is_authenticated(name):
+    submitter = manifest(name)["spec"]["submitterPodTemplate"]["spec"]["containers"][0]
     env = {variable["name"]: variable for variable in submitter["env"]}
     assert env["RAY_AUTH_MODE"]["value"] == "token"
     assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": RAY_AUTH_SECRET, "key": "auth_token"}
@@ -416,3 +431,22 @@ def test_setup_is_idempotent():
     env = {key: value for key, value in os.environ.items() if not key.startswith("MAKE")}
     result = subprocess.run(["make", "-q", "setup"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, "make setup would redo work although nothing changed"
+
+
+def test_the_recipe_rayjob_runs_the_recipe_preset_whose_stages_resolve():
+    """The recipe's RayJob submits `qvr recipe` with a preset whose every stage (job, preset, plain
+    overrides) resolves, and whose stages chain by their outputs."""
+    import shlex
+
+    from pipelines import recipe
+    from pipelines.config import resolve_config
+
+    command = shlex.split(manifest("rayjob-recipe.yaml")["spec"]["entrypoint"])
+    assert command[:4] == ["python", "-m", "pipelines", "recipe"]
+    preset = command[command.index("--config") + 1]
+    config = resolve_config(recipe.Config, ROOT / preset, [arg for arg in command[5:] if "=" in arg])
+    recipe.check(config)
+    assert [stage.job for stage in config.stages.values()] == ["synth", "sft", "pairs", "dpo", "grpo", "grpo", "eval"]
+    models = [override for override in config.stages["eval"].overrides if override.startswith("models.")]
+    assert {model.split("=")[0] for model in models} == {"models.base", "models.sft", "models.dpo", "models.sft_grpo",
+                                                         "models.dpo_grpo"}  # the paper's table 2, side by side
