@@ -24,6 +24,8 @@ log = logging.getLogger("qvr")
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML preset (see configs/)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the libraries' INFO and WARNING logs on the console too (they always go to the run's log)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. verifier.timeout_s=30")
 
 
@@ -116,9 +118,10 @@ def _shutdown_ray() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    from pipelines.console import setup_logging
+
     args = _parse(build_parser(argv), argv)
+    setup_logging(verbose=getattr(args, "verbose", False))
     job = args.command
     if args.command == "config":
         job = args.job

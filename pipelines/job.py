@@ -66,16 +66,20 @@ def connect_ray(config: RayConfig) -> None:
 
     if ray.is_initialized():
         return
+    # Ray's driver-side logs join qvr's logging (the run's log file; the console only with
+    # --verbose or from ERROR, pipelines/console.py) instead of Ray's own console handler.
+    logging.getLogger("ray").propagate = True
+    quiet = {"namespace": config.namespace, "configure_logging": False}
     if joins_cluster():
-        ray.init(namespace=config.namespace)
+        ray.init(**quiet)
     else:
         memory = config.object_store_memory_mb * 1024 * 1024 if config.object_store_memory_mb else None
         try:
-            ray.init(namespace=config.namespace, num_cpus=config.num_cpus, object_store_memory=memory,
-                     include_dashboard=config.include_dashboard)
+            ray.init(num_cpus=config.num_cpus, object_store_memory=memory, include_dashboard=config.include_dashboard,
+                     **quiet)
         except ValueError:
             # Ray found a local `ray start` cluster and refuses local sizes for it: join it as it is.
-            ray.init(namespace=config.namespace)
+            ray.init(**quiet)
             log.info("joined the local Ray cluster started with `ray start` (ray.* sizes ignored)")
     log.info("ray: %s", ray.cluster_resources())
 

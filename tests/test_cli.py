@@ -136,3 +136,35 @@ def test_bad_config_exits_2_before_anything_starts(tmp_path):
     assert result.returncode == 2
     assert "verifier.timeout_s" in result.stderr and "'soon'" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_console_shows_qvr_lines_and_only_errors_of_libraries_unless_verbose(tmp_path, capsys):
+    import logging
+    import warnings
+
+    from pipelines.console import setup_logging
+
+    file_log = logging.FileHandler(tmp_path / "run.log")  # as a run's log file
+    logging.getLogger().addHandler(file_log)
+    try:
+        for verbose in (False, True):
+            setup_logging(verbose=verbose)
+            logging.getLogger("qvr.grpo").info("step line %d", verbose)
+            logging.getLogger("qiskit.passmanager.base_tasks").info("Pass: BasisTranslator %d", verbose)
+            logging.getLogger("deepspeed").warning("a harmless warning %d", verbose)
+            logging.getLogger("vllm").error("a real error %d", verbose)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                warnings.warn(f"job mode is deprecated {verbose:d}", DeprecationWarning, stacklevel=1)
+            console = capsys.readouterr().err
+            assert f"step line {verbose:d}" in console and f"a real error {verbose:d}" in console
+            for library_line in (f"BasisTranslator {verbose:d}", f"a harmless warning {verbose:d}",
+                                 f"job mode is deprecated {verbose:d}"):
+                assert (library_line in console) == verbose, (library_line, console)
+        kept = (tmp_path / "run.log").read_text()
+        assert all(line in kept for line in ("step line 0", "BasisTranslator 0", "a harmless warning 0",
+                                             "job mode is deprecated 0"))
+    finally:
+        logging.getLogger().removeHandler(file_log)
+        file_log.close()
+        logging.captureWarnings(False)
