@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from actors.learner.algorithms.sft import SftConfig
-from pipelines.offline.teacher import TeacherConfig
 from pipelines.offline.job import OfflineJobConfig, add_arguments, overrides_from, run_path  # noqa: F401
+from pipelines.offline.teacher import TeacherConfig
 from pipelines.runs import Run
 
 HELP = "SFT: supervised fine-tuning on prompt/completion rows with Ray Data + Ray Train + DeepSpeed"
