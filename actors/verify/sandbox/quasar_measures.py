@@ -264,3 +264,13 @@ def measure(text: str, truth: dict[str, Any]) -> dict[str, float]:
                                      int(settings["max_angles"]))
     measures.update(s4=progress["s4"], s3_after=progress["s3_after"], nfev=float(progress["nfev"]))
     return measures
+
+
+def warm() -> None:
+    """Import and run once what a ``qasm`` check uses (the OpenQASM 3 parser, COBYLA), so that a
+    zygote's children find it in memory."""
+    import scipy.optimize  # noqa: F401
+
+    truth = {"n_qubits": 1, "paulis": ["Z"], "coeffs": [1.0], "emin": -1.0, "emax": 1.0, "reference_probs": [0.0, 1.0],
+             "energy_ref": -1.0, "settings": {"cobyla_maxiter": 5}}
+    measure('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nrx(0.5) q[0];\n', truth)
