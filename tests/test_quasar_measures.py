@@ -143,3 +143,32 @@ def test_reward_of_hand_scored_candidates_in_order():
     syntax = total(HEADER + "qubit[1] q;\nrx( q[0];")
     assert reference == pytest.approx(1.0, abs=1e-6)
     assert reference > wrong_count > random_angles > syntax == -0.5
+
+
+def test_the_fast_simulator_agrees_with_qiskit_on_every_gate_kind():
+    from qiskit.quantum_info import Statevector
+
+    text = program("h q[0];\nrx(0.3) q[1];\nry(0.7) q[2];\nrz(1.1) q[0];\ncx q[0], q[2];\np(0.4) q[1];\n"
+                   "cp(0.2) q[1], q[2];\nU(0.1, 0.2, 0.3) q[1];\nu3(0.5, 0.2, 0.3) q[2];\ncrx(0.6) q[0], q[1];\n"
+                   "swap q[0], q[1];\nccx q[0], q[1], q[2];\nsdg q[2];\nrx(0.3) q[0];", qubits=3)
+    circuit = qm.parse_qasm(text)
+    template, start = qm.parametrize(circuit)
+    fast = qm.compile_template(template)(np.array(start))
+    assert np.allclose(fast, qm.probabilities(circuit), atol=1e-12)
+    other = np.array(start) + 0.37
+    bound = template.assign_parameters(dict(zip(template.parameters, other)))
+    assert np.allclose(qm.compile_template(template)(other), np.abs(Statevector(bound).data) ** 2, atol=1e-12)
+    from qiskit import QuantumCircuit  # rzz is not in stdgates.inc, but qiskit circuits may hold it
+
+    rzz = QuantumCircuit(2)
+    rzz.h([0, 1])
+    rzz.rzz(0.9, 1, 0)
+    rzz.rx(0.4, 1)
+    template, start = qm.parametrize(rzz)
+    assert np.allclose(qm.compile_template(template)(np.array(start)), qm.probabilities(rzz), atol=1e-12)
+
+
+def test_more_angles_than_cobyla_can_start_with_are_not_optimised():
+    body = "\n".join(f"rx({0.01 * (i + 1):.2f}) q[0];" for i in range(79))
+    measures = qm.measure(program(body), TRUTH_Z)
+    assert measures["nfev"] == 0 and measures["s4"] == pytest.approx(0.2 * measures["s3"])
