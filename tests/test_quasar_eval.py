@@ -47,3 +47,12 @@ def test_benchmark_metrics_carry_quasar_numbers_only_for_quasar_tasks():
     assert metrics["quasar"]["hqcr@10"] == 1.0
     assert flat_metrics(metrics)["eval/quasar/scr@1"] == 1.0
     assert "quasar" not in benchmark_metrics(rows("b", [GOOD] * 10, family="synthetic"), [1, 10])
+
+
+def test_the_report_has_a_quasar_table():
+    from pipelines.evaluation.report import render_report
+
+    metrics = benchmark_metrics(rows("a", [GOOD] * 10), [1, 10])
+    report = render_report({"model": {"quasar": metrics}})
+    assert "## QUASAR" in report and "| model | quasar | 1 | 10 | 100.00 |" in report
+    assert "## QUASAR" not in render_report({"model": {"other": benchmark_metrics(rows("b", [GOOD] * 10, "x"), [1, 10])}})
