@@ -92,6 +92,7 @@ def test_qubit_mismatch_penalty_and_common_marginals():
     'OPENQASM 3.0;\ninclude "/etc/passwd";\nqubit[1] q;\n',     # a file
     'OPENQASM 3.0;\ninclude "stdgates.inc";\ninclude "other.inc";\nqubit[1] q;\n',
     HEADER + "input float theta;\nqubit[1] q;\nrx(theta) q[0];\n",  # an angle without a value
+    HEADER + "qubit[1000000] q;\nh q[0];\n",                      # refused before the importer sees it
     None,
 ])
 def test_invalid_programs_measure_only_their_syntax(text):

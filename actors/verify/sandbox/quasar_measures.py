@@ -38,6 +38,10 @@ import numpy as np
 
 SMOOTHING = 1e-12
 _INCLUDE = re.compile(r'^\s*include\s+"([^"]*)"\s*;', re.MULTILINE)
+_QUBIT_DECLARATION = re.compile(r"\b(?:qubit|qreg)\b\s*(?:\[\s*(\d+)\s*\])?")
+MAX_DECLARED_QUBITS = 64
+"""A program declaring more qubits than this is refused before parsing (a million-qubit register
+would cost the importer more memory than the sandbox allows)."""
 
 
 class InvalidProgram(ValueError):
@@ -54,6 +58,9 @@ def parse_qasm(text: str) -> Any:
 
     if not isinstance(text, str) or "OPENQASM" not in text:
         raise InvalidProgram("not an OpenQASM program (no OPENQASM header)")
+    declared = sum(int(size or 1) for size in _QUBIT_DECLARATION.findall(text))
+    if declared > MAX_DECLARED_QUBITS:
+        raise InvalidProgram(f"{declared} qubits declared; at most {MAX_DECLARED_QUBITS}")
     for name in _INCLUDE.findall(text):
         if name != "stdgates.inc":
             raise InvalidProgram(f"include {name!r}: only stdgates.inc may be included")
