@@ -88,23 +88,34 @@ def qaoa_circuit(paulis: list[str], coeffs: list[float], n: int, gammas: Any, be
     return circuit
 
 
-def polish(circuit: Any, diagonal: np.ndarray, emin: float, emax: float, rounds: int = 6) -> Any:
+def polish(circuit: Any, diagonal: np.ndarray, emin: float, emax: float, rounds: int = 12) -> Any:
     """The circuit moved, under the checker's own optimiser, to where that optimiser finds nothing
-    better (nfev 1), or after ``rounds`` rounds."""
-    from actors.verify.sandbox.quasar_measures import optimisation_progress
+    better (nfev 1), or after ``rounds`` rounds: first one long COBYLA run in the checker's
+    parameter space (each numeric angle a parameter, equal values shared), then the checker's
+    own short runs until they start at their best."""
+    from scipy.optimize import minimize
 
+    from actors.verify.sandbox.quasar_measures import compile_template, optimisation_progress, parametrize
+
+    def rebuilt(template: Any, values: Any) -> Any:
+        bound = template.assign_parameters(dict(zip(list(template.parameters), values)), inplace=False)
+        bound.measure_all()
+        return bound
+
+    template, start = parametrize(circuit)
+    simulate = compile_template(template)
+    if start:
+        result = minimize(lambda theta: float(simulate(theta) @ diagonal), np.asarray(start), method="COBYLA",
+                          tol=1e-10, options={"maxiter": 60 * len(start) + 400, "rhobeg": 0.2})
+        circuit = rebuilt(template, result.x)
     settings = CHECKER_SETTINGS
-    n = circuit.num_qubits
     for _ in range(rounds):
         progress = optimisation_progress(circuit, lambda probs: float(probs @ diagonal), emin, emax,
                                          settings["cobyla_maxiter"], settings["cobyla_tol"], settings["progress_tol"],
                                          settings["max_angles"])
         if progress["nfev"] <= 1:
             break
-        template = progress["template"]
-        circuit = template.assign_parameters(dict(zip(list(template.parameters), progress["best"])), inplace=False)
-        circuit.measure_all()
-    assert circuit.num_qubits == n
+        circuit = rebuilt(progress["template"], progress["best"])
     return circuit
 
 

@@ -211,14 +211,16 @@ def min_cut(rng: random.Random, qubits: int) -> Instance:
 
 
 def community_detection(rng: random.Random, qubits: int) -> Instance:
-    """Two communities maximising modularity (nodes = qubits): cost -Q."""
+    """Two communities maximising modularity Q (nodes = qubits): cost -Q scaled by (2m)^2, which
+    makes every coefficient an integer (A_ij 2m - k_i k_j), so that the QAOA circuit's angles
+    repeat (a checker's optimiser shares equal angles: fewer than its 80 evaluations' worth)."""
     graph = _graph(rng, qubits, density=0.45)
     edges, degree = graph.number_of_edges(), dict(graph.degree)
     poly: Polynomial = {}
     for i, j in itertools.combinations(graph.nodes, 2):
-        b = (1.0 if graph.has_edge(i, j) else 0.0) - degree[i] * degree[j] / (2 * edges)
-        # same community <=> s_i s_j = 1; s_i s_j = 1 - 2 x_i - 2 x_j + 4 x_i x_j; -Q = -(1/2m) sum_{i<j} b s_i s_j
-        scale = -b / (2 * edges)
+        # same community <=> s_i s_j = 1; s_i s_j = 1 - 2 x_i - 2 x_j + 4 x_i x_j; -Q = -(1/2m) sum_{i<j} b_ij s_i s_j
+        # with b_ij = A_ij - k_i k_j / 2m; times (2m)^2: -(A_ij 2m - k_i k_j) s_i s_j
+        scale = -float((1 if graph.has_edge(i, j) else 0) * 2 * edges - degree[i] * degree[j])
         _add(poly, (), scale)
         _add(poly, (i,), -2 * scale)
         _add(poly, (j,), -2 * scale)
