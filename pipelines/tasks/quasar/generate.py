@@ -88,14 +88,15 @@ def qaoa_circuit(paulis: list[str], coeffs: list[float], n: int, gammas: Any, be
     return circuit
 
 
-def polish(circuit: Any, diagonal: np.ndarray, emin: float, emax: float, rounds: int = 12) -> Any:
+def polish(circuit: Any, diagonal: np.ndarray, emin: float, emax: float, rounds: int = 40) -> Any:
     """The circuit moved, under the checker's own optimiser, to where that optimiser finds nothing
     better (nfev 1), or after ``rounds`` rounds: first one long COBYLA run in the checker's
     parameter space (each numeric angle a parameter, equal values shared), then the checker's
     own short runs until they start at their best."""
     from scipy.optimize import minimize
 
-    from actors.verify.sandbox.quasar_measures import compile_template, optimisation_progress, parametrize
+    from actors.verify.sandbox.quasar_measures import optimisation_progress
+    from actors.verify.sandbox.quasar_simulator import compile_template, parametrize
 
     def rebuilt(template: Any, values: Any) -> Any:
         bound = template.assign_parameters(dict(zip(list(template.parameters), values)), inplace=False)
