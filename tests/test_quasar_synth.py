@@ -35,3 +35,13 @@ def test_quasar_spec_is_validated():
     for bad in ({"qubits": [2]}, {"qubits": [17]}, {"layers": [5]}, {"problems": ["max_sat"]}):
         with pytest.raises(ValueError):
             QuasarSynthSpec(**bad)
+
+
+def test_specs_cover_every_problem_and_cycle_qubits_and_layers():
+    from pipelines.tasks.quasar.problems import PROBLEMS
+    from pipelines.tasks.quasar.synth import QuasarSynthSpec, specs
+
+    todo = specs(QuasarSynthSpec(qubits=[4, 10], layers=[1, 3], seeds_per_problem=4))
+    assert {spec["problem"] for spec in todo} == set(PROBLEMS) and len(todo) == 4 * len(PROBLEMS)
+    one = [(spec["seed"], spec["qubits"], spec["layers"]) for spec in todo if spec["problem"] == "matching"]
+    assert one == [(0, 4, 1), (1, 10, 1), (2, 4, 3), (3, 10, 3)]
