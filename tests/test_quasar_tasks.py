@@ -89,3 +89,13 @@ def test_hub_rows_map_to_qasm_tasks():
     assert measures["s2"] == pytest.approx(1.0) and measures["energy_ref"] == pytest.approx(-1.25)
     with pytest.raises(ValueError, match="only Z"):
         parse_hamiltonian("1.0 * X(0)")
+
+
+def test_the_checker_settings_of_the_synth_config_reach_the_task():
+    from pipelines.tasks.quasar.synth import QuasarCheckerConfig, generate_batch
+
+    checker = QuasarCheckerConfig(cobyla_maxiter=40, pass_s2=0.95).model_dump()
+    rows = generate_batch({"problem": ["matching"], "seed": [0], "qubits": [3], "layers": [1]}, checker)
+    truth = json.loads(json.loads(rows["task"][0])["tests"])
+    assert truth["settings"]["cobyla_maxiter"] == 40 and truth["settings"]["pass_s2"] == 0.95
+    assert measure(json.loads(rows["task"][0])["reference_solution"], truth)["nfev"] == 1

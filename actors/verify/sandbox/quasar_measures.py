@@ -196,6 +196,7 @@ def optimisation_progress(circuit: Any, task_energy: Any, emin: float, emax: flo
 
 DEFAULT_SETTINGS = {"cobyla_maxiter": 80, "cobyla_tol": 1e-6, "progress_tol": 1e-3, "max_extra_qubits": 4,
                     "max_angles": 256}
+"""For tasks whose tests carry no ``settings`` (hub rows); generated tasks carry theirs."""
 
 
 def reference_distribution(truth: dict[str, Any]) -> np.ndarray:

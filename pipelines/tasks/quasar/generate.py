@@ -29,8 +29,9 @@ PROMPT = ("Design a QASM 3.0 quantum circuit with {n} qubits and {p} layers to s
           "{graph}. Provide valid QASM 3.0 code with optimal parameters.")
 
 CHECKER_SETTINGS = {"cobyla_maxiter": 80, "cobyla_tol": 1e-6, "progress_tol": 1e-3, "max_extra_qubits": 4,
-                    "max_angles": 256}
-"""What the checker's optimisation-progress term uses (carried in each task's tests)."""
+                    "max_angles": 256, "pass_s2": 0.9}
+"""What the checker uses (carried in each task's tests; `qvr synth` sets them from
+``quasar.checker``, pipelines/tasks/quasar/synth.py)."""
 
 
 def qaoa_state(diagonal: np.ndarray, n: int, gammas: np.ndarray, betas: np.ndarray) -> np.ndarray:
@@ -88,7 +89,8 @@ def qaoa_circuit(paulis: list[str], coeffs: list[float], n: int, gammas: Any, be
     return circuit
 
 
-def polish(circuit: Any, diagonal: np.ndarray, emin: float, emax: float, rounds: int = 40) -> Any:
+def polish(circuit: Any, diagonal: np.ndarray, emin: float, emax: float, settings: dict[str, Any] | None = None,
+           rounds: int = 40) -> Any:
     """The circuit moved, under the checker's own optimiser, to where that optimiser finds nothing
     better (nfev 1), or after ``rounds`` rounds: first one long COBYLA run in the checker's
     parameter space (each numeric angle a parameter, equal values shared), then the checker's
@@ -109,7 +111,7 @@ def polish(circuit: Any, diagonal: np.ndarray, emin: float, emax: float, rounds:
         result = minimize(lambda theta: float(simulate(theta) @ diagonal), np.asarray(start), method="COBYLA",
                           tol=1e-10, options={"maxiter": 60 * len(start) + 400, "rhobeg": 0.2})
         circuit = rebuilt(template, result.x)
-    settings = CHECKER_SETTINGS
+    settings = {**CHECKER_SETTINGS, **(settings or {})}
     for _ in range(rounds):
         # A hundred times stricter than the checker: COBYLA's path from the same point differs
         # between processes (floating-point noise), so the reference must be a real optimum,
@@ -123,8 +125,11 @@ def polish(circuit: Any, diagonal: np.ndarray, emin: float, emax: float, rounds:
     return circuit
 
 
-def ground_truth(item: Instance, layers: int, seed: int) -> tuple[dict[str, Any], str]:
-    """(the task's hidden ground truth, the reference QASM)."""
+def ground_truth(item: Instance, layers: int, seed: int, checker: dict[str, Any] | None = None
+                 ) -> tuple[dict[str, Any], str]:
+    """(the task's hidden ground truth, the reference QASM); ``checker``: settings of the checker's
+    optimisation-progress term and pass threshold (default :data:`CHECKER_SETTINGS`)."""
+    settings = {**CHECKER_SETTINGS, **(checker or {})}
     from qiskit import qasm3
 
     from actors.verify.sandbox.quasar_measures import parse_qasm, probabilities, z_diagonal
@@ -134,19 +139,20 @@ def ground_truth(item: Instance, layers: int, seed: int) -> tuple[dict[str, Any]
     diagonal = z_diagonal(paulis, coeffs, n)
     emin, emax = float(diagonal.min()), float(diagonal.max())
     gammas, betas = optimise_qaoa(diagonal, n, layers, seed)
-    circuit = polish(qaoa_circuit(paulis, coeffs, n, gammas, betas), diagonal, emin, emax)
+    circuit = polish(qaoa_circuit(paulis, coeffs, n, gammas, betas), diagonal, emin, emax, settings)
     reference_qasm = qasm3.dumps(circuit)
     probs = probabilities(parse_qasm(reference_qasm))  # what the checker will read back
     truth = {"n_qubits": n, "layers": layers, "paulis": paulis, "coeffs": coeffs, "emin": emin, "emax": emax,
              "energy_ref": float(probs @ diagonal), "reference_probs": [round(float(p), 12) for p in probs],
-             "reference_qasm": reference_qasm, "settings": dict(CHECKER_SETTINGS)}
+             "reference_qasm": reference_qasm, "settings": settings}
     return truth, reference_qasm
 
 
-def generate_task(problem: str, seed: int, qubits: int, layers: int) -> Task:
-    """One QUASAR task: prompt in QUASAR's form, ground truth in ``tests``, the reference QASM."""
+def generate_task(problem: str, seed: int, qubits: int, layers: int, checker: dict[str, Any] | None = None) -> Task:
+    """One QUASAR task: prompt in QUASAR's form, ground truth in ``tests``, the reference QASM;
+    ``checker`` as in :func:`ground_truth`."""
     item = instance(problem, seed, qubits)
-    truth, reference = ground_truth(item, layers, seed)
+    truth, reference = ground_truth(item, layers, seed, checker)
     prompt = PROMPT.format(n=item.n_qubits, p=layers, problem=item.description,
                            graph=json.dumps(item.graph, separators=(",", ":")))
     return Task(task_id=f"quasar-{problem}-q{item.n_qubits}-p{layers}-s{seed}", family="quasar", harness="qasm",

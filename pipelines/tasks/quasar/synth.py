@@ -24,6 +24,30 @@ from actors.config import Config
 log = logging.getLogger("qvr.synth")
 
 
+class QuasarCheckerConfig(Config):
+    """The ``qasm`` checker's settings, written into each generated task's hidden tests (the
+    checker has no config of its own: it reads its task). After arXiv 2510.00967's reward code."""
+
+    cobyla_maxiter: int = Field(80, ge=3, le=10_000)
+    """Optimisation progress (s4): COBYLA's evaluations from the candidate's angles (QUASAR: 80)."""
+
+    cobyla_tol: float = Field(1e-6, gt=0, le=1)
+    """Optimisation progress (s4): COBYLA's tolerance (QUASAR: 1e-6)."""
+
+    progress_tol: float = Field(1e-3, gt=0, le=1)
+    """Optimisation progress (s4): nfev is the evaluation at which COBYLA came within this share
+    of the spectrum's width (Emax - Emin) of its best energy (1: the candidate was optimal)."""
+
+    max_extra_qubits: int = Field(4, ge=0, le=16)
+    """A candidate with more qubits than the task by more than this is not simulated (m is -1 anyway)."""
+
+    max_angles: int = Field(256, ge=1, le=100_000)
+    """A candidate with more distinct angles than this is not optimised (s4 = 0.2*s3)."""
+
+    pass_s2: float = Field(0.9, ge=0, le=1)
+    """The ``distribution`` test passes at this alignment (QUASAR's top tier: s2 > 0.9)."""
+
+
 class QuasarSynthSpec(Config):
     """What ``qvr synth`` generates when ``family`` is ``quasar`` (arXiv 2510.00967's problems)."""
 
@@ -46,6 +70,9 @@ class QuasarSynthSpec(Config):
 
     min_reference_reward: float = Field(0.9, ge=-1, le=1)
     """A task is kept only when its reference circuit scores at least this (the quasar reward)."""
+
+    checker: QuasarCheckerConfig = QuasarCheckerConfig()
+    """The checker's settings each task carries."""
 
     @field_validator("qubits")
     @classmethod
@@ -82,7 +109,7 @@ def specs(spec: QuasarSynthSpec) -> list[dict[str, Any]]:
              "layers": spec.layers[(seed // len(spec.qubits)) % len(spec.layers)]} for problem in problems for seed in seeds]
 
 
-def generate_batch(batch: dict[str, Any]) -> dict[str, list]:
+def generate_batch(batch: dict[str, Any], checker: dict[str, Any] | None = None) -> dict[str, list]:
     """Ray Data stage: specs -> the Task as JSON, or the error."""
     from dataclasses import asdict
 
@@ -93,7 +120,7 @@ def generate_batch(batch: dict[str, Any]) -> dict[str, list]:
                                                 for k in ("problem", "seed", "qubits", "layers"))):
         task_json, error = "", ""
         try:
-            task_json = json.dumps(asdict(generate_task(problem, int(seed), int(qubits), int(layers))))
+            task_json = json.dumps(asdict(generate_task(problem, int(seed), int(qubits), int(layers), checker)))
         except Exception as error_:  # noqa: BLE001 - reported with the spec, then excluded
             error = f"generation failed: {type(error_).__name__}: {error_}"
         for key, value in (("problem", problem), ("seed", int(seed)), ("task", task_json), ("error", error)):
@@ -116,7 +143,9 @@ def synthesize(config: Any, run: Any) -> dict[str, Any]:
     started = time.monotonic()
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[run.path])
     try:
-        rows = list(ray.data.from_items(todo).map_batches(generate_batch, batch_size=1, num_cpus=0.5).iter_rows())
+        rows = list(ray.data.from_items(todo).map_batches(
+            generate_batch, batch_size=1, num_cpus=0.5, fn_kwargs={"checker": config.quasar.checker.model_dump()}
+        ).iter_rows())
         generated = [row for row in rows if not row["error"]]
         tasks = [Task(**json.loads(row["task"])) for row in generated]
         verdicts = pool.run([VerificationJob(task, task.reference_solution, 0) for task in tasks]) if tasks else []
