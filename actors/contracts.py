@@ -23,7 +23,8 @@ class Task:
     ``harness`` says how tests run: a name in the harness registry
     (actors/verify/sandbox/harnesses: ``qhe``: prompt + completion + test, then
     ``check(entry_point)``; ``qhe_hard``: the whole program, then ``check(entry_point)``;
-    ``unittest``: program + a TestCase class; ``program``: must run cleanly).
+    ``unittest``: program + a TestCase class; ``program``: must run cleanly; ``qasm``: an
+    OpenQASM 3 program scored by QUASAR's measures, ``tests`` holding the ground truth as JSON).
     """
 
     task_id: str

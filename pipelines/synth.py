@@ -21,7 +21,7 @@ import collections
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -31,6 +31,7 @@ from actors.verify.config import VerifierConfig
 from actors.verify.pool import PoolConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
+from pipelines.tasks.quasar.synth import QuasarSynthSpec
 
 HELP = "generate verified synthetic Qiskit tasks (prompt, hidden unit tests, reference) with Ray Data"
 log = logging.getLogger("qvr.synth")
@@ -67,8 +68,15 @@ class SampleConfig(Config):
 
 
 class Config(JobConfig):
+    family: Literal["qiskit", "quasar"] = "qiskit"
+    """``qiskit``: template-based Qiskit tasks (``spec``); ``quasar``: QUASAR's OpenQASM 3 graph
+    problems with their ground truth (``quasar``, pipelines/tasks/quasar/synth.py)."""
+
     spec: SynthSpec = SynthSpec()
-    """What to generate."""
+    """What to generate (family ``qiskit``)."""
+
+    quasar: QuasarSynthSpec = QuasarSynthSpec()
+    """What to generate (family ``quasar``)."""
 
     pool: PoolConfig = PoolConfig(slots_per_worker=2, cpus_per_slot=0.5, batch_size=8)
     """The verifier workers (references and mutants, then the sampled completions): keep their
@@ -177,6 +185,10 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     from pipelines.job import connect_ray
     from pipelines.tasks.templates import TEMPLATES
 
+    if config.family == "quasar":
+        from pipelines.tasks.quasar.synth import synthesize
+
+        return synthesize(config, run)
     names = [name for name, template in sorted(TEMPLATES.items())
              if (config.spec.templates is None or name in config.spec.templates)
              and (config.spec.areas is None or template.area in config.spec.areas)]

@@ -4,6 +4,8 @@ Order: drop ``<think>`` blocks (an unclosed one runs to the end); inside ``<answ
 one; then the first fenced block tagged python (else the first fenced block); else the raw text,
 which for full programs must at least parse. A harness that continues the prompt (QHE's
 completion mode) keeps raw text as it is: the model continues the prompt's function body.
+OpenQASM answers (harness ``qasm``): the first fenced block tagged qasm / openqasm / qasm3 (else
+the first fenced block that holds ``OPENQASM``), else the text from ``OPENQASM`` on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ def extract_code(text: str, harness: str) -> str | None:
     answer = _ANSWER.search(text)
     if answer:
         text = answer.group(1)
+    if harness == "qasm":
+        return extract_qasm(text)
     fences = list(_FENCE.finditer(text))
     if fences:
         python = [fence for fence in fences if fence.group("lang").lower() in ("python", "py", "python3")]
@@ -38,3 +42,15 @@ def extract_code(text: str, harness: str) -> str | None:
     except SyntaxError:
         return None
     return text
+
+
+def extract_qasm(text: str) -> str | None:
+    """The OpenQASM program of an answer (see the module docstring), or None."""
+    fences = list(_FENCE.finditer(text))
+    tagged = [fence for fence in fences if fence.group("lang").lower() in ("qasm", "openqasm", "qasm3", "openqasm3")]
+    holding = [fence for fence in fences if "OPENQASM" in fence.group("code")]
+    for fence in tagged + holding:
+        if fence.group("code").strip():
+            return fence.group("code")
+    start = text.find("OPENQASM")
+    return text[start:] if start >= 0 else None

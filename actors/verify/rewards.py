@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import Field, field_validator
 
 from actors.config import Config
+from actors.verify.quasar_reward import QuasarRewardConfig, quasar_reward
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class RewardInput:
     """Test id -> passed | failed | error | skipped, from the checker's record."""
     measures: dict[str, float] = field(default_factory=dict)
     """Named numbers the checker computed (e.g. QUASAR's distances), from its record."""
+    config: RewardConfig | None = None
+    """The reward config in force (set by :func:`score`): rewards with settings read theirs from it."""
 
 
 RewardFn = Callable[[RewardInput], float]
@@ -50,6 +53,9 @@ def reward(name: str) -> Callable[[RewardFn], RewardFn]:
         return fn
 
     return register
+
+
+reward("quasar")(quasar_reward)  # QUASAR's hierarchical reward (actors/verify/quasar_reward.py)
 
 
 @reward("pass_fraction")
@@ -88,12 +94,15 @@ def _known(weights: dict[str, float]) -> dict[str, float]:
 class RewardConfig(Config):
     weights: dict[str, float] = {"pass_fraction": 1.0, "format": 0.1}
     """Reward name -> weight; the reward is the weighted sum. Names: the registry in
-    actors/verify/rewards.py (pass_fraction, binary, format). Default after the IBM paper."""
+    actors/verify/rewards.py (pass_fraction, binary, format, quasar). Default after the IBM paper."""
 
-    by_family: dict[str, dict[str, float]] = {}
+    quasar: QuasarRewardConfig = QuasarRewardConfig()
+    """Weights and thresholds of the ``quasar`` reward (QUASAR's hierarchical reward, arXiv 2510.00967)."""
+
+    by_family: dict[str, dict[str, float]] = {"quasar": {"quasar": 1.0}}
     """Task family -> its own weights, used instead of ``weights`` for that family's tasks (e.g.
     QSpark's multi-part reward for one family, QUASAR's hierarchical one for another); families
-    not named here use ``weights``."""
+    not named here use ``weights``. Default: QUASAR's tasks (family ``quasar``) by the ``quasar`` reward."""
 
     @field_validator("weights")
     @classmethod
@@ -122,6 +131,7 @@ class RewardConfig(Config):
 def score(config: RewardConfig, result: RewardInput) -> tuple[float, dict[str, float]]:
     """(weighted reward, each reward's own value), with the weights of the task's family."""
     weights = config.weights_for(result.family)
+    result = replace(result, config=config)
     parts = {name: REWARDS[name](result) for name in weights}
     return sum(weights[name] * value for name, value in parts.items()), parts
 

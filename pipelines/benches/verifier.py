@@ -11,7 +11,8 @@ start-up is excluded from the rates and reported apart.
 
 Workloads: ``small``, many short Qiskit unit tests (build, transpile for a fake backend,
 simulate, assert: the shape of GRPO's synthetic tasks); ``qhe``, QHE's canonical solutions that
-pass offline. The subprocess baseline runs a fixed prefix of each workload (it is 20-100x
+pass offline; ``qasm``, QUASAR tasks' full reward (parse, distributions, energy, COBYLA) in seconds
+per sample by qubit count, one at a time on one forked split slot. The subprocess baseline runs a fixed prefix of each workload (it is 20-100x
 slower) and the forked/subprocess ratio compares the two on that same prefix; the JSON says
 which jobs each ratio used.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -59,6 +60,16 @@ class VerifierBenchConfig(Config):
 
     qhe_rounds: int = Field(1, ge=1, le=100)
     """Rounds of the ``qhe`` workload (about 25 s per executor per round on 2 cores)."""
+
+    workloads: list[Literal["small", "qhe", "qasm"]] = ["small", "qhe", "qasm"]
+    """Which workloads run (``qhe`` also needs ``qhe_source``)."""
+
+    qasm_qubits: list[int] = [4, 6, 10]
+    """``qasm`` workload: one generated QUASAR task (vertex cover, 2 layers) per qubit count."""
+
+    qasm_samples: int = Field(4, ge=1, le=1000)
+    """``qasm`` workload: candidates per task (the reference, then copies with shifted angles),
+    each scored in full (parse, distributions, energy, COBYLA), one at a time on one slot."""
 
 
 SMALL_TESTS = """import unittest
@@ -176,16 +187,52 @@ def workload(jobs: list[VerificationJob], config: VerifierBenchConfig, rounds: i
     }
 
 
+def qasm_workload(config: VerifierBenchConfig) -> dict[str, Any]:
+    """Seconds per ``qasm`` verification (QUASAR's full reward, COBYLA included) by qubit count,
+    one job at a time on one forked split slot; task generation is timed apart."""
+    import re
+
+    from actors.contracts import Completion
+    from actors.verify.verifier import Verifier
+    from pipelines.tasks.quasar.generate import generate_task
+
+    started = time.monotonic()
+    tasks = [generate_task("vertex_cover", seed=0, qubits=qubits, layers=2) for qubits in config.qasm_qubits]
+    generate_s = time.monotonic() - started
+    per_sample: dict[str, float] = {}
+    rewards: dict[str, list[float]] = {}
+    with Verifier(VerifierConfig(isolation="split", timeout_s=config.timeout_s), slots=1) as verifier:
+        for task in tasks:
+            texts = [f"```qasm\n{task.reference_solution}```"] + [
+                "```qasm\n" + re.sub(r"(rx|rz)\(([-0-9.e]+)\)", lambda m, s=shift: f"{m.group(1)}({float(m.group(2)) + s})",
+                                      task.reference_solution) + "```" for shift in (0.05 * i for i in range(1, config.qasm_samples))]
+            completions = [Completion(task_id=task.task_id, sample_idx=i, text=text) for i, text in enumerate(texts)]
+            verdicts = [verifier.verify([task], [completion])[0] for completion in completions]  # one at a time
+            key = f"{task.metadata['n_qubits']}q"
+            per_sample[key] = round(statistics.median(verdict.duration_s for verdict in verdicts), 3)
+            rewards[key] = [round(verdict.reward, 4) for verdict in verdicts]
+            log.info("qasm %s: %.3f s per sample, rewards %s", key, per_sample[key], rewards[key])
+    return {"per_sample_s": per_sample, "rewards": rewards, "samples_per_task": config.qasm_samples,
+            "generate_s": round(generate_s, 2)}
+
+
 def run(config: VerifierBenchConfig) -> dict[str, Any]:
-    results: dict[str, Any] = {"small": workload(small_jobs(config.small_jobs), config, config.rounds)}
-    if config.qhe_source:
+    results: dict[str, Any] = {}
+    if "small" in config.workloads:
+        results["small"] = workload(small_jobs(config.small_jobs), config, config.rounds)
+    if "qhe" in config.workloads and config.qhe_source:
         results["qhe"] = workload(qhe_jobs(config.qhe_source), config, config.qhe_rounds)
-    else:
+    elif "qhe" in config.workloads:
         log.warning("qhe workload skipped: set bench.verifier.qhe_source (see configs/bench-verifier.yaml)")
+    qasm = qasm_workload(config) if "qasm" in config.workloads else None
     for name, figures in results.items():
         print(f"{name:6s} subprocess {figures['subprocess_per_s']:8.2f}/s  forked {figures['forked_per_s']:8.2f}/s  "
               f"in-process {figures['inprocess_per_s']:8.2f}/s  forked/subprocess {figures['forked_over_subprocess']:6.1f}x  "
               f"forked/in-process {figures['forked_over_inprocess']:.2f}  split {figures['split_per_s']:8.2f}/s  "
               f"split/forked {figures['split_over_forked']:.2f}  bare fork {figures['bare_per_s']:8.2f}/s  "
               f"bare/in-process {figures['bare_over_inprocess']:.2f}  forked/bare {figures['forked_over_bare']:.2f}")
+    if qasm is not None:
+        results["qasm"] = qasm
+        print("qasm   " + "  ".join(f"{key} {value:.3f} s/sample" for key, value in qasm["per_sample_s"].items())
+              + "  (QUASAR's full reward, COBYLA included, one slot, split)")
     return results

@@ -167,6 +167,9 @@ def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict
                        for row in rows)
     isolation = Counter(row["isolation"] for row in rows if row.get("isolation"))
     formatted = [bool(row["format_ok"]) for row in rows if row.get("format_ok") is not None]
+    from pipelines.evaluation.quasar import quasar_metrics  # QUASAR's SCR/SREV/HQCR/RE for family quasar
+
+    quasar = quasar_metrics(passk_rows)
     return {
         "n": n, "tasks": metrics["tasks"], "samples": len(rows),
         "passed": sum(row["status"] == "passed" for row in passk_rows),
@@ -180,6 +183,7 @@ def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict
         "isolation": dict(sorted(isolation.items())),
         "curve": {"k": [int(k) for k in curve], "mean": [mean for mean, _ in curve.values()],
                   "std": [std for _, std in curve.values()]},
+        **({"quasar": quasar} if quasar else {}),
     }
 
 
@@ -196,6 +200,9 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, fl
             flat[f"{prefix}pass@{k}/{tier}"] = value
     if metrics.get("format_rate") is not None:
         flat[f"{prefix}format_rate"] = metrics["format_rate"]
+    for name, value in (metrics.get("quasar") or {}).items():
+        if "@" in name and value is not None:
+            flat[f"{prefix}quasar/{name}"] = value
     samples = max(1, metrics.get("samples", 1))
     for kind, count in metrics.get("failures", {}).items():
         flat[f"{prefix}failures/{kind}"] = count / samples

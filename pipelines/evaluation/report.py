@@ -102,6 +102,18 @@ def render_report(results: Results, title: str = "qvr eval", settings: dict[str,
         lines += ["## By area (%)", ""]
         lines += _table(["model", "benchmark", "area", "tasks", "greedy pass@1", *(f"pass@{k}" for k in ks)], area_rows)
         lines.append("")
+    quasar_rows = [[model, name, str(q["tasks"]), str(q["n"]),
+                    *(percent(q.get(f"{metric}@{k}")) for k in (1, 10) for metric in ("scr", "srev", "hqcr")),
+                    *("–" if q.get(f"re@{k}") is None else f"{q[f're@{k}']:.3f}" for k in (1, 10))]
+                   for model, per_benchmark in results.items() for name in benchmarks
+                   if (q := per_benchmark.get(name, {}).get("quasar"))]
+    if quasar_rows:
+        lines += ["## QUASAR (%; RE in bits)", "",
+                  "Tasks of family quasar (arXiv 2510.00967): SCR parses, SREV |E - E*| <= 0.2, HQCR RE < 0.1 "
+                  "(share of tasks with one of k samples meeting it, unbiased estimator); RE = KL(p_gen || p_ref).", ""]
+        lines += _table(["model", "benchmark", "tasks", "n", "SCR@1", "SREV@1", "HQCR@1", "SCR@10", "SREV@10",
+                         "HQCR@10", "RE@1", "RE@10"], quasar_rows)
+        lines.append("")
     lines += ["## Format and failures", "",
               "Format: think/answer tags and exactly one code block (the IBM paper's format reward). Failures: "
               "samples by what ended them.", ""]

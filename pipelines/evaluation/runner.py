@@ -16,6 +16,7 @@ The pool is shared across benchmarks whose task ids may collide (QHE and QHE-har
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -119,6 +120,7 @@ class _Bookkeeping:
             "status": verdict.status, "tests_passed": verdict.tests_passed, "tests_total": verdict.tests_total,
             "reward": verdict.reward, "isolation": verdict.isolation, "duration_s": verdict.duration_s,
             "qpu_wait_s": verdict.qpu_wait_s, "stderr_tail": verdict.stderr_tail,
+            "measures": json.dumps(verdict.measures, sort_keys=True),
             "failure": failure_kind(verdict.status, verdict.stderr_tail),
             "format_ok": None if sample.mode == "canonical" else
             format_reward(RewardInput(text=sample.text, status=verdict.status, tests_passed=0, tests_total=0)) == 1.0,

@@ -12,7 +12,8 @@ one of three benchmarks that share those fields, told apart by the source, never
 ``TaskSourceConfig.format`` names the benchmark; ``auto`` reads it off the source's name (a hub id
 or file name with ``humaneval_hard`` / ``qhe_hard`` is QHE-hard, ``humaneval`` / ``HumanEval.jsonl``
 / ``openai_humaneval`` is HumanEval, anything else QHE). Rows in the Task contract keep their own
-harness. Anything else is an error that names the source, the line (JSONL) or row, and the task.
+harness. Rows of QUASAR's hub dataset (prompt, circuit_with_params, cost_hamiltonian) become
+``qasm`` tasks of family ``quasar`` (pipelines/tasks/quasar/hub.py). Anything else is an error that names the source, the line (JSONL) or row, and the task.
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ def row_to_task(row: dict[str, Any], format: TaskFormat = "auto", benchmark: str
     keeps its own harness and a QHE-shaped row becomes a task of ``benchmark``; an explicit
     format accepts only its own shape."""
     qhe_shaped = QHE_FIELDS <= row.keys() and "harness" not in row
+    if format == "auto" and "harness" not in row and {"prompt", "circuit_with_params", "cost_hamiltonian"} <= row.keys():
+        from pipelines.tasks.quasar.hub import hub_row_to_task  # QUASAR's hub dataset
+
+        return hub_row_to_task(row)
     if format == "tasks" or (format == "auto" and not qhe_shaped):
         return from_row(Task, row)
     if not qhe_shaped:

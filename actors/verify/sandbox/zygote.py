@@ -71,6 +71,9 @@ def warm_up(backends: list[str] = ()) -> None:
     qiskit_aer.AerSimulator().run(transpiled, shots=16, seed_simulator=1).result()
     warm_backends(list(backends))
     preload()
+    from actors.verify.sandbox.quasar_measures import warm as warm_qasm
+
+    warm_qasm()  # the OpenQASM 3 importer and COBYLA of the ``qasm`` harness
     gc.collect()
     gc.freeze()
 

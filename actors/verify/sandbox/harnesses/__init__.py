@@ -89,4 +89,4 @@ def record(passed: int, total: int, outcomes: dict[str, str], error: str | None 
 
 
 # The harnesses. Each module registers its class on import.
-from actors.verify.sandbox.harnesses import program, qhe, qhe_hard, unittests  # noqa: E402,F401,I001
+from actors.verify.sandbox.harnesses import program, qasm, qhe, qhe_hard, unittests  # noqa: E402,F401,I001
