@@ -167,16 +167,47 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         print(f"[{index}/{len(config.stages)}] {name} ({stage.job}): done in {wall_s} s", flush=True)
         summaries[name] = summary
         stages.append({"stage": name, "job": stage.job, "status": "done", "run_dir": str(folder), "wall_s": wall_s})
-    report = write_report(run.path, stages, summaries)
-    return {"stages": stages, "report": str(report)}
+    heldout = [{"stage": label, "pass_at_1": value} for stage in stages
+               for label, value in heldout_pass_at_1(stage["stage"], summaries[stage["stage"]])]
+    report = write_report(run.path, stages, summaries, heldout)
+    if heldout:
+        print("held-out pass@1: " + ", ".join(f"{row['stage']} {row['pass_at_1']:.3f}" for row in heldout), flush=True)
+    return {"stages": stages, "heldout": heldout, "report": str(report)}
+
+
+def heldout_pass_at_1(stage: str, summary: dict[str, Any]) -> list[tuple[str, float]]:
+    """The held-out pass@1 a stage's summary carries, labelled: an offline job's eval hook (its
+    starting policy as ``stage:start``, its final one as ``stage``), GRPO's final evaluation, and
+    an eval job's models on its first benchmark (``stage:model``)."""
+    found: list[tuple[str, float]] = []
+    evaluation = summary.get("eval") or {}
+    if "after" in evaluation or "before" in evaluation:
+        for tag, label in (("before", f"{stage}:start"), ("after", stage)):
+            if "pass@1" in evaluation.get(tag, {}):
+                found.append((label, float(evaluation[tag]["pass@1"])))
+    elif "eval/pass@1" in evaluation:
+        found.append((stage, float(evaluation["eval/pass@1"])))
+    for model, result in (summary.get("models") or {}).items():
+        benchmarks = result.get("benchmarks") or {}
+        if benchmarks:
+            first = next(iter(benchmarks.values()))
+            if "1" in (first.get("pass_at_k") or {}):
+                found.append((f"{stage}:{model}", float(first["pass_at_k"]["1"])))
+    return found
 
 
 HEADLINE_KEYS = ("tasks", "samples", "bucket_a", "bucket_b", "pairs", "steps", "heldout", "eval", "passed", "total")
 
 
-def write_report(folder: Path, stages: list[dict[str, Any]], summaries: dict[str, dict[str, Any]]) -> Path:
-    """``report.md``: each stage's status, folder and headline numbers."""
-    lines = ["# Recipe report", "", "| stage | job | status | wall (s) | run |", "|---|---|---|---|---|"]
+def write_report(folder: Path, stages: list[dict[str, Any]], summaries: dict[str, dict[str, Any]],
+                 heldout: list[dict[str, Any]]) -> Path:
+    """``report.md``: held-out pass@1 after each stage, then each stage's status, folder and headline numbers."""
+    lines = ["# Recipe report", ""]
+    if heldout:
+        lines += ["| after | held-out pass@1 |", "|---|---|"]
+        lines += [f"| {row['stage']} | {row['pass_at_1']:.3f} |" for row in heldout]
+        lines.append("")
+    lines += ["| stage | job | status | wall (s) | run |", "|---|---|---|---|---|"]
     for stage in stages:
         lines.append(f"| {stage['stage']} | {stage['job']} | {stage['status']} | {stage.get('wall_s', '')} | "
                      f"`{Path(stage['run_dir']).relative_to(folder)}` |")

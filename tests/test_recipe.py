@@ -22,6 +22,19 @@ def test_a_placeholder_must_name_an_earlier_stage_and_a_job_must_exist():
         resolve_config(Config, None, [])
 
 
+def test_held_out_pass_at_1_is_read_from_each_kind_of_stage_summary():
+    from pipelines.recipe import heldout_pass_at_1
+
+    offline = {"eval": {"before": {"pass@1": 0.0, "greedy_pass@1": 0.0}, "after": {"pass@1": 0.25}}}
+    grpo = {"eval": {"eval/pass@1": 0.5, "eval/greedy_pass@1": 0.6}}
+    evaluation = {"models": {"base": {"benchmarks": {"heldout": {"pass_at_k": {"1": 0.1, "5": 0.3}}}},
+                             "final": {"benchmarks": {"heldout": {"pass_at_k": {"1": 0.7}}}}}}
+    assert heldout_pass_at_1("sft", offline) == [("sft:start", 0.0), ("sft", 0.25)]
+    assert heldout_pass_at_1("grpo", grpo) == [("grpo", 0.5)]
+    assert heldout_pass_at_1("eval", evaluation) == [("eval:base", 0.1), ("eval:final", 0.7)]
+    assert heldout_pass_at_1("synth", {"tasks": 3, "output": "x"}) == []
+
+
 def test_a_bad_stage_preset_value_is_a_config_error_before_anything_runs(tmp_path, capsys):
     from pipelines.cli import main
 
