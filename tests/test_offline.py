@@ -96,6 +96,24 @@ def test_a_missing_field_or_no_usable_row_is_a_config_error_naming_file_and_fiel
     assert "nothing.jsonl: no such file" in capsys.readouterr().err
 
 
+def test_a_missing_smoke_model_is_built_from_parquet_rows_too(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    from pipelines.offline.job import bootstrap
+    from pipelines.sft import Config
+
+    rows = [{"prompt": "Prepare a zorblax state.", "reference_solution": "qc.zorblax(0)", "difficulty": 1}] * 3
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "tasks.parquet")
+    config = Config.model_validate({"model": str(tmp_path / "model"), "bootstrap_smoke": {},
+                                    "data": {"train": str(tmp_path / "tasks.parquet"),
+                                             "completion_field": "reference_solution"}})
+    bootstrap(config, "sft")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
+    assert len(tokenizer("zorblax", add_special_tokens=False)["input_ids"]) == 1  # it learnt the rows' words
+
+
 def test_resume_from_a_folder_that_is_no_run_or_has_no_checkpoint_is_a_config_error(tiny, tmp_path, capsys):
     from pipelines.cli import main
 

@@ -136,15 +136,19 @@ def check_sources(config: OfflineDataConfig, kind: Kind) -> list[str]:
     return problems
 
 
-def empty_fields(path: str, columns: list[str]) -> list[str] | None:
-    """None if some row has every column as non-empty text; else the columns that are empty or
-    missing in some row (all of them when the file has no rows)."""
+def read_rows(path: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    """A JSONL or Parquet file's rows (Parquet: only ``columns`` when given)."""
     if path.endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(path, columns=columns).to_pylist()
-    else:
-        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        return pq.read_table(path, columns=columns).to_pylist()
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def empty_fields(path: str, columns: list[str]) -> list[str] | None:
+    """None if some row has every column as non-empty text; else the columns that are empty or
+    missing in some row (all of them when the file has no rows)."""
+    rows = read_rows(path, columns)
     bad: dict[str, None] = {}
     for row in rows:
         lacking = [c for c in columns if not isinstance(row.get(c), str) or not row[c].strip()]

@@ -121,9 +121,8 @@ def check_sources(config: OfflineJobConfig, kind: Kind) -> list[str]:
 
 
 def bootstrap(config: OfflineJobConfig, kind: Kind) -> None:
-    """Build the smoke rows and model where they are missing."""
-    import json
-
+    """Build the smoke rows and model where they are missing (the model's tokenizer trained on the
+    training rows' text, JSONL or Parquet)."""
     from pipelines.offline.smoke import write_smoke_data, write_smoke_model
 
     smoke = config.bootstrap_smoke
@@ -132,8 +131,9 @@ def bootstrap(config: OfflineJobConfig, kind: Kind) -> None:
         log.info("building smoke rows at %s and %s", train, heldout)
         write_smoke_data(Path(train), Path(heldout), smoke, pairs=kind == "pairs")
     if not Path(config.model).exists():
-        texts = [value for line in Path(train).read_text().splitlines() for value in json.loads(line).values()
-                 if isinstance(value, str)]
+        from pipelines.offline.data import read_rows
+
+        texts = [value for row in read_rows(train) for value in row.values() if isinstance(value, str)]
         log.info("building a tiny model at %s", config.model)
         write_smoke_model(Path(config.model), texts)
 

@@ -53,20 +53,13 @@ def explained(explanation: str, code: str) -> str:
     return f"<think>\n{explanation.strip()}\n</think>\n```python\n{code.rstrip()}\n```"
 
 
-def read_rows(path: str) -> list[dict[str, Any]]:
-    if path.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-
-
 def write_explanations(config: TeacherConfig, source: str, prompt_field: str, completion_field: str,
                        output: Path) -> dict[str, int]:
     """Rewrite ``source``'s completions as explanation + code into ``output`` (JSONL); counts."""
     from actors.rollout.group import RolloutGroup
     from actors.rollout.prompts import Prompt
     from actors.verify.extract import extract_code
+    from pipelines.offline.data import read_rows
 
     rows = read_rows(source)
     codes = [extract_code(str(row.get(completion_field) or ""), config.harness) for row in rows]
