@@ -2,6 +2,7 @@
 the policy after that many optimizer steps, and its metrics join that step's; the final policy is
 evaluated on request. Scripted rollout group and pool: no Ray, no model."""
 
+import asyncio
 import time
 
 import pytest
@@ -108,7 +109,10 @@ def test_the_producer_evaluates_the_policy_of_each_due_step(tokenizer, lag):
             time.sleep(0.2)
             worker.publish(step + 1, object())
             worker.finish_step(step, {"loss": 0.1})
-        final = worker.evaluate(3)
+        async def as_ray_calls_it():  # an actor with async methods runs every method on an event loop
+            return await worker.evaluate(3)
+
+        final = asyncio.run(as_ray_calls_it())
         metrics = dict(worker.drain_metrics())
     finally:
         worker.close()

@@ -208,10 +208,14 @@ class ExperienceProducer:
                 self.cond.wait(timeout=1.0)
         return {} if stop.is_set() else self.evaluator(self.group, self.pool, step)
 
-    def evaluate(self, step: int) -> dict[str, float]:
+    async def evaluate(self, step: int) -> dict[str, float]:
         """The held-out evaluation of the policy the rollout workers serve now (the final one, once
-        the learner has finished); call it while no step is being produced."""
-        return self.evaluator(self.group, self.pool, step, force=True) if self.evaluator is not None else {}
+        the learner has finished); call it while no step is being produced. On a thread: the
+        evaluation runs its own event loop, and this actor's methods run on Ray's (it has async
+        methods)."""
+        if self.evaluator is None:
+            return {}
+        return await asyncio.to_thread(self.evaluator, self.group, self.pool, step, True)
 
     def _make_batch(self, step: int) -> tuple[dict[int, RankBatch], dict[str, float]]:
         tasks = tasks_for_step(self.tasks, step, self.config)
