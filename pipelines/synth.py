@@ -210,7 +210,8 @@ def run(config: Config, run: Run) -> dict[str, Any]:
 def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any) -> dict[str, Any]:
     import ray
 
-    from actors.contracts import Task, write_parquet
+    from actors.contracts import Task
+    from pipelines.tasks.loader import write_task_set
 
     started = time.monotonic()
     dataset = ray.data.from_items(specs).map_batches(render_batch, batch_size=16, num_cpus=0.25)
@@ -233,12 +234,7 @@ def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any
         seen_prompts.add(task.prompt)
         task.metadata.update(mutants_killed=row["mutants_killed"], mutants_total=row["mutants_total"])
         accepted.append(task)
-    output = run.path / config.output
-    if accepted:
-        write_parquet(accepted, str(output))
-    (run.path / "rejected.jsonl").write_text("".join(json.dumps(item) + "\n" for item in rejected))
-    for item in rejected:
-        log.warning("excluded %s seed %s: %s", item["template"], item["seed"], item["reason"][:300])
+    output = write_task_set(run.path, config.output, accepted, rejected, "template")
 
     rendered = [row for row in rows if not row["error"].startswith("render failed")]
     references_passed = sum(row["reference_status"] == "passed" for row in rendered)

@@ -205,3 +205,21 @@ def load_tasks(config: TaskSourceConfig) -> list[Task]:
     if not tasks:
         raise TaskSourceError(f"{config.source}: no tasks")
     return tasks
+
+
+def write_task_set(folder: Path, name: str, accepted: list[Task], rejected: list[dict[str, Any]], spec_key: str) -> Path:
+    """What a generator kept and what it excluded: the accepted Tasks as ``folder/name`` (Parquet;
+    none is written when nothing was kept) and every excluded spec with its reason in
+    ``rejected.jsonl``, each also logged as a warning naming ``rejected[spec_key]`` and its seed."""
+    import logging
+
+    from actors.contracts import write_parquet
+
+    output = folder / name
+    if accepted:
+        write_parquet(accepted, str(output))
+    (folder / "rejected.jsonl").write_text("".join(json.dumps(item) + "\n" for item in rejected))
+    for item in rejected:
+        logging.getLogger("qvr.synth").warning("excluded %s seed %s: %s", item[spec_key], item["seed"],
+                                              item["reason"][:300])
+    return output

@@ -132,10 +132,11 @@ def synthesize(config: Any, run: Any) -> dict[str, Any]:
     """The quasar path of `qvr synth` (``config``: pipelines.synth.Config)."""
     import ray
 
-    from actors.contracts import Task, write_parquet
+    from actors.contracts import Task
     from actors.verify.executor import VerificationJob
     from actors.verify.pool import VerifierPool
     from pipelines.job import connect_ray
+    from pipelines.tasks.loader import write_task_set
 
     todo = specs(config.quasar)
     log.info("%d QUASAR specs", len(todo))
@@ -169,12 +170,7 @@ def synthesize(config: Any, run: Any) -> dict[str, Any]:
             continue
         task.metadata.update(reference_reward=round(verdict.reward, 6), isolation=task.metadata.get("isolation", "split"))
         accepted.append(task)
-    output = run.path / config.output
-    if accepted:
-        write_parquet(accepted, str(output))
-    (run.path / "rejected.jsonl").write_text("".join(json.dumps(item) + "\n" for item in rejected))
-    for item in rejected:
-        log.warning("excluded %s seed %s: %s", item["problem"], item["seed"], item["reason"][:300])
+    output = write_task_set(run.path, config.output, accepted, rejected, "problem")
     per_problem = collections.Counter(task.area for task in accepted)
     print(summary_table(todo, accepted, rewards))
     result = {"tasks": len(accepted), "problem_types": dict(sorted(per_problem.items())),
