@@ -297,6 +297,13 @@ LOOP_SUMMED = ("entropy", "all_tokens", "input_tokens")
 def _published_weights(engine: Any, learner: LearnerConfig, rank: int) -> dict[str, Any] | None:
     """The full policy in Hugging Face names on rank 0 (None elsewhere); under ZeRO-3 every rank
     must call it, since gathering the shards is collective."""
+    states = _rank0_states(engine, learner, rank, lambda module: hf_state_dict(module, learner.lora.enabled))
+    return None if states is None else states[0]
+
+
+def _rank0_states(engine: Any, learner: LearnerConfig, rank: int, *views: Any) -> list[dict[str, Any]] | None:
+    """Each ``view(module)`` state dict, copied on rank 0 under one gather of the ZeRO-3 shards
+    (collective: every rank calls it); None on the other ranks."""
     import deepspeed
 
     gather = (deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
@@ -304,7 +311,7 @@ def _published_weights(engine: Any, learner: LearnerConfig, rank: int) -> dict[s
     with gather:
         if rank != 0:
             return None
-        return {name: tensor.clone() for name, tensor in hf_state_dict(engine.module, learner.lora.enabled).items()}
+        return [{name: tensor.detach().clone() for name, tensor in view(engine.module).items()} for view in views]
 
 
 def _save_hf(engine: Any, learner: LearnerConfig, directory: str, rank: int, source: str | None = None) -> None:
@@ -312,28 +319,17 @@ def _save_hf(engine: Any, learner: LearnerConfig, directory: str, rank: int, sou
     beside it, so that it loads alone: ``qvr eval --model``, the next stage of a recipe) next to
     the checkpoint, and under LoRA the adapter alone (``lora.save_adapter``); written by rank 0
     (every rank calls it: ZeRO-3 gathers are collective)."""
+    from peft import get_peft_model_state_dict
     from transformers import AutoTokenizer
 
-    weights = _published_weights(engine, learner, rank)
-    adapter = _adapter_weights(engine, learner, rank) if learner.lora.enabled and learner.lora.save_adapter else None
-    if weights is None:
+    adapter_too = learner.lora.enabled and learner.lora.save_adapter
+    views = [lambda module: hf_state_dict(module, learner.lora.enabled)]
+    states = _rank0_states(engine, learner, rank, *views, *([get_peft_model_state_dict] if adapter_too else []))
+    if states is None:
         return
     model = engine.module.get_base_model() if learner.lora.enabled else engine.module
-    model.save_pretrained(os.path.join(directory, checkpoint.HF_MODEL), state_dict=weights)
-    if adapter is not None:
-        engine.module.save_pretrained(os.path.join(directory, checkpoint.HF_ADAPTER), state_dict=adapter)
+    model.save_pretrained(os.path.join(directory, checkpoint.HF_MODEL), state_dict=states[0])
+    if adapter_too:
+        engine.module.save_pretrained(os.path.join(directory, checkpoint.HF_ADAPTER), state_dict=states[1])
     if source is not None:
         AutoTokenizer.from_pretrained(source).save_pretrained(os.path.join(directory, checkpoint.HF_MODEL))
-
-
-def _adapter_weights(engine: Any, learner: LearnerConfig, rank: int) -> dict[str, Any] | None:
-    """The LoRA adapter's weights in PEFT's names (gathered under ZeRO-3), on rank 0."""
-    import deepspeed
-    from peft import get_peft_model_state_dict
-
-    gather = (deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
-              if learner.zero_stage == 3 else contextlib.nullcontext())
-    with gather:
-        if rank != 0:
-            return None
-        return {name: tensor.detach().clone() for name, tensor in get_peft_model_state_dict(engine.module).items()}
