@@ -23,7 +23,7 @@ from actors.learner.producer import ProducerConfig
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.verify.config import VerifierConfig
 from actors.verify.pool import PoolConfig
-from pipelines.evaluation.hook import TrainingEvalConfig
+from pipelines.evaluation.hook import TrainingEvalConfig, eval_line
 from pipelines.job import (CheckpointSettings, JobConfig, add_resume_argument, local_or_hub,  # noqa: F401
                            resume_overrides, resume_path)
 from pipelines.runs import Run
@@ -215,12 +215,6 @@ def progress_line(step: int, steps: int, metrics: dict[str, float]) -> str:
             f"{metrics.get('time/step_s', 0):.1f} s (generate {metrics.get('time/generate_s', 0):.1f}, "
             f"verify {metrics.get('time/verify_s', 0):.1f}, learn {metrics.get('time/learn_s', 0):.1f}, "
             f"publish {metrics.get('time/publish_s', 0):.2f})")
-
-
-def eval_line(metrics: dict[str, float]) -> str:
-    shown = {key: value for key, value in metrics.items() if "pass@" in key and key.count("/") <= 2}
-    return f"eval after {int(metrics.get('eval/step', 0))} step(s): " + "  ".join(
-        f"{key.removeprefix('eval/')} {value:.3f}" for key, value in shown.items())
 
 
 TIME_KEYS = ("time/step_s", "time/generate_s", "time/verify_s", "time/verify_tail_s", "time/wait_batch_s",

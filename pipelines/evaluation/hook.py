@@ -112,3 +112,10 @@ class PolicyEvaluator:
         log.info("eval after %d step(s): %s (%.1f s)", step, summary, result.timing.get("verify_s", 0.0))
         flat["eval/step"] = float(step)
         return flat
+
+
+def eval_line(metrics: dict[str, float]) -> str:
+    """One console line of an evaluation's flat metrics (every training job prints it)."""
+    shown = {key: value for key, value in metrics.items() if "pass@" in key and key.count("/") <= 2}
+    return f"eval after {int(metrics.get('eval/step', 0))} step(s): " + "  ".join(
+        f"{key.removeprefix('eval/')} {value:.3f}" for key, value in shown.items())

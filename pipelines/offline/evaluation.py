@@ -52,7 +52,7 @@ def evaluate_policies(config: OfflineEvalConfig, policies: dict[int, str], steps
     evaluation is logged at its step and printed as one line."""
     from actors.rollout.group import RolloutGroup
     from actors.verify.pool import VerifierPool
-    from pipelines.evaluation.hook import PolicyEvaluator, hidden_paths, load_sets
+    from pipelines.evaluation.hook import PolicyEvaluator, eval_line, hidden_paths, load_sets
 
     evaluator = PolicyEvaluator(config, load_sets(config), steps)
     due = {step: model for step, model in policies.items() if evaluator.due(step)}
@@ -68,13 +68,7 @@ def evaluate_policies(config: OfflineEvalConfig, policies: dict[int, str], steps
             run.log_metrics(flat, step=step)
             tag = "before" if step == 0 else "after"
             results[tag] = flat
-            print(f"held-out pass@1 {tag}: " + pass_at_1_line(flat), flush=True)
+            print(eval_line(flat), flush=True)
     finally:
         pool.close()
     return results
-
-
-def pass_at_1_line(flat: dict[str, float]) -> str:
-    shown = {key.removeprefix("eval/"): value for key, value in flat.items()
-             if key.endswith("pass@1")}
-    return "  ".join(f"{key} {value:.3f}" for key, value in sorted(shown.items()))
