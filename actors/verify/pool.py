@@ -17,8 +17,13 @@ The pool runs :class:`VerifierWorker` Ray actors with K sandbox slots each and o
   produces them) is read on its own task, only while fewer than ``max_queued`` of its jobs wait.
 - **faults**: workers answer pings on their own thread (a Ray concurrency group), so a worker busy
   with a long batch is never taken for dead; one that dies, does not answer, or holds a batch
-  far past what its jobs' timeouts allow is replaced and its jobs re-run (alone). A job that has
-  lost its worker ``max_attempts`` times comes out as an ``error`` verdict naming the attempts.
+  far past what its jobs' timeouts allow is replaced and its jobs re-run. A job that has lost its
+  worker ``max_attempts`` times comes out as an ``error`` verdict naming the attempts. Every
+  unanswered batch of a lost worker counts as an attempt: which of them was running cannot be
+  known from outside (a worker can answer one batch and die before the answer leaves it), and a
+  guess could give the job that kills its worker more than ``max_attempts`` workers. A re-run job
+  goes alone to an idle worker and nothing is queued behind it, so only its own death counts
+  against it again.
 
 Workers grow with the backlog and shrink when idle if ``autoscale`` is on, and ``resize(n)`` sets
 the size by hand. While a worker waits for a node with room, the pool asks Ray's autoscaler for
@@ -80,7 +85,8 @@ class PoolConfig(Config):
     the pool withdraws it once every worker has started, and at close."""
 
     batch_size: int = Field(4, ge=1, le=10_000)
-    """Jobs per call to a worker. A job re-run after its worker was lost goes alone."""
+    """Jobs per call to a worker. A job re-run after its worker was lost goes alone, to an idle
+    worker, with nothing queued behind it."""
 
     batches_per_worker: int = Field(2, ge=1, le=64)
     """Calls in flight per worker (the rest waits in the pool's queue)."""
@@ -158,9 +164,14 @@ class _Batch:
     items: list[_Item]
     future: Any = None
     """The asyncio future of the worker's answer (bound to the run's event loop)."""
+    reply: Any = None
+    """The same answer as Ray's thread sees it: set as soon as it arrives, before the event loop
+    hears of it (what a lost worker's batches are judged by)."""
     started: float | None = None
     """When its worker could start on it (estimated: it was sent to an idle worker, or the batch
     before it on that worker finished)."""
+    alone: bool = False
+    """A re-run: sent to an idle worker, and nothing goes to that worker until it is answered."""
 
 
 @dataclass(eq=False)
@@ -433,7 +444,6 @@ class VerifierPool:
         self.events.append((time.monotonic(), "lost", self.live_workers()))
         _kill(ray, worker.actor)
         in_flight, worker.in_flight = worker.in_flight, []
-        running = True  # the worker runs its batches in order: the oldest unanswered one was running
         for batch in in_flight:
             verdicts = _answer(batch)
             if verdicts is not None:  # answered before the worker went, not yet read: it stands
@@ -441,10 +451,6 @@ class VerifierPool:
                 self._accept(batch, verdicts)
                 continue
             _ignore(batch)  # its answer, if one still comes
-            if not running:  # queued behind the batch that was running: not an attempt
-                for item in batch.items:
-                    item.tries -= 1
-            running = False
             self._requeue(batch, f"verifier worker {worker_id}: {reason}")
         self._reconcile()
 
@@ -603,17 +609,22 @@ class VerifierPool:
         for worker_id, worker in list(self.workers.items()):
             while (run.ready and worker.ready and not worker.retiring
                    and len(worker.in_flight) < self.config.batches_per_worker):
+                if worker.in_flight and (run.ready[0].tries or worker.in_flight[0].alone):
+                    break  # a re-run job waits for an idle worker and has it to itself
                 items = [run.ready.popleft()]
                 while (items[0].tries == 0 and run.ready and run.ready[0].tries == 0
                        and len(items) < self.config.batch_size):
                     items.append(run.ready.popleft())
+                alone = items[0].tries > 0
                 for item in items:
                     item.tries += 1
                     if isinstance(item.key, int):
                         run.waiting -= 1
-                batch = _Batch(run, worker_id, items, started=None if worker.in_flight else now)
+                batch = _Batch(run, worker_id, items, started=None if worker.in_flight else now,
+                               alone=alone)
                 ref = worker.actor.verify_batch.remote(None, [item.job for item in items])
-                batch.future = asyncio.wrap_future(ref.future())
+                batch.reply = ref.future()
+                batch.future = asyncio.wrap_future(batch.reply)
                 run.batches[batch.future] = batch
                 worker.in_flight.append(batch)
         run.room.set()
@@ -668,7 +679,7 @@ class VerifierPool:
 
 def _answer(batch: _Batch) -> list[Verdict] | None:
     """The batch's verdicts if its worker answered it in full, else None."""
-    future = batch.future
+    future = batch.reply
     if not future.done() or future.cancelled() or future.exception() is not None:
         return None
     _, verdicts = future.result()
