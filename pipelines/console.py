@@ -4,7 +4,12 @@ The root logger takes INFO from everything; the run's log file (pipelines/runs.p
 it. The console handler shows qvr's loggers (``qvr.*``) from INFO and every other library's
 (qiskit's pass manager, transformers, DeepSpeed, vLLM, py.warnings ...) only from ERROR, unless
 ``--verbose``. Python warnings become log records (``py.warnings``), so they follow the same rule.
-Output of Ray's workers reaches the console through Ray itself, not through this handler.
+
+Ray prints its workers' stdout and stderr (actors' library warnings, vLLM's and DeepSpeed's start-up
+lines, the raylet's notes on a worker that died) on the driver's console itself.
+:func:`route_ray_worker_output` hands those lines to the ``ray.workers`` logger instead, so they land
+in the run's log file; a line that is a formatted ERROR record still reaches the console. A task's
+real failure reaches the driver as an exception, not through these lines.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import sys
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 OWN = "qvr"
+WORKERS = "ray.workers"
+_verbose = False
 
 
 class ConsoleFilter(logging.Filter):
@@ -33,6 +40,8 @@ class _Stderr(logging.StreamHandler):
 
 
 def setup_logging(verbose: bool = False) -> None:
+    global _verbose
+    _verbose = verbose
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     for handler in [h for h in root.handlers if getattr(h, "qvr_console", False)]:
@@ -44,3 +53,27 @@ def setup_logging(verbose: bool = False) -> None:
         console.addFilter(ConsoleFilter())
     root.addHandler(console)
     logging.captureWarnings(True)
+
+
+def route_ray_worker_output() -> None:
+    """After ``ray.init``: Ray's workers' output goes to the ``ray.workers`` logger (the run's log
+    file) instead of the console, unless ``--verbose``. Ray has no public switch between "print on
+    the driver" and "drop" (``log_to_driver``), so its dispatcher's printing handler is replaced."""
+    if _verbose:
+        return
+    try:
+        from ray._private.worker import global_worker_stdstream_dispatcher as dispatcher
+    except ImportError:  # another Ray: its own printing stays
+        return
+    dispatcher.remove_handler("ray_print_logs")
+    dispatcher.remove_handler("qvr_worker_output")
+    dispatcher.add_handler("qvr_worker_output", log_worker_lines)
+
+
+def log_worker_lines(data: dict) -> None:
+    """One batch of a Ray worker's lines (``lines``, ``pid``, ``is_err``, ``actor_name``)."""
+    logger = logging.getLogger(WORKERS)
+    source = data.get("actor_name") or data.get("task_name") or "worker"
+    for line in data.get("lines") or []:
+        level = logging.ERROR if " ERROR " in line else logging.WARNING if data.get("is_err") else logging.INFO
+        logger.log(level, "(%s pid=%s) %s", source, data.get("pid"), line)

@@ -168,3 +168,39 @@ def test_the_console_shows_qvr_lines_and_only_errors_of_libraries_unless_verbose
         logging.getLogger().removeHandler(file_log)
         file_log.close()
         logging.captureWarnings(False)
+
+
+WORKER_OUTPUT_SCRIPT = """
+import logging, sys, time
+import ray
+from pipelines.console import setup_logging
+from pipelines.job import RayConfig, connect_ray
+
+setup_logging(verbose=False)
+logging.getLogger().addHandler(logging.FileHandler(sys.argv[1]))
+connect_ray(RayConfig(num_cpus=1, namespace="qvr-test-console"))
+
+@ray.remote(num_cpus=0.1)
+def chatty():
+    print("an actor's harmless stdout line", flush=True)
+    print("2026-12-02 10:00:00 WARNING deepspeed: a harmless stderr warning", file=sys.stderr, flush=True)
+    print("2026-12-02 10:00:00 ERROR qvr.pool: a real error in a worker", file=sys.stderr, flush=True)
+    return 1
+
+assert ray.get(chatty.remote()) == 1
+time.sleep(3)  # Ray's driver thread hands the workers' lines on in batches
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_ray_workers_output_goes_to_the_log_file_and_only_its_errors_to_the_console(tmp_path):
+    log_file = tmp_path / "run.log"
+    result = subprocess.run([sys.executable, "-c", WORKER_OUTPUT_SCRIPT, str(log_file)], cwd=ROOT, env=child_env(),
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    kept = log_file.read_text()
+    assert "an actor's harmless stdout line" in kept and "a harmless stderr warning" in kept, kept[-3000:]
+    assert "an actor's harmless stdout line" not in console and "a harmless stderr warning" not in console, console
+    assert "a real error in a worker" in console and "a real error in a worker" in kept
