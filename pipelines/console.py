@@ -7,9 +7,10 @@ it. The console handler shows qvr's loggers (``qvr.*``) from INFO and every othe
 
 Ray prints its workers' stdout and stderr (actors' library warnings, vLLM's and DeepSpeed's start-up
 lines, the raylet's notes on a worker that died) on the driver's console itself.
-:func:`route_ray_worker_output` hands those lines to the ``ray.workers`` logger instead, so they land
-in the run's log file; a line that is a formatted ERROR record still reaches the console. A task's
-real failure reaches the driver as an exception, not through these lines.
+:func:`keep_ray_off_the_console` hands those lines to the ``ray.workers`` logger instead, so they
+land in the run's log file (a line that is a formatted ERROR record still reaches the console), and
+does the same for Ray Data's own console handler. A task's real failure reaches the driver as an
+exception, not through these lines.
 """
 
 from __future__ import annotations
@@ -55,12 +56,26 @@ def setup_logging(verbose: bool = False) -> None:
     logging.captureWarnings(True)
 
 
-def route_ray_worker_output() -> None:
-    """After ``ray.init``: Ray's workers' output goes to the ``ray.workers`` logger (the run's log
-    file) instead of the console, unless ``--verbose``. Ray has no public switch between "print on
-    the driver" and "drop" (``log_to_driver``), so its dispatcher's printing handler is replaced."""
+def keep_ray_off_the_console() -> None:
+    """After ``ray.init``, unless ``--verbose``: Ray's workers' output goes to the ``ray.workers``
+    logger, and Ray Data's own console handler (execution plans, progress every few seconds) is
+    dropped so that its records join qvr's logging; both land in the run's log file."""
     if _verbose:
         return
+    route_ray_worker_output()
+    import ray.data  # noqa: F401 - configures the "ray.data" logger on import
+
+    data_logger = logging.getLogger("ray.data")
+    for handler in [h for h in data_logger.handlers if not isinstance(h, logging.FileHandler)]:
+        data_logger.removeHandler(handler)
+    data_logger.setLevel(logging.INFO)
+    data_logger.propagate = True
+
+
+def route_ray_worker_output() -> None:
+    """Ray's workers' output to the ``ray.workers`` logger instead of the console. Ray has no
+    public switch between "print on the driver" and "drop" (``log_to_driver``), so its
+    dispatcher's printing handler is replaced."""
     try:
         from ray._private.worker import global_worker_stdstream_dispatcher as dispatcher
     except ImportError:  # another Ray: its own printing stays

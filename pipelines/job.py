@@ -81,9 +81,9 @@ def connect_ray(config: RayConfig) -> None:
             # Ray found a local `ray start` cluster and refuses local sizes for it: join it as it is.
             ray.init(**quiet)
             log.info("joined the local Ray cluster started with `ray start` (ray.* sizes ignored)")
-    from pipelines.console import route_ray_worker_output
+    from pipelines.console import keep_ray_off_the_console
 
-    route_ray_worker_output()
+    keep_ray_off_the_console()
     log.info("ray: %s", ray.cluster_resources())
 
 

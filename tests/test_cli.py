@@ -173,6 +173,7 @@ def test_the_console_shows_qvr_lines_and_only_errors_of_libraries_unless_verbose
 WORKER_OUTPUT_SCRIPT = """
 import logging, sys, time
 import ray
+import ray.data
 from pipelines.console import setup_logging
 from pipelines.job import RayConfig, connect_ray
 
@@ -188,13 +189,14 @@ def chatty():
     return 1
 
 assert ray.get(chatty.remote()) == 1
+assert ray.data.range(4).map_batches(lambda batch: batch).count() == 4
 time.sleep(3)  # Ray's driver thread hands the workers' lines on in batches
 ray.shutdown()
 """
 
 
 @pytest.mark.slow
-def test_ray_workers_output_goes_to_the_log_file_and_only_its_errors_to_the_console(tmp_path):
+def test_ray_and_its_workers_output_goes_to_the_log_file_and_only_errors_to_the_console(tmp_path):
     log_file = tmp_path / "run.log"
     result = subprocess.run([sys.executable, "-c", WORKER_OUTPUT_SCRIPT, str(log_file)], cwd=ROOT, env=child_env(),
                             capture_output=True, text=True, timeout=240)
@@ -204,3 +206,4 @@ def test_ray_workers_output_goes_to_the_log_file_and_only_its_errors_to_the_cons
     assert "an actor's harmless stdout line" in kept and "a harmless stderr warning" in kept, kept[-3000:]
     assert "an actor's harmless stdout line" not in console and "a harmless stderr warning" not in console, console
     assert "a real error in a worker" in console and "a real error in a worker" in kept
+    assert "Execution plan of Dataset" in kept and "Dataset" not in console, console
