@@ -53,6 +53,11 @@ class SynthSpec(Config):
     min_mutants_killed: int = Field(2, ge=0)
     """Mutants of the reference that the tests must reject for the task to be kept."""
 
+    disjoint_from: list[str] = []
+    """Task sources (files or hub ids) whose prompts this set must not repeat: a held-out split of
+    seeds no stage trains on is then also free of the training split's prompts (a template with few
+    variants renders one prompt from several seeds). Qiskit templates only."""
+
 
 class SampleConfig(Config):
     n: int = Field(0, ge=0, le=1024)
@@ -175,6 +180,12 @@ async def verify_rendered(rows: Any, pool: Any) -> list[dict[str, Any]]:
     return out
 
 
+def prompts_of(sources: list[str]) -> set[str]:
+    from pipelines.tasks.loader import TaskSourceConfig, load_tasks
+
+    return {task.prompt for source in sources for task in load_tasks(TaskSourceConfig(source=source))}
+
+
 def _scalar(value: Any) -> Any:
     """Ray Data hands numpy scalars; JSON and the Task contract want Python values."""
     return value.item() if hasattr(value, "item") else value
@@ -198,6 +209,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     seeds = range(config.spec.first_seed, config.spec.first_seed + config.spec.seeds_per_template)
     specs = [{"template": name, "seed": seed} for name in names for seed in seeds]
     log.info("%d specs: %d templates x %d seeds", len(specs), len(names), len(seeds))
+    prompts_of(config.spec.disjoint_from)  # a bad source fails before Ray starts
 
     connect_ray(config.ray)
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[run.path])
@@ -220,6 +232,7 @@ def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any
 
     accepted: list[Task] = []
     rejected: list[dict[str, Any]] = []
+    taken = prompts_of(config.spec.disjoint_from)
     seen_prompts: set[str] = set()
     for row in rows:
         reason = row["error"]
@@ -228,6 +241,8 @@ def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any
         task = Task(**json.loads(row["task"])) if not reason else None
         if task is not None and task.prompt in seen_prompts:
             reason = "duplicate prompt"
+        elif task is not None and task.prompt in taken:
+            reason = "prompt of a task in spec.disjoint_from"
         if reason or task is None:
             rejected.append({"template": row["template"], "seed": row["seed"], "reason": reason})
             continue

@@ -42,6 +42,14 @@ def test_synth_writes_verified_tasks_deterministically(tmp_path):
     second = synth(tmp_path / "b")
     assert read_parquet(Task, second["output"]) == tasks
 
+    # A held-out split over more seeds, disjoint from the first set: seeds 0 and 1 render its prompts again.
+    heldout = synth(tmp_path / "c", "spec.seeds_per_template=4", f"spec.disjoint_from=[{first['output']}]")
+    rejected = [json.loads(line) for line in (Path(heldout["run_dir"]) / "rejected.jsonl").read_text().splitlines()]
+    assert {(item["seed"], item["reason"]) for item in rejected} >= {
+        (seed, "prompt of a task in spec.disjoint_from") for seed in (0, 1)}
+    kept = read_parquet(Task, heldout["output"])
+    assert kept and not {task.prompt for task in kept} & {task.prompt for task in tasks}
+
 
 def test_failing_specs_are_reported_not_dropped(tmp_path):
     summary = synth(tmp_path, "spec.min_mutants_killed=99")

@@ -210,7 +210,9 @@ def load_tasks(config: TaskSourceConfig) -> list[Task]:
 def write_task_set(folder: Path, name: str, accepted: list[Task], rejected: list[dict[str, Any]], spec_key: str) -> Path:
     """What a generator kept and what it excluded: the accepted Tasks as ``folder/name`` (Parquet;
     none is written when nothing was kept) and every excluded spec with its reason in
-    ``rejected.jsonl``, each also logged as a warning naming ``rejected[spec_key]`` and its seed."""
+    ``rejected.jsonl``; one warning counts them by reason (``rejected[spec_key]`` and the seed of
+    each are in the file)."""
+    import collections
     import logging
 
     from actors.contracts import write_parquet
@@ -219,7 +221,10 @@ def write_task_set(folder: Path, name: str, accepted: list[Task], rejected: list
     if accepted:
         write_parquet(accepted, str(output))
     (folder / "rejected.jsonl").write_text("".join(json.dumps(item) + "\n" for item in rejected))
-    for item in rejected:
-        logging.getLogger("qvr.synth").warning("excluded %s seed %s: %s", item[spec_key], item["seed"],
-                                              item["reason"][:300])
+    if rejected:
+        reasons = collections.Counter(item["reason"][:200] for item in rejected).most_common()
+        logging.getLogger("qvr.synth").warning(
+            "excluded %d spec(s) (%s): each with its %s, seed and reason in %s", len(rejected),
+            "; ".join(f"{reason}: {count}" for reason, count in reasons[:5]) + ("; ..." if len(reasons) > 5 else ""),
+            spec_key, folder / "rejected.jsonl")
     return output
