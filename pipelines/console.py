@@ -16,6 +16,7 @@ exception, not through these lines.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -30,6 +31,24 @@ class ConsoleFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         own = record.name == OWN or record.name.startswith(OWN + ".")
         return own or record.levelno >= logging.ERROR
+
+
+SELF_PRINTING = ("DeepSpeed",)
+"""Libraries whose logger prints with a handler of its own and does not propagate (DeepSpeed's
+"Setting accelerator to CPU" at import): a filter on it sends their records below ERROR to the
+run's log file instead. A logger filter outlives the library's own set-up, which only adds a
+handler when it is imported (whenever that is)."""
+
+
+class ToTheLogFile(logging.Filter):
+    """On a self-printing library's logger: records below ERROR go to the root's handlers (the
+    console's own filter keeps them off the console) and not to the library's handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        logging.getLogger().handle(record)
+        return False
 
 
 class _Stderr(logging.StreamHandler):
@@ -52,6 +71,13 @@ def setup_logging(verbose: bool = False) -> None:
     console.setFormatter(logging.Formatter(FORMAT))
     if not verbose:
         console.addFilter(ConsoleFilter())
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Writing model shards" bars
+    for name in SELF_PRINTING:
+        library = logging.getLogger(name)
+        for old_filter in [f for f in library.filters if isinstance(f, ToTheLogFile)]:
+            library.removeFilter(old_filter)
+        if not verbose:
+            library.addFilter(ToTheLogFile())
     root.addHandler(console)
     logging.captureWarnings(True)
 

@@ -207,3 +207,29 @@ def test_ray_and_its_workers_output_goes_to_the_log_file_and_only_errors_to_the_
     assert "an actor's harmless stdout line" not in console and "a harmless stderr warning" not in console, console
     assert "a real error in a worker" in console and "a real error in a worker" in kept
     assert "Execution plan of Dataset" in kept and "Dataset" not in console, console
+
+
+def test_deepspeeds_own_console_handler_is_bypassed_unless_verbose(tmp_path, capfd):
+    """DeepSpeed's logger prints with its own handler and does not propagate; its warnings go to the
+    run's log file, its errors still show."""
+    import logging
+
+    from deepspeed.utils import logger as deepspeed_logger
+
+    from pipelines.console import setup_logging
+
+    file_log = logging.FileHandler(tmp_path / "run.log")
+    logging.getLogger().addHandler(file_log)
+    try:
+        for verbose in (False, True):
+            setup_logging(verbose=verbose)
+            deepspeed_logger.warning("Setting accelerator to CPU %d", verbose)
+            deepspeed_logger.error("a real DeepSpeed error %d", verbose)
+            console = "".join(capfd.readouterr())
+            assert (f"Setting accelerator to CPU {verbose:d}" in console) == verbose, console
+            assert f"a real DeepSpeed error {verbose:d}" in console
+        assert "Setting accelerator to CPU 0" in (tmp_path / "run.log").read_text()
+    finally:
+        logging.getLogger().removeHandler(file_log)
+        file_log.close()
+        setup_logging(verbose=False)

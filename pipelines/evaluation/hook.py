@@ -109,7 +109,7 @@ class PolicyEvaluator:
         flat, result = evaluate_policy(group, pool, self.sets, self.config.plan(), tokenizer=self.tokenizer)
         summary = ", ".join(f"{name}: pass@1 {metrics['pass_at_k'].get('1', 0):.3f}"
                             for name, metrics in result.metrics.items())
-        log.info("eval after %d step(s): %s (%.1f s)", step, summary, result.timing.get("verify_s", 0.0))
+        log.debug("eval after %d step(s): %s (%.1f s)", step, summary, result.timing.get("verify_s", 0.0))
         flat["eval/step"] = float(step)
         return flat
 
