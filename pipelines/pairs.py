@@ -185,7 +185,6 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     from ray.data import ActorPoolStrategy
 
     from pipelines.job import connect_ray
-    from pipelines.offline.data import bound
     from pipelines.tasks.loader import TaskSourceConfig, load_tasks
 
     paths = sources(config)
@@ -201,7 +200,8 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     samples = buckets[0].union(buckets[1])
     with_accepted = set(pq.read_table(paths["accepted"], columns=["task_id"]).column("task_id").to_pylist())
     samples = samples.filter(lambda row: row["task_id"] in with_accepted)  # only these can make pairs
-    embedded = samples.map_batches(bound(Embed, embedding_model(config.embedding), config.embedding.max_length),
+    embedded = samples.map_batches(Embed, fn_constructor_args=(embedding_model(config.embedding),
+                                                               config.embedding.max_length),
                                    batch_size=config.embedding.batch_size, batch_format="pandas",
                                    compute=ActorPoolStrategy(size=config.embedding.actors),
                                    num_cpus=config.embedding.cpus_per_actor)

@@ -201,12 +201,17 @@ HEADLINE_KEYS = ("tasks", "samples", "bucket_a", "bucket_b", "pairs", "steps", "
 
 def write_report(folder: Path, stages: list[dict[str, Any]], summaries: dict[str, dict[str, Any]],
                  heldout: list[dict[str, Any]]) -> Path:
-    """``report.md``: held-out pass@1 after each stage, then each stage's status, folder and headline numbers."""
+    """``report.md``: held-out pass@1 after each stage (a table and ``heldout.png``), each stage's
+    status, folder and headline numbers, and the curves each stage drew (its PNGs: losses,
+    rewards, held-out pass@1 per evaluation), linked by relative path so that the report opens
+    with its pictures in a browser or an editor's Markdown preview."""
     lines = ["# Recipe report", ""]
     if heldout:
         lines += ["| after | held-out pass@1 |", "|---|---|"]
         lines += [f"| {row['stage']} | {row['pass_at_1']:.3f} |" for row in heldout]
         lines.append("")
+        plot_heldout(heldout, folder / "heldout.png")
+        lines += ["![held-out pass@1 after each stage](heldout.png)", ""]
     lines += ["| stage | job | status | wall (s) | run |", "|---|---|---|---|---|"]
     for stage in stages:
         lines.append(f"| {stage['stage']} | {stage['job']} | {stage['status']} | {stage.get('wall_s', '')} | "
@@ -214,8 +219,31 @@ def write_report(folder: Path, stages: list[dict[str, Any]], summaries: dict[str
     for stage in stages:
         summary = summaries[stage["stage"]]
         shown = {key: summary[key] for key in HEADLINE_KEYS if key in summary}
+        pictures = sorted(Path(stage["run_dir"]).glob("*.png"))
+        if shown or pictures:
+            lines += ["", f"## {stage['stage']}"]
         if shown:
-            lines += ["", f"## {stage['stage']}", "", "```json", json.dumps(shown, indent=2, default=str), "```"]
+            lines += ["", "```json", json.dumps(shown, indent=2, default=str), "```"]
+        for picture in pictures:
+            lines += ["", f"![{stage['stage']}: {picture.stem}]({picture.relative_to(folder)})"]
     path = folder / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def plot_heldout(heldout: list[dict[str, Any]], path: Path) -> None:
+    """Held-out pass@1 after each stage, in the recipe's order, as bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(heldout)), 3.2))
+    bars = axis.bar([row["stage"] for row in heldout], [row["pass_at_1"] for row in heldout], color="#4c72b0")
+    axis.bar_label(bars, fmt="%.3f")
+    axis.set_ylabel("held-out pass@1")
+    axis.set_ylim(0, max(1.0, max(row["pass_at_1"] for row in heldout) * 1.15))
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

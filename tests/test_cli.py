@@ -150,6 +150,7 @@ def test_the_console_shows_qvr_lines_and_only_errors_of_libraries_unless_verbose
         for verbose in (False, True):
             setup_logging(verbose=verbose)
             logging.getLogger("qvr.grpo").info("step line %d", verbose)
+            logging.getLogger("qvr").info("cluster resources %d", verbose, extra={"console": False})
             logging.getLogger("qiskit.passmanager.base_tasks").info("Pass: BasisTranslator %d", verbose)
             logging.getLogger("deepspeed").warning("a harmless warning %d", verbose)
             logging.getLogger("vllm").error("a real error %d", verbose)
@@ -159,11 +160,11 @@ def test_the_console_shows_qvr_lines_and_only_errors_of_libraries_unless_verbose
             console = capsys.readouterr().err
             assert f"step line {verbose:d}" in console and f"a real error {verbose:d}" in console
             for library_line in (f"BasisTranslator {verbose:d}", f"a harmless warning {verbose:d}",
-                                 f"job mode is deprecated {verbose:d}"):
+                                 f"job mode is deprecated {verbose:d}", f"cluster resources {verbose:d}"):
                 assert (library_line in console) == verbose, (library_line, console)
         kept = (tmp_path / "run.log").read_text()
         assert all(line in kept for line in ("step line 0", "BasisTranslator 0", "a harmless warning 0",
-                                             "job mode is deprecated 0"))
+                                             "job mode is deprecated 0", "cluster resources 0"))
     finally:
         logging.getLogger().removeHandler(file_log)
         file_log.close()

@@ -82,3 +82,24 @@ def test_stages_feed_each_other_by_path_and_a_rerun_runs_only_unfinished_stages(
     assert [s["status"] for s in third["stages"]] == ["skipped", "done"]
     assert (folder / "stages/01-synth/summary.json").stat().st_mtime_ns == stamps[folder / "stages/01-synth/summary.json"]
     assert json.loads((folder / "stages/02-check/summary.json").read_text())["passed"] == 2
+
+
+def test_the_report_shows_held_out_pass_at_1_and_links_each_stages_curves(tmp_path):
+    from pipelines.recipe import heldout_pass_at_1, write_report
+
+    sft_dir, grpo_dir = tmp_path / "stages/01-sft", tmp_path / "stages/02-grpo"
+    sft_dir.mkdir(parents=True)
+    grpo_dir.mkdir(parents=True)
+    (sft_dir / "training.png").write_bytes(b"png")
+    (grpo_dir / "rewards.png").write_bytes(b"png")
+    summaries = {"sft": {"steps": 4, "eval": {"before": {"pass@1": 0.0}, "after": {"pass@1": 0.25}}},
+                 "grpo": {"steps": 3, "eval": {"eval/pass@1": 0.5}}}
+    stages = [{"stage": "sft", "job": "sft", "status": "done", "run_dir": str(sft_dir), "wall_s": 1.0},
+              {"stage": "grpo", "job": "grpo", "status": "done", "run_dir": str(grpo_dir), "wall_s": 2.0}]
+    heldout = [{"stage": label, "pass_at_1": value} for stage in stages
+               for label, value in heldout_pass_at_1(stage["stage"], summaries[stage["stage"]])]
+    report = write_report(tmp_path, stages, summaries, heldout).read_text()
+    assert "| sft:start | 0.000 |\n| sft | 0.250 |\n| grpo | 0.500 |" in report
+    assert "![held-out pass@1 after each stage](heldout.png)" in report
+    assert (tmp_path / "heldout.png").read_bytes()[:4] == b"\x89PNG"
+    assert "](stages/01-sft/training.png)" in report and "](stages/02-grpo/rewards.png)" in report

@@ -243,8 +243,11 @@ def tokenize_files(paths: list[str], config: OfflineDataConfig, kind: Kind, mode
     dataset = datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
     # Packed texts are cut after tokenizing (pack_texts), so here they keep every token.
     limit = 1 << 40 if packs(config, kind) else config.max_length
-    tokenized = dataset.map_batches(bound(Tokenize, model, fields, kind, config.prompt_format, limit),
-                                    batch_format="pandas", batch_size=256, compute=_actor_pool(), num_cpus=0.5)
+    # max_restarts=0: tokenizing is short, and a failure fails the read with its error; for a
+    # restartable actor whose arguments sit in the object store Ray prints a warning on the console.
+    tokenized = dataset.map_batches(Tokenize, fn_constructor_args=(model, fields, kind, config.prompt_format, limit),
+                                    batch_format="pandas", batch_size=256, compute=_actor_pool(), num_cpus=0.5,
+                                    max_restarts=0)
     results = []
     rows = tokenized.take_all()
     for index in range(len(paths)):
@@ -263,20 +266,6 @@ def tokenize_files(paths: list[str], config: OfflineDataConfig, kind: Kind, mode
 
 SOURCE = "_source"
 """The column that says which file a row came from."""
-
-
-def bound(callable_class: type, *args: Any) -> type:
-    """``callable_class`` with its constructor's arguments built in, for Ray Data's actor pools.
-    Ray Data's ``fn_constructor_args`` go through the object store, and Ray then warns on the
-    console, once per actor, that a restarted actor could lose them; arguments that travel in
-    the class itself (small: paths, names, numbers) cannot be lost."""
-
-    class Bound(callable_class):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            super().__init__(*args)
-
-    Bound.__name__ = Bound.__qualname__ = callable_class.__name__
-    return Bound
 
 
 def _actor_pool() -> Any:
