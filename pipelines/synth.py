@@ -51,7 +51,8 @@ class SynthSpec(Config):
     """Seeds are first_seed, first_seed + 1, ..."""
 
     min_mutants_killed: int = Field(2, ge=0)
-    """Mutants of the reference that the tests must reject for the task to be kept."""
+    """Mutants of the reference that the tests must reject for the task to be kept; 0 runs no
+    mutant (only each reference is verified: a quarter of the sandbox work, tests unjudged)."""
 
     disjoint_from: list[str] = []
     """Task sources (files or hub ids) whose prompts this set must not repeat: a held-out split of
@@ -136,8 +137,8 @@ def _plain(values: Any) -> list:
     return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
-async def verify_rendered(rows: Any, pool: Any) -> list[dict[str, Any]]:
-    """Each rendered row's reference (sample 0) and mutants (samples 1..n) through the pool, read
+async def verify_rendered(rows: Any, pool: Any, mutants: bool = True) -> list[dict[str, Any]]:
+    """Each rendered row's reference (sample 0) and mutants (samples 1..n; none if not ``mutants``) through the pool, read
     from ``rows`` (Ray Data's iterator, pulled on a thread) only as fast as the pool takes them.
     The pool fixes each task's isolation mode on its reference (split unless it needs shared) and
     answers the reference with that verdict; the mutants run in the chosen mode. Returns the rows
@@ -162,7 +163,7 @@ async def verify_rendered(rows: Any, pool: Any) -> list[dict[str, Any]]:
             task = Task(**json.loads(row["task"]))
             rendered[task.task_id] = (row, task)
             yield VerificationJob(task, task.reference_solution, 0)
-            for number, mutant in enumerate(json.loads(row["mutants"]), 1):
+            for number, mutant in enumerate(json.loads(row["mutants"]) if mutants else [], 1):
                 yield VerificationJob(task, mutant["code"], number)
 
     async for verdict in pool.submit(jobs()):
@@ -227,7 +228,8 @@ def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any
 
     started = time.monotonic()
     dataset = ray.data.from_items(specs).map_batches(render_batch, batch_size=16, num_cpus=0.25)
-    rows = sorted(asyncio.run(verify_rendered(dataset.iter_rows(), pool)), key=lambda row: (row["template"], row["seed"]))
+    rows = sorted(asyncio.run(verify_rendered(dataset.iter_rows(), pool, mutants=config.spec.min_mutants_killed > 0)),
+                  key=lambda row: (row["template"], row["seed"]))
     wall_s = time.monotonic() - started
 
     accepted: list[Task] = []

@@ -187,3 +187,24 @@ def test_sandbox_sees_nothing_of_the_working_dir_copy(ray_head, tmp_path):
 
     for row in pq.read_table(summary["verdicts"]).to_pylist():
         assert "FileNotFoundError" in row["stderr_tail"], row["stderr_tail"][-600:]
+
+
+def test_a_recipe_through_ray_job_submit(ray_head, tmp_path):
+    """The whole recipe is one `ray job submit`: its stages join the cluster's Ray, one after another."""
+    import yaml
+
+    address, env = ray_head
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "submitted", "stages": {
+        "synth": {"job": "synth", "config": "configs/synth-smoke.yaml",
+                  "overrides": ["spec.templates=[bell_state, ghz_state]", "spec.seeds_per_template=1"]},
+        "check": {"job": "verify", "config": "configs/verify-quickstart.yaml",
+                  "overrides": ["tasks.source={synth.output}", "pool.cpus_per_slot=0.5"]}}}, sort_keys=False))
+    submission = f"qvr-test-recipe-{os.getpid()}"
+    code, output, logs = submit_job(address, env, submission, [
+        "python", "-m", "pipelines", "recipe", "--config", str(recipe), f"run.root={tmp_path / 'runs'}", "--json"])
+    assert code == 0, output
+    summary = json.loads([line for line in logs.splitlines() if line.startswith("{")][-1])
+    assert [(stage["stage"], stage["status"]) for stage in summary["stages"]] == [("synth", "done"), ("check", "done")]
+    check = json.loads((tmp_path / "runs/recipe-submitted/stages/02-check/summary.json").read_text())
+    assert check["total"] == check["passed"] == 2

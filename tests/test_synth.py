@@ -42,8 +42,11 @@ def test_synth_writes_verified_tasks_deterministically(tmp_path):
     second = synth(tmp_path / "b")
     assert read_parquet(Task, second["output"]) == tasks
 
-    # A held-out split over more seeds, disjoint from the first set: seeds 0 and 1 render its prompts again.
-    heldout = synth(tmp_path / "c", "spec.seeds_per_template=4", f"spec.disjoint_from=[{first['output']}]")
+    # A held-out split over more seeds, disjoint from the first set: seeds 0 and 1 render its prompts
+    # again. Without a mutant threshold no mutant runs: only the references are verified.
+    heldout = synth(tmp_path / "c", "spec.seeds_per_template=4", f"spec.disjoint_from=[{first['output']}]",
+                    "spec.min_mutants_killed=0")
+    assert heldout["reference_pass_rate"] == 1.0 and heldout["mutant_kill_rate"] == 0.0
     rejected = [json.loads(line) for line in (Path(heldout["run_dir"]) / "rejected.jsonl").read_text().splitlines()]
     assert {(item["seed"], item["reason"]) for item in rejected} >= {
         (seed, "prompt of a task in spec.disjoint_from") for seed in (0, 1)}

@@ -40,13 +40,16 @@ MODEL_SHAPE = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers"
                "num_key_value_heads": 1, "head_dim": 64, "max_position_embeddings": 1024, "tie_word_embeddings": True}
 
 
-def build_tokenizer(vocab_size: int = 512, extra_corpus: list[str] | None = None):
-    """A byte-level BPE tokenizer trained on :data:`CORPUS` (plus ``extra_corpus``), with a chat template."""
+def build_tokenizer(vocab_size: int = 512, extra_corpus: list[str] | None = None, split_digits: bool = False):
+    """A byte-level BPE tokenizer trained on :data:`CORPUS` (plus ``extra_corpus``), with a chat
+    template; ``split_digits``: every digit its own token, as Qwen2's tokenizer splits numbers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+                               if split_digits else byte_level)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
@@ -55,21 +58,31 @@ def build_tokenizer(vocab_size: int = 512, extra_corpus: list[str] | None = None
                                    chat_template=CHAT_TEMPLATE, model_max_length=MODEL_SHAPE["max_position_embeddings"])
 
 
-def build_model(tokenizer, seed: int = 0):
-    """A random-init Qwen2 causal LM over ``tokenizer``'s vocabulary, in float32."""
+def build_model(tokenizer, seed: int = 0, layers: int | None = None, hidden_size: int | None = None,
+                init_scale: float = 4.0):
+    """A random-init Qwen2 causal LM over ``tokenizer``'s vocabulary, in float32: :data:`MODEL_SHAPE`,
+    or ``layers`` and ``hidden_size`` (heads of 64 dimensions, half as many key/value heads, an MLP
+    twice as wide). Its weight matrices are the standard initialisation times ``init_scale``."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
+    shape = dict(MODEL_SHAPE)
+    if layers:
+        shape["num_hidden_layers"] = layers
+    if hidden_size:
+        heads = max(1, hidden_size // shape["head_dim"])
+        shape.update(hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_attention_heads=heads,
+                     num_key_value_heads=max(1, heads // 2))
     config = Qwen2Config(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, torch_dtype="float32", **MODEL_SHAPE)
+                         pad_token_id=tokenizer.pad_token_id, torch_dtype="float32", **shape)
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config).to(torch.float32)
-    # Random init gives near-uniform next-token distributions; larger weights make samples
-    # (and so the tests) tell one set of weights from another.
+    # Random init gives near-uniform next-token distributions; larger weights (the default 4x) make
+    # samples, and so the tests, tell one set of weights from another.
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.dim() > 1:
-                parameter.mul_(4.0)
+                parameter.mul_(init_scale)
     return model.eval()
 
 

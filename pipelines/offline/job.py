@@ -136,7 +136,7 @@ def bootstrap(config: OfflineJobConfig, kind: Kind) -> None:
 
         texts = [value for row in read_rows(train) for value in row.values() if isinstance(value, str)]
         log.info("building a tiny model at %s", config.model)
-        write_smoke_model(Path(config.model), texts)
+        write_smoke_model(Path(config.model), texts, shape=smoke.model)
 
 
 def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run,

@@ -19,6 +19,25 @@ from pydantic import Field
 from actors.config import Config
 
 
+class SmokeModelConfig(Config):
+    """A tiny Qwen2 built here: a tokenizer trained on the training rows, random weights."""
+
+    layers: int = Field(2, ge=1, le=48)
+    """Transformer layers."""
+
+    hidden_size: int = Field(128, ge=64, le=4096, multiple_of=64)
+    """Width; heads of 64 dimensions."""
+
+    split_digits: bool = False
+    """Every digit its own token, as Qwen2's tokenizer splits numbers: a number of the prompt is then
+    copied digit by digit, which a model learning from scratch can do for numbers it never saw (the
+    quickstart's held-out angles and qubit indices); merged number tokens it can only memorise."""
+
+    init_scale: float = Field(4.0, gt=0.0, le=10.0)
+    """Weight matrices at this multiple of the standard initialisation: 4 makes a random model's
+    samples differ clearly between seeds (tests); 1 learns faster from scratch."""
+
+
 class SmokeDataConfig(Config):
     """The template-made smoke data and model."""
 
@@ -33,6 +52,9 @@ class SmokeDataConfig(Config):
 
     max_chars: int = Field(600, ge=50)
     """Skip templates whose reference is longer than this (keeps the smoke sequences short)."""
+
+    model: SmokeModelConfig = SmokeModelConfig()
+    """The tiny model built where ``model`` names a folder that does not exist."""
 
 
 def python_block(code: str) -> str:
@@ -70,12 +92,14 @@ def write_smoke_data(train: Path, heldout: Path, config: SmokeDataConfig, pairs:
         path.write_text("".join(json.dumps(row) + "\n" for row in template_rows(config, seeds, pairs)))
 
 
-def write_smoke_model(path: Path, texts: list[str], seed: int = 0) -> Path:
+def write_smoke_model(path: Path, texts: list[str], seed: int = 0, shape: SmokeModelConfig | None = None) -> Path:
     """A tiny random Qwen2 model whose tokenizer was trained on ``texts`` too (short sequences)."""
     from actors.rollout.testing import build_model, build_tokenizer
 
-    tokenizer = build_tokenizer(vocab_size=1024, extra_corpus=texts)
-    model = build_model(tokenizer, seed=seed)
+    shape = shape or SmokeModelConfig()
+    tokenizer = build_tokenizer(vocab_size=1024, extra_corpus=texts, split_digits=shape.split_digits)
+    model = build_model(tokenizer, seed=seed, layers=shape.layers, hidden_size=shape.hidden_size,
+                        init_scale=shape.init_scale)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(path)
