@@ -48,7 +48,8 @@ def without_the_venv(**extra: str) -> dict[str, str]:
 
 def start_head(home: Path, temp_dir: str, attempts: int = 3) -> tuple[subprocess.Popen, str]:
     """`ray start --head --block` in its own session, retried: on a loaded machine the raylet may give
-    up waiting for its dashboard agent (a fixed wait inside Ray) and the node then never comes up."""
+    up waiting for its dashboard agent (a fixed wait inside Ray) and the node then never comes up, or
+    comes up without the job agent that `ray job submit` needs (then every submission is refused)."""
     for attempt in range(1, attempts + 1):
         dashboard_port = free_port()
         log_path = home / f"ray-head-{attempt}.log"
@@ -56,16 +57,35 @@ def start_head(home: Path, temp_dir: str, attempts: int = 3) -> tuple[subprocess
             head = subprocess.Popen(
                 [ray_cli(), "start", "--head", "--block", "--temp-dir", temp_dir, "--num-cpus", "2",
                  "--port", str(free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
+                 # The job agent's HTTP port is fixed by default (52365): another Ray on this machine
+                 # (a test's, a user's) holding it leaves this head without a job agent.
+                 "--dashboard-agent-listen-port", str(free_port()),
                  "--include-dashboard", "true", "--disable-usage-stats"],
                 stdout=log, stderr=subprocess.STDOUT, env=without_the_venv(RAY_USAGE_STATS_ENABLED="0"), cwd=home,
                 start_new_session=True)
+        address = f"http://127.0.0.1:{dashboard_port}"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and head.poll() is None:
             if "Ray runtime started." in log_path.read_text():  # printed once the node is up
-                return head, f"http://127.0.0.1:{dashboard_port}"
+                if job_agent_answers(address, deadline=time.monotonic() + 240):
+                    return head, address
+                break
             time.sleep(2)
         stop_head(head)
     pytest.fail(f"the Ray head did not start in {attempts} attempts:\n" + log_path.read_text()[-3000:])
+
+
+def job_agent_answers(address: str, deadline: float) -> bool:
+    """Whether the head runs a trivial job before ``deadline``: its job agent has started (seconds
+    after the node, minutes on a loaded machine)."""
+    env = without_the_venv(RAY_AUTH_MODE="token")
+    while time.monotonic() < deadline:
+        probe = subprocess.run([ray_cli(), "job", "submit", "--address", address, "--", "true"], env=env,
+                               capture_output=True, text=True, timeout=300)
+        if probe.returncode == 0:
+            return True
+        time.sleep(3)
+    return False
 
 
 def stop_head(head: subprocess.Popen) -> None:
@@ -87,17 +107,8 @@ def ray_head(tmp_path_factory):
     # Its own temp dir keeps this head (and its ray_current_cluster file) invisible to other Ray users here.
     temp_dir = tempfile.mkdtemp(prefix="qvr-ray-", dir="/tmp")
     head, address = start_head(home, temp_dir)
-    client_env = without_the_venv(RAY_AUTH_MODE="token")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            probe = subprocess.run([ray_cli(), "job", "list", "--address", address], env=client_env,
-                                   capture_output=True, text=True)
-            if probe.returncode == 0:
-                break
-            assert time.monotonic() < deadline and head.poll() is None, probe.stdout + probe.stderr
-            time.sleep(2)
-        yield address, client_env
+        yield address, without_the_venv(RAY_AUTH_MODE="token")
     finally:
         stop_head(head)
         shutil.rmtree(temp_dir, ignore_errors=True)
