@@ -59,7 +59,9 @@ def weights(run_summary: dict) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, policy):
-    code, summary, output = grpo(tmp_path_factory.mktemp("runs"), policy)
+    # A checkpoint every 2 steps: step 1 ends without a report to Ray Train, the ranks' own barrier
+    # alone keeps rank 1 from asking for step 2's batch before rank 0 has published (it hung once).
+    code, summary, output = grpo(tmp_path_factory.mktemp("runs"), policy, "checkpoint.every=2")
     assert code == 0, output
     return summary
 

@@ -206,6 +206,10 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             evaluate(version)
         # Only steps with a checkpoint report to Ray Train: a report is a barrier of all ranks through
         # Ray Train's controller (about 2 s on CPU, measured), and the metrics travel by the reporter.
+        # The step still ends with a barrier of the ranks (milliseconds): no rank asks the producer
+        # for the next batch before rank 0 has published this step's weights and finished the step
+        # (the producer would wait for weights queued behind that request).
+        dist.barrier()
         if report_checkpoint:
             with tempfile.TemporaryDirectory(prefix="qvr-ckpt-") as directory:
                 checkpoint.save(engine, directory, {"step": version, "policy_version": version}, rank)
