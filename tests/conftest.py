@@ -41,3 +41,15 @@ QPU_SAMPLER_PROGRAM = ("from qiskit import QuantumCircuit, transpile\n"
                        "assert sum(counts.values()) == 100, counts\n")
 """A candidate that samples a Bell circuit on an IBM backend through the runtime primitives (the
 sandbox's shim sends it to the QPU gateway)."""
+
+
+def write_two_stage_recipe(path: Path, name: str) -> Path:
+    """A recipe of two quick stages: synth (two tasks) -> verify of what synth wrote (by its output)."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({"name": name, "stages": {
+        "synth": {"job": "synth", "config": "configs/synth-smoke.yaml",
+                  "overrides": ["spec.templates=[bell_state, ghz_state]", "spec.seeds_per_template=1"]},
+        "check": {"job": "verify", "config": "configs/verify-quickstart.yaml",
+                  "overrides": ["tasks.source={synth.output}", "pool.cpus_per_slot=0.5"]}}}, sort_keys=False))
+    return path

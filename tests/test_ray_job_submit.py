@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_two_stage_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -202,15 +202,8 @@ def test_sandbox_sees_nothing_of_the_working_dir_copy(ray_head, tmp_path):
 
 def test_a_recipe_through_ray_job_submit(ray_head, tmp_path):
     """The whole recipe is one `ray job submit`: its stages join the cluster's Ray, one after another."""
-    import yaml
-
     address, env = ray_head
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({"name": "submitted", "stages": {
-        "synth": {"job": "synth", "config": "configs/synth-smoke.yaml",
-                  "overrides": ["spec.templates=[bell_state, ghz_state]", "spec.seeds_per_template=1"]},
-        "check": {"job": "verify", "config": "configs/verify-quickstart.yaml",
-                  "overrides": ["tasks.source={synth.output}", "pool.cpus_per_slot=0.5"]}}}, sort_keys=False))
+    recipe = write_two_stage_recipe(tmp_path / "recipe.yaml", "submitted")
     submission = f"qvr-test-recipe-{os.getpid()}"
     code, output, logs = submit_job(address, env, submission, [
         "python", "-m", "pipelines", "recipe", "--config", str(recipe), f"run.root={tmp_path / 'runs'}", "--json"])

@@ -10,6 +10,7 @@ import yaml
 
 from pipelines.config import ConfigError, resolve_config
 from pipelines.recipe import Config
+from tests.conftest import write_two_stage_recipe
 
 
 def test_a_placeholder_must_name_an_earlier_stage_and_a_job_must_exist():
@@ -50,12 +51,7 @@ def test_a_bad_stage_preset_value_is_a_config_error_before_anything_runs(tmp_pat
 def test_stages_feed_each_other_by_path_and_a_rerun_runs_only_unfinished_stages(tmp_path, capsys):
     from pipelines.cli import main
 
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({"name": "tiny", "stages": {
-        "synth": {"job": "synth", "config": "configs/synth-smoke.yaml",
-                  "overrides": ["spec.templates=[bell_state, ghz_state]", "spec.seeds_per_template=1"]},
-        "check": {"job": "verify", "config": "configs/verify-quickstart.yaml",
-                  "overrides": ["tasks.source={synth.output}", "pool.cpus_per_slot=0.5"]}}}, sort_keys=False))
+    recipe = write_two_stage_recipe(tmp_path / "recipe.yaml", "tiny")
     args = ["recipe", "--config", str(recipe), f"run.root={tmp_path}", "--json"]
 
     def recipe_run() -> dict:
