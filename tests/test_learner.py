@@ -204,6 +204,40 @@ def test_one_deepspeed_step_lowers_the_loss_and_micro_batches_add_up(tiny, proce
     assert checkpoint.latest(tmp_path) == tmp_path
 
 
+@pytest.mark.slow
+def test_updates_per_batch_take_mu_steps_against_the_policy_before_the_first(tiny, process_group):
+    """GRPO's mu: mu optimizer steps on one batch, each ratio taken against the logprobs the policy
+    had before the batch's first step, so a batch teaches more than one step does."""
+    from actors.learner.train_loop import learn
+
+    grpo = algorithm_module("grpo")
+
+    def run(updates):
+        config = GrpoConfig(group_size=2, beta=0.0, importance_cap=None, updates_per_batch=updates)
+        engine, _ = deepspeed_engine(tiny, micro_batch_size=2)
+        samples = samples_for(engine.module)
+        batch = RankBatch(step=0, micro_batches=[collate(m) for m in shard(samples, 1, 2)[0]],
+                          num_items=float(sum(len(s.completion_ids) for s in samples)), samples=4)
+        with torch.no_grad():
+            before = [token_logprobs(engine.module, micro)[0] for micro in batch.micro_batches]
+        sums = learn(engine, batch, grpo, config, None, lora=False, world=1)
+        with torch.no_grad():
+            after = [token_logprobs(engine.module, micro)[0] for micro in batch.micro_batches]
+        gain = sum(float(((a - b) * m["completion_mask"] * m["advantages"][:, None]).sum())
+                   for a, b, m in zip(after, before, batch.micro_batches))
+        return engine, batch, before, sums, gain
+
+    engine, batch, before, sums, gain_three = run(3)
+    assert engine.global_steps == 3
+    for micro, logprobs in zip(batch.micro_batches, before):
+        assert torch.allclose(micro["logprobs_before_update"], logprobs, atol=1e-6)
+    assert sums[0].item() != 0.0  # the first step's loss is what the step reports
+    one, one_batch, _, _, gain_one = run(1)
+    assert one.global_steps == 1 and "logprobs_before_update" not in one_batch.micro_batches[0]
+    # Advantage-weighted logprob change: positive samples up, negative down, more after 3 steps.
+    assert gain_one > 0 and gain_three > gain_one * 1.2, (gain_one, gain_three)
+
+
 def test_the_final_lora_policy_saves_as_a_plain_merged_model_and_as_the_adapter_alone(tiny, tmp_path):
     from types import SimpleNamespace
 

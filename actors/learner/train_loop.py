@@ -263,11 +263,11 @@ def prepare_reference(reference: Any, learner: LearnerConfig, ds_config: dict[st
 
 
 def learn(engine: Any, batch: Any, algorithm: Any, algo_config: Any, reference: Any, lora: bool, world: int) -> Any:
-    """One optimizer step on this rank's share of a batch: gradients accumulate over its
-    micro-batches, DeepSpeed reduces them at the last one. Returns this rank's sums, in the order
-    loss, the algorithm's ``SUMMED``, :data:`LOOP_SUMMED` (all-reduced by the caller). A batch with
-    nothing to learn from (GRPO: every group zero-variance) takes no step: Adam's moments would
-    still move the weights."""
+    """The algorithm's optimizer steps on this rank's share of a batch (one, or its
+    ``updates_per_batch``): gradients accumulate over its micro-batches, DeepSpeed reduces them at
+    the last one. Returns this rank's sums of the first step, in the order loss, the algorithm's
+    ``SUMMED``, :data:`LOOP_SUMMED` (all-reduced by the caller). A batch with nothing to learn from
+    (GRPO: every group zero-variance) takes no step: Adam's moments would still move the weights."""
     import torch
 
     engine.train()
@@ -275,22 +275,27 @@ def learn(engine: Any, batch: Any, algorithm: Any, algo_config: Any, reference: 
     if not has_items(batch.num_items):
         return sums
     needs_reference = algorithm.needs_reference(algo_config)
-    for index, micro in enumerate(batch.micro_batches):
-        micro = {key: value.to(engine.device) for key, value in micro.items()}
-        engine.set_gradient_accumulation_boundary(index == len(batch.micro_batches) - 1)
-        logprobs, entropy = token_logprobs(engine, micro, with_entropy=True)
-        ref_logprobs = None
-        if needs_reference:
-            with torch.no_grad(), reference_context(engine.module, reference, lora) as ref:
-                ref_logprobs, _ = token_logprobs(ref, micro)
-        loss, metrics = algorithm.batch_loss(micro, logprobs, ref_logprobs, algo_config, batch.num_items)
-        # DeepSpeed averages gradients over ranks; each rank's loss is already its share of the sum.
-        engine.backward(loss * world, scale_wrt_gas=False)
-        mask = micro["completion_mask"]
-        sums += torch.tensor([loss.detach().item(), *algorithm.micro_sums(metrics),
-                              float((entropy * mask).sum()), float(mask.sum()), float(micro["attention_mask"].sum())],
-                             dtype=torch.float64)
-    engine.step()
+    updates = algorithm.updates_per_batch(algo_config) if hasattr(algorithm, "updates_per_batch") else 1
+    ref_cache: dict[int, Any] = {}
+    for update in range(updates):
+        for index, micro in enumerate(batch.micro_batches):
+            micro = {key: value.to(engine.device) for key, value in micro.items()}
+            engine.set_gradient_accumulation_boundary(index == len(batch.micro_batches) - 1)
+            logprobs, entropy = token_logprobs(engine, micro, with_entropy=True)
+            if update == 0 and updates > 1:
+                batch.micro_batches[index]["logprobs_before_update"] = logprobs.detach().cpu()
+            if needs_reference and index not in ref_cache:
+                with torch.no_grad(), reference_context(engine.module, reference, lora) as ref:
+                    ref_cache[index], _ = token_logprobs(ref, micro)
+            loss, metrics = algorithm.batch_loss(micro, logprobs, ref_cache.get(index), algo_config, batch.num_items)
+            # DeepSpeed averages gradients over ranks; each rank's loss is already its share of the sum.
+            engine.backward(loss * world, scale_wrt_gas=False)
+            if update == 0:
+                mask = micro["completion_mask"]
+                sums += torch.tensor([loss.detach().item(), *algorithm.micro_sums(metrics),
+                                      float((entropy * mask).sum()), float(mask.sum()),
+                                      float(micro["attention_mask"].sum())], dtype=torch.float64)
+        engine.step()
     return sums
 
 

@@ -13,6 +13,10 @@ An algorithm module defines:
   logs, as sums that add up over micro-batches and ranks, and the step's values from the totals
   (``SUMMED`` starts with ``tokens``: the trained tokens).
 
+Optionally, ``updates_per_batch(config) -> int`` (default 1): optimizer steps on each batch; from
+the second on, each micro-batch carries ``logprobs_before_update`` (the policy's logprobs before
+the batch's first step).
+
 and either, online (sampled and verified each step, by ``actors.learner.producer``):
 
 - ``ONLINE = True``, ``samples_per_prompt(config)``, ``score_step(step, tasks, completions, verdicts,

@@ -95,6 +95,12 @@ class GrpoConfig(Config):
     std_eps: float = Field(1e-4, ge=0.0, le=1.0)
     """Added to the group std before dividing (TRL's value), so near-constant groups stay finite."""
 
+    updates_per_batch: int = Field(1, ge=1, le=64)
+    """mu: optimizer steps on each batch (DeepSeekMath's GRPO iterations, arXiv 2402.03300 alg. 1;
+    TRL's ``num_iterations``). The ratio's denominator stays the policy before the batch's first
+    update, so PPO's clipping bounds the later ones. Where sampling and verifying cost far more than
+    a learner step (small models, CPU), mu > 1 learns more from every verified sample."""
+
 
 def group_advantages(
     rewards: torch.Tensor, group_size: int, normalize_std: bool = True, eps: float = 1e-4
@@ -330,10 +336,17 @@ def needs_reference(config: GrpoConfig) -> bool:
     return config.beta > 0
 
 
+def updates_per_batch(config: GrpoConfig) -> int:
+    return config.updates_per_batch
+
+
 def batch_loss(micro: dict[str, torch.Tensor], logprobs: torch.Tensor, ref_logprobs: torch.Tensor | None,
                config: GrpoConfig, num_items: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one collated micro-batch as a share of the whole batch's (``num_items``)."""
-    old = logprobs.detach() if config.old_logprobs == "learner" else micro["rollout_logprobs"]
+    if config.old_logprobs == "rollout":
+        old = micro["rollout_logprobs"]
+    else:  # the policy before this batch's first update (the loop keeps it for updates 2..mu)
+        old = micro.get("logprobs_before_update", logprobs.detach())
     return grpo_loss(logprobs, old, micro["advantages"], micro["completion_mask"], config,
                      ref_logprobs=ref_logprobs, rollout_logprobs=micro["rollout_logprobs"],
                      truncated=micro["truncated"], zero_variance=micro["zero_variance"], num_items=num_items)
