@@ -101,7 +101,7 @@ class Config(JobConfig, EvalPlan):
         return [name for name in self.benchmarks if self.only is None or name in self.only]
 
     def plan(self) -> EvalPlan:
-        return EvalPlan(greedy=self.greedy, sampled=self.sampled, shard_prompts=self.shard_prompts)
+        return EvalPlan(greedy=self.greedy, sampled=self.sampled, shard_prompts=self.shard_prompts, turns=self.turns)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -322,6 +322,8 @@ def _settings(config: Config) -> dict[str, Any]:
         return {"source": config.completions, "k": config.sampled.k}
     settings["engine"] = config.rollout.engine
     settings["greedy"] = config.greedy
+    if config.turns.max_turns > 1:
+        settings["turns"] = config.turns.max_turns
     if config.sampled.n:
         settings.update({"n": config.sampled.n, "k": config.sampled.k, "temperature": config.sampled.temperature,
                          "top_p": config.sampled.top_p})

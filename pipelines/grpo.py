@@ -21,6 +21,7 @@ from actors.learner.algorithms.grpo import GrpoConfig
 from actors.learner.config import LearnerConfig
 from actors.learner.producer import ProducerConfig
 from actors.rollout.config import RolloutConfig, SamplingConfig
+from actors.rollout.turns import TurnsConfig
 from actors.verify.config import VerifierConfig
 from actors.verify.pool import PoolConfig
 from pipelines.evaluation.hook import TrainingEvalConfig, eval_line
@@ -53,6 +54,10 @@ class Config(JobConfig):
     sampling: SamplingConfig = SamplingConfig(max_tokens=1024, temperature=1.0, seed=0)
     """How completions are sampled (n is grpo.group_size). Temperature 1.0 as in the IBM paper.
     A seed makes each step's sampling a function of (seed, step), which resumption relies on."""
+
+    turns: TurnsConfig = TurnsConfig()
+    """Multi-turn rollouts: the verifier's feedback as a tool turn, the policy answers again (QUASAR,
+    arXiv 2510.00967); max_turns 1 is single-turn. Only the policy's tokens are trained on."""
 
     verifier: VerifierConfig = VerifierConfig()
     """The sandbox and the rewards."""
@@ -155,7 +160,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         tasks, config.producer, config.grpo, config.rollout, config.sampling, config.verifier, config.pool,
         config.learner.workers, config.learner.micro_batch_size,
         hidden_paths=[*task_source_paths(config.tasks.source), *eval_paths, str(run.path.resolve())],
-        evaluator=evaluator)
+        evaluator=evaluator, turns=config.turns)
     spec = LoopSpec(learner=config.learner, algorithm=config.grpo, model=model,
                     rollout=config.rollout, steps=config.steps, checkpoint_every=config.checkpoint.every,
                     resume_from=str(resume_from) if resume_from else None)

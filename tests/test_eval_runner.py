@@ -169,3 +169,34 @@ def test_prompt_modes():
         resolve_prompt_mode("completion", continues_prompt=False, has_chat_template=True)
     with pytest.raises(ValueError, match="no chat template"):
         resolve_prompt_mode("chat", continues_prompt=True, has_chat_template=False)
+
+
+def test_turns_report_pass_at_1_after_each_turn(tokenizer):
+    """t0 passes at once, t1 only after the verifier's feedback, t2 never (max_turns 2)."""
+    from actors.rollout.turns import TurnsConfig
+
+    tasks = [program_task(f"t{i}") for i in range(3)]
+
+    def answer(task_id, index):
+        name, later = task_id.split("::")[1].split("#")[0], "#turn2#" in task_id
+        ok = name == "t0" or (name == "t1" and later)
+        return f"```python\nx = 1{'  # PASS' if ok else ''}\n```"
+
+    group, pool = ScriptedGroup(answer, delay_s=0.0), ScriptedPool()
+    plan = EvalPlan(greedy=True, sampled=SampledConfig(n=2, k=[1], seed=5), shard_prompts=1,
+                    turns=TurnsConfig(max_turns=2))
+    result = evaluate(pool, [EvalSet("synth", tasks)], plan, group=group, tokenizer=tokenizer)
+    metrics = result.metrics["synth"]
+    assert metrics["pass_at_1_by_turn"] == pytest.approx([1 / 3, 2 / 3])
+    assert metrics["pass_at_k"]["1"] == pytest.approx(2 / 3)  # the final answers'
+    later = [prompt for prompt in group.prompts if prompt.token_ids is not None]
+    assert sorted(prompt.task_id for prompt in later) == sorted(
+        [f"synth::t{t}#turn2#{i}" for t in (1, 2) for i in (0, 0, 1)])  # greedy's one, sampled's two; t0 stopped
+    assert all("Verifier: failed" in tokenizer.decode(prompt.token_ids) for prompt in later)
+    rows = {(row["mode"], row["task_id"], row["sample_idx"]): row for row in result.rows}
+    assert rows[("sampled", "t1", 1)]["status_by_turn"] == ["failed", "passed"]
+    assert rows[("sampled", "t0", 0)]["status_by_turn"] == ["passed"]
+    assert len(result.rows) == 3 * 3
+    single = evaluate(ScriptedPool(), [EvalSet("synth", tasks)], plan.model_copy(update={"turns": TurnsConfig()}),
+                      group=ScriptedGroup(answer, delay_s=0.0), tokenizer=tokenizer)
+    assert single.metrics["synth"]["pass_at_1_by_turn"] == pytest.approx([1 / 3])

@@ -258,7 +258,7 @@ def test_config_and_input_errors_are_clear(tmp_path):
         RolloutConfig(engin="vllm")
     with pytest.raises(ValidationError, match="'vllm' or 'transformers'"):
         RolloutConfig(engine="sglang")
-    with pytest.raises(ValueError, match="exactly one of text and messages"):
+    with pytest.raises(ValueError, match="exactly one of text, messages and token_ids"):
         Prompt("p", text="a", messages=[{"role": "user", "content": "b"}])
     with pytest.raises(ValueError, match="each message needs 'role' and 'content'"):
         Prompt("p", messages=[{"text": "hi"}])

@@ -33,6 +33,7 @@ from actors.learner.algorithms import algorithm_of
 from actors.learner.experience import RankBatch
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.engine import RolloutCompletion
+from actors.rollout.turns import TurnsConfig
 from actors.verify.config import VerifierConfig
 from actors.verify.pool import PoolConfig
 
@@ -64,14 +65,16 @@ class ExperienceProducer:
     def __init__(self, tasks: list[Task], config: ProducerConfig, algorithm: Config, rollout: RolloutConfig,
                  sampling: SamplingConfig, verifier: VerifierConfig, pool: PoolConfig, world_size: int,
                  micro_batch_size: int, group: Any = None, verifier_pool: Any = None,
-                 hidden_paths: list[str] | tuple[str, ...] = (), evaluator: Any = None) -> None:
+                 hidden_paths: list[str] | tuple[str, ...] = (), evaluator: Any = None,
+                 turns: TurnsConfig | None = None) -> None:
         """``algorithm``: an online algorithm's typed config (its module scores the samples).
         ``group`` / ``verifier_pool``: ready-made ones to use instead of starting a RolloutGroup
         and a VerifierPool from the configs (anything with the same methods). ``hidden_paths``:
         what the pool hides from every sandbox (the task files, the run directory). ``evaluator``:
         a held-out evaluation, ``evaluator(group, pool, step) -> metrics`` with ``due(step)``
         (pipelines.evaluation.hook.PolicyEvaluator); it runs before a due step's generation, on
-        the policy after ``step`` optimizer steps, and its metrics join that step's."""
+        the policy after ``step`` optimizer steps, and its metrics join that step's. ``turns``:
+        multi-turn rollouts (actors/rollout/turns.py); None or max_turns 1 is single-turn."""
         from actors.rollout.group import RolloutGroup
         from actors.verify.pool import VerifierPool
 
@@ -88,6 +91,13 @@ class ExperienceProducer:
         self.group = group if group is not None else RolloutGroup(rollout, shard_prompts=1)
         self.pool = verifier_pool if verifier_pool is not None else VerifierPool(verifier, pool, hidden_paths)
         self.evaluator = evaluator
+        self.turns = turns if turns is not None and turns.max_turns > 1 else None
+        self.rollout_config, self.verifier_config = rollout, verifier
+        self.feedback_tokens = None
+        if self.turns is not None:
+            from actors.rollout.turns import feedback_tokens_for
+
+            self.feedback_tokens = feedback_tokens_for(rollout, self.turns)
         self.version = 0
         self.batches: dict[int, dict[int, RankBatch]] = {}
         self.stats: dict[int, dict[str, float]] = {}
@@ -224,9 +234,14 @@ class ExperienceProducer:
         seed = None if self.sampling.seed is None else self.sampling.seed + step * 1_000_003
         sampling = self.sampling.model_copy(update={"seed": seed})
         version = self.version  # a step without an update publishes no weights: the engines keep the old number
-        completions, verdicts, timing = asyncio.run(self._sample_and_verify(keyed, sampling))
+        turn_stats: dict[str, float] = {}
+        if self.turns is None:
+            completions, verdicts, timing = asyncio.run(self._sample_and_verify(keyed, sampling))
+        else:
+            completions, verdicts, timing, turn_stats = asyncio.run(self._sample_and_verify_turns(keyed, sampling))
         batch, stats = self.algorithm.score_step(step, keyed, completions, verdicts, self.algorithm_config,
                                                  self.world_size, self.micro_batch_size, timing)
+        stats.update(turn_stats)
         stats["policy_lag"] = float(step - version)
         stats["rollout_tokens_per_s"] = stats["generated_tokens"] / max(timing["generate_s"], 1e-9)
         return batch, stats
@@ -266,6 +281,20 @@ class ExperienceProducer:
         timing["verify_s"] = time.monotonic() - started
         timing["verify_tail_s"] = timing["verify_s"] - timing["generate_s"]
         return completions, verdicts, timing
+
+    async def _sample_and_verify_turns(self, tasks: list[Task], sampling: SamplingConfig
+                                       ) -> tuple[list[RolloutCompletion], list[Verdict], dict[str, float], dict[str, float]]:
+        """Multi-turn trajectories (actors/rollout/turns.py): each trajectory as one completion with
+        its loss mask, its final verdict with the turn-shaped reward, timing, and per-turn stats."""
+        from actors.rollout.prompts import Prompt
+        from actors.rollout.turns import model_len_limit, run_turns, shaped_verdicts, turn_stats
+
+        prompts = [Prompt(task_id=task.task_id, text=task.prompt) for task in tasks]
+        trajectories, timing = await run_turns(
+            self.group, self.pool, tasks, prompts, sampling, self.turns, self.feedback_tokens,
+            max_model_len=model_len_limit(self.rollout_config), timeout_s=self.verifier_config.timeout_s)
+        completions = [trajectory.completion() for trajectory in trajectories]
+        return completions, shaped_verdicts(trajectories, self.turns), timing, turn_stats(trajectories, self.turns.max_turns)
 
 
 def tasks_for_step(tasks: list[Task], step: int, config: ProducerConfig) -> list[Task]:

@@ -30,6 +30,9 @@ class RolloutCompletion(Completion):
     that were sampled."""
 
     prompt_token_ids: list[int] = field(default_factory=list)
+    loss_mask: list[float] = field(default_factory=list)
+    """Per completion token: 1 where the policy sampled it, 0 where it was inserted (a multi-turn
+    rollout's feedback message). Empty: every token is the policy's (single-turn)."""
 
     def to_completion(self) -> Completion:
         return Completion(**{f.name: getattr(self, f.name) for f in fields(Completion)})
@@ -113,7 +116,9 @@ class RolloutEngine(ABC):
                 raise ValueError(f"prompt {prompt.task_id!r} renders to no tokens")
             if len(ids) >= limit:
                 raise ValueError(f"prompt {prompt.task_id!r} has {len(ids)} tokens; the model's limit is {limit}")
-        groups = self._sample(prompt_ids, sampling)
+        seeds = [prompt.seed if prompt.seed is not None else None if sampling.seed is None else sampling.seed + index
+                 for index, prompt in enumerate(prompts)]
+        groups = self._sample(prompt_ids, sampling, seeds)
         completions = []
         for prompt, ids, samples in zip(prompts, prompt_ids, groups, strict=True):
             if len(samples) != sampling.n:
@@ -142,8 +147,9 @@ class RolloutEngine(ABC):
         """Longest prompt + completion the engine accepts, in tokens."""
 
     @abstractmethod
-    def _sample(self, prompt_ids: list[list[int]], sampling: SamplingConfig) -> list[list[Sample]]:
-        """``sampling.n`` samples for each prompt, in prompt order."""
+    def _sample(self, prompt_ids: list[list[int]], sampling: SamplingConfig,
+                seeds: list[int | None]) -> list[list[Sample]]:
+        """``sampling.n`` samples for each prompt, in prompt order; prompt i seeded with ``seeds[i]``."""
 
     @abstractmethod
     def _load_weights(self, weights: NamedTensors) -> None:

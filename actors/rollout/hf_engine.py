@@ -67,9 +67,9 @@ class TransformersEngine(RolloutEngine):
     def max_model_len(self) -> int:
         return self.config.max_model_len or self.model.config.max_position_embeddings
 
-    def _sample(self, prompt_ids: list[list[int]], sampling: SamplingConfig) -> list[list[Sample]]:
-        return [self._sample_group(ids, sampling, None if sampling.seed is None else sampling.seed + index)
-                for index, ids in enumerate(prompt_ids)]
+    def _sample(self, prompt_ids: list[list[int]], sampling: SamplingConfig,
+                seeds: list[int | None]) -> list[list[Sample]]:
+        return [self._sample_group(ids, sampling, seed) for ids, seed in zip(prompt_ids, seeds, strict=True)]
 
     def _sample_group(self, ids: list[int], sampling: SamplingConfig, seed: int | None) -> list[Sample]:
         import torch

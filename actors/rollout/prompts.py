@@ -15,15 +15,19 @@ Message = dict[str, str]
 
 @dataclass
 class Prompt:
-    """One prompt: plain ``text`` or chat ``messages`` (exactly one of them)."""
+    """One prompt: plain ``text``, chat ``messages`` or already rendered ``token_ids`` (exactly one
+    of them). ``token_ids`` continue a conversation token for token (a multi-turn rollout's prefix:
+    the sampled answers are never re-tokenized). ``seed`` overrides the call's seed for this prompt."""
 
     task_id: str
     text: str | None = None
     messages: list[Message] | None = None
+    token_ids: list[int] | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.text is None) == (self.messages is None):
-            raise ValueError(f"prompt {self.task_id!r}: give exactly one of text and messages")
+        if sum(value is not None for value in (self.text, self.messages, self.token_ids)) != 1:
+            raise ValueError(f"prompt {self.task_id!r}: give exactly one of text, messages and token_ids")
         if self.messages is not None:
             if not self.messages:
                 raise ValueError(f"prompt {self.task_id!r}: messages is empty")
@@ -61,6 +65,8 @@ class PromptRenderer:
         self.chat = prompt_format == "chat" or (prompt_format == "auto" and has_template)
 
     def token_ids(self, prompt: Prompt) -> list[int]:
+        if prompt.token_ids is not None:
+            return list(prompt.token_ids)
         if prompt.messages is not None:
             return self._chat(prompt.messages, prompt.task_id)
         if self.chat:

@@ -62,7 +62,8 @@ class VllmEngine(RolloutEngine):
     def max_model_len(self) -> int:
         return self.llm.llm_engine.model_config.max_model_len
 
-    def _sample(self, prompt_ids: list[list[int]], sampling: SamplingConfig) -> list[list[Sample]]:
+    def _sample(self, prompt_ids: list[list[int]], sampling: SamplingConfig,
+                seeds: list[int | None]) -> list[list[Sample]]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -70,8 +71,7 @@ class VllmEngine(RolloutEngine):
         # shares the prompt's KV blocks between them).
         copies, n = (sampling.n, 1) if sampling.temperature == 0 else (1, sampling.n)
         prompts, params = [], []
-        for index, ids in enumerate(prompt_ids):
-            seed = None if sampling.seed is None else sampling.seed + index
+        for ids, seed in zip(prompt_ids, seeds, strict=True):
             prompts += [TokensPrompt(prompt_token_ids=ids)] * copies
             params += [SamplingParams(n=n, max_tokens=sampling.max_tokens, temperature=sampling.temperature,
                                       top_p=sampling.top_p, top_k=sampling.top_k, stop=list(sampling.stop) or None,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from actors.config import Config
+from actors.rollout.turns import TurnsConfig
 from pipelines.tasks.loader import TaskSourceConfig
 
 PromptMode = Literal["auto", "chat", "completion"]
@@ -118,6 +119,11 @@ class EvalPlan(Config):
     shard_prompts: int = Field(4, ge=1, le=100_000)
     """Prompts per rollout request: verification starts on a shard's samples while later shards
     are generated (smaller overlaps more; larger batches more in the engine)."""
+
+    turns: TurnsConfig = TurnsConfig()
+    """Multi-turn sampling: the verifier's feedback comes back and the model answers again (QUASAR,
+    arXiv 2510.00967), so the gain from feedback is measured: each benchmark reports
+    ``pass_at_1_by_turn``. max_turns 1 is single-turn."""
 
     @model_validator(mode="after")
     def _something_to_sample(self) -> EvalPlan:

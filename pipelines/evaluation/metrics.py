@@ -171,6 +171,7 @@ def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict
 
     quasar = quasar_metrics(passk_rows)
     return {
+        "pass_at_1_by_turn": pass_at_1_by_turn(passk_rows),
         "n": n, "tasks": metrics["tasks"], "samples": len(rows),
         "passed": sum(row["status"] == "passed" for row in passk_rows),
         "pass_at_k": {k: mean for k, (mean, _) in values.items()},
@@ -187,6 +188,21 @@ def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict
     }
 
 
+def pass_at_1_by_turn(rows: Sequence[dict[str, Any]]) -> list[float]:
+    """pass@1 after turn 1, after turn 2, ... (multi-turn samples carry ``status_by_turn``; a
+    trajectory that stopped keeps its last status; a single-turn sample has one turn): per task the
+    share of samples passed by then, averaged over tasks."""
+    by_turn = [list(row.get("status_by_turn") or [row["status"]]) for row in rows]
+    turns = max([len(statuses) for statuses in by_turn] + [int(row.get("max_turns") or 1) for row in rows])
+    result = []
+    for turn in range(turns):
+        per_task: dict[str, list[bool]] = defaultdict(list)
+        for row, statuses in zip(rows, by_turn):
+            per_task[row["task_id"]].append(statuses[min(turn, len(statuses) - 1)] == "passed")
+        result.append(sum(sum(passed) / len(passed) for passed in per_task.values()) / len(per_task))
+    return result
+
+
 def flat_metrics(metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, float]:
     """A benchmark's numbers as flat scalars for metric sinks: ``eval/pass@1``,
     ``eval/greedy_pass@1``, ``eval/pass@1/basic``, ``eval/format_rate``, ``eval/failures/no_code``..."""
@@ -195,6 +211,9 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, fl
         flat[f"{prefix}pass@{k}"] = value
     if metrics.get("greedy_pass_at_1") is not None:
         flat[f"{prefix}greedy_pass@1"] = metrics["greedy_pass_at_1"]
+    if len(metrics.get("pass_at_1_by_turn") or []) > 1:
+        for turn, value in enumerate(metrics["pass_at_1_by_turn"], start=1):
+            flat[f"{prefix}pass@1/turn{turn}"] = value
     for tier, numbers in metrics.get("by_difficulty", {}).items():
         for k, value in numbers["pass_at_k"].items():
             flat[f"{prefix}pass@{k}/{tier}"] = value

@@ -248,6 +248,56 @@ async def _run(pool: Any, produce: Callable[[Callable[[list[_Sample]], None]], N
         timing["verify_tail_s"] = max(0.0, timing["verify_s"] - timing["generate_s"])
 
 
+async def _run_turns(pool: Any, group: Any, requests: list[tuple[list[Any], Any, list[_Sample]]], ready: list[_Sample],
+                     books: _Bookkeeping, turns: Any, tokenizer: Any, on_row: Callable[[dict[str, Any]], None] | None,
+                     timing: dict[str, float]) -> None:
+    """Multi-turn sampling (actors/rollout/turns.py): each request's trajectories, the verifier's
+    feedback between answers; a row per trajectory with its final answer and ``status_by_turn``."""
+    from actors.rollout.turns import FeedbackTokens, model_len_limit, run_turns
+
+    started = time.monotonic()
+    if ready:  # prompts too long to sample: verified as they are (no code)
+        await _run(pool, None, ready, books, on_row, {})
+    limit = model_len_limit(group.config)
+    generate_s = 0.0
+    for prompts, sampling, templates in requests:
+        by_key = {(f"{sample.benchmark}{SEP}{sample.task.task_id}", sample.sample_idx): sample for sample in templates}
+        firsts = [by_key[(prompt.task_id, 0)] for prompt in prompts]
+        tasks = [books.pool_tasks.setdefault((sample.benchmark, sample.task.task_id),
+                                             pool_task(sample.benchmark, sample.task)) for sample in firsts]
+        prompt_mode = firsts[0].prompt_mode
+
+        def make_job(task: Task, text: str, key: int, mode: str = prompt_mode) -> Any:
+            from actors.verify.executor import VerificationJob
+            from actors.verify.extract import extract_code
+            from actors.verify.sandbox.harnesses import get
+
+            code = extract_code(text, task.harness)
+            if code is not None and mode == "chat" and get(task.harness).continues_prompt and not task.prompt.endswith("\n"):
+                code = "\n" + code
+            return VerificationJob(task, code, key, text)
+
+        feedback_tokens = FeedbackTokens(tokenizer, chat=prompt_mode == "chat", role=turns.feedback.role)
+        trajectories, own = await run_turns(group, pool, tasks, prompts, sampling, turns, feedback_tokens,
+                                            max_model_len=limit, make_job=make_job)
+        generate_s += own.get("generate_s", 0.0)
+        for trajectory in trajectories:
+            sample = by_key[(trajectory.task.task_id, trajectory.sample_idx)]
+            final = trajectory.final
+            sample = replace(sample, text=final.text, finish_reason=final.finish_reason,
+                             completion_tokens=int(sum(trajectory.loss_mask)), policy_version=trajectory.policy_version)
+            books.pending[(trajectory.task.task_id, trajectory.sample_idx)] = sample
+            row = books.verdict(replace(final.verdict, task_id=trajectory.task.task_id, sample_idx=trajectory.sample_idx))
+            row["status_by_turn"] = [turn.verdict.status for turn in trajectory.turns]
+            row["turns"] = len(trajectory.turns)
+            row["max_turns"] = turns.max_turns
+            if on_row is not None:
+                on_row(row)
+    timing["generate_s"] = generate_s
+    timing["verify_s"] = time.monotonic() - started
+    timing["verify_tail_s"] = 0.0
+
+
 def evaluate(pool: Any, sets: list[EvalSet], plan: EvalPlan | None = None, group: Any = None,
              completions: dict[str, list[Completion]] | None = None, canonical: bool = False,
              ks: list[int] | None = None, on_row: Callable[[dict[str, Any]], None] | None = None,
@@ -304,7 +354,10 @@ def evaluate(pool: Any, sets: list[EvalSet], plan: EvalPlan | None = None, group
                                                policy_version=completion.policy_version))
                     hand_over(samples)
 
-    asyncio.run(_run(pool, produce, ready, books, on_row, timing))
+    if group is not None and plan.turns.max_turns > 1:
+        asyncio.run(_run_turns(pool, group, requests, ready, books, plan.turns, tokenizer, on_row, timing))
+    else:
+        asyncio.run(_run(pool, produce, ready, books, on_row, timing))
     if books.pending:
         raise RuntimeError(f"{len(books.pending)} sample(s) got no verdict, e.g. {next(iter(books.pending))}")
     position = {(eval_set.name, task.task_id): (set_index, task_index) for set_index, eval_set in enumerate(sets)

@@ -250,6 +250,13 @@ class Sample:
     advantage: float
     truncated: bool = False
     zero_variance: bool = False
+    loss_mask: list[float] | None = None
+    """Per completion token: 1 = the policy's (trained on), 0 = inserted feedback (a multi-turn
+    rollout's tool message: out of the loss, the logprob gap and the importance weight). None: all 1."""
+
+    @property
+    def policy_tokens(self) -> int:
+        return len(self.completion_ids) if self.loss_mask is None else int(sum(self.loss_mask))
 
 
 def collate(samples: list[Sample], pad_id: int = 0) -> dict[str, Any]:
@@ -263,8 +270,12 @@ def collate(samples: list[Sample], pad_id: int = 0) -> dict[str, Any]:
     padding = not samples
     if padding:
         samples = [Sample(prompt_ids=[pad_id], completion_ids=[pad_id], rollout_logprobs=[0.0], advantage=0.0)]
-    batch = pad_rows([s.prompt_ids for s in samples], [s.completion_ids for s in samples], pad_id,
-                     masks=[[0.0]] if padding else None)
+    masks = None
+    if padding:
+        masks = [[0.0]]
+    elif any(s.loss_mask is not None for s in samples):
+        masks = [s.loss_mask if s.loss_mask is not None else [1.0] * len(s.completion_ids) for s in samples]
+    batch = pad_rows([s.prompt_ids for s in samples], [s.completion_ids for s in samples], pad_id, masks=masks)
     batch["rollout_logprobs"] = torch.zeros_like(batch["completion_mask"])
     for row, sample in enumerate(samples):
         batch["rollout_logprobs"][row, : len(sample.rollout_logprobs)] = torch.tensor(sample.rollout_logprobs)
@@ -304,19 +315,21 @@ def score_step(step: int, tasks: list[Task], completions: list[RolloutCompletion
         completion = by_completion[key]
         sample = Sample(prompt_ids=completion.prompt_token_ids, completion_ids=completion.token_ids,
                         rollout_logprobs=completion.logprobs, advantage=float(advantages[position]),
-                        truncated=completion.finish_reason == "length", zero_variance=bool(zero_variance[position]))
+                        truncated=completion.finish_reason == "length", zero_variance=bool(zero_variance[position]),
+                        loss_mask=list(completion.loss_mask) if getattr(completion, "loss_mask", None) else None)
         dropped = ((grpo.filter_zero_variance and sample.zero_variance)
-                   or (grpo.mask_truncated and sample.truncated) or not sample.completion_ids)
+                   or (grpo.mask_truncated and sample.truncated) or not sample.policy_tokens)
         if not dropped:
             samples.append(sample)
-            kept_tokens += len(sample.completion_ids)
+            kept_tokens += sample.policy_tokens
     num_items = float(kept_tokens if grpo.aggregation == "token-mean" else len(samples))
     shares = shard(samples, world_size, micro_batch_size)
     batch = {rank: RankBatch(step=step, micro_batches=[collate(micro) for micro in share], num_items=num_items,
                              samples=sum(len(micro) for micro in share))
              for rank, share in enumerate(shares)}
     verdict_list = [by_key[key] for key in keys]
-    lengths = [len(by_completion[key].token_ids) for key in keys]
+    lengths = [int(sum(by_completion[key].loss_mask)) if getattr(by_completion[key], "loss_mask", None)
+               else len(by_completion[key].token_ids) for key in keys]  # the policy's own tokens
     stats = {
         "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
         "pass_rate": sum(v.status == "passed" for v in verdict_list) / len(verdict_list),
