@@ -76,7 +76,7 @@ def connect_ray(config: RayConfig) -> None:
         memory = config.object_store_memory_mb * 1024 * 1024 if config.object_store_memory_mb else None
         try:
             ray.init(num_cpus=config.num_cpus, object_store_memory=memory, include_dashboard=config.include_dashboard,
-                     **quiet)
+                     runtime_env={"worker_process_setup_hook": "pipelines.job.pin_ray_address"}, **quiet)
         except ValueError:
             # Ray found a local `ray start` cluster and refuses local sizes for it: join it as it is.
             ray.init(**quiet)
@@ -85,6 +85,18 @@ def connect_ray(config: RayConfig) -> None:
 
     keep_ray_off_the_console()
     log.info("ray: %s", ray.cluster_resources(), extra=LOG_FILE_ONLY)
+
+
+def pin_ray_address() -> None:
+    """Every worker of an embedded Ray names its own cluster in RAY_ADDRESS (a worker process setup hook).
+
+    Without it a worker that asks Ray's state API (Ray Train's placement-group cleaner does, every
+    second) finds *the newest* Ray on the machine: with a second Ray started beside this one (another
+    job, a test), the cleaner looked up its controller there, found none, and removed this run's
+    placement group, killing the learner (seen here)."""
+    import ray
+
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
 
 
 def local_or_hub(name: str) -> str:

@@ -47,7 +47,7 @@ class TrainingEvalConfig(EvalPlan):
         return bool(self.benchmarks)
 
     def plan(self) -> EvalPlan:
-        return EvalPlan(greedy=self.greedy, sampled=self.sampled, shard_prompts=self.shard_prompts)
+        return EvalPlan(greedy=self.greedy, sampled=self.sampled, shard_prompts=self.shard_prompts, turns=self.turns)
 
     def due(self, step: int, steps: int) -> bool:
         """Whether the policy after ``step`` optimizer steps is evaluated (of ``steps`` in all)."""

@@ -1,0 +1,48 @@
+"""An embedded Ray's workers keep to their own cluster when another Ray starts on the same machine."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+DRIVER = textwrap.dedent("""
+    import json, subprocess, sys, time
+    import ray
+    from pipelines.job import RayConfig, connect_ray
+
+    connect_ray(RayConfig(num_cpus=1, include_dashboard=False))
+    ours = ray.get_runtime_context().gcs_address
+    # A second Ray, started after ours: Ray's address lookup without RAY_ADDRESS finds the newest.
+    other = subprocess.Popen([sys.executable, "-c",
+                              "import ray, time; ray.init(num_cpus=0, include_dashboard=False); "
+                              "print(ray.get_runtime_context().gcs_address, flush=True); time.sleep(600)"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        theirs = other.stdout.readline().strip()
+
+        @ray.remote(num_cpus=0)
+        def address_a_worker_finds():
+            from ray._private.services import get_ray_address_from_environment
+            return get_ray_address_from_environment(None, None)
+
+        print(json.dumps({"ours": ours, "theirs": theirs, "found": ray.get(address_a_worker_finds.remote())}))
+    finally:
+        other.kill()
+""")
+
+
+def test_workers_of_an_embedded_ray_find_their_own_cluster_with_another_ray_beside_it():
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    result = subprocess.run([sys.executable, "-c", DRIVER], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    addresses = json.loads(result.stdout.strip().splitlines()[-1])
+    assert addresses["theirs"] and addresses["theirs"] != addresses["ours"]
+    assert addresses["found"] == addresses["ours"], addresses
