@@ -209,6 +209,23 @@ def test_group_replaces_a_killed_worker_and_retries_its_requests(model_dir, ray_
         assert max_logprob_error(reference, completions) < LOGPROB_TOLERANCE
 
 
+def test_streams_in_several_threads_replace_a_dead_worker_once(model_dir, ray_cluster):
+    """Multi-turn rollouts stream each later turn in its own thread: every stream that meets the same
+    dead worker retries its prompts, and the worker is replaced once, not once per stream."""
+    import ray
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = RolloutConfig(engine="transformers", model=str(model_dir), workers=1, max_model_len=512)
+    with RolloutGroup(config) as group:
+        ray.kill(group.workers[0], no_restart=True)
+        calls = [[Prompt(f"call{call}-{i}", text=f"qc = QuantumCircuit({i + 2})\n") for i in range(2)] for call in range(3)]
+        with ThreadPoolExecutor(3) as threads:
+            results = list(threads.map(lambda prompts: group.generate(prompts, SamplingConfig(n=1, max_tokens=4)), calls))
+        assert group.restarts == 1
+        for prompts, completions in zip(calls, results):
+            assert [c.task_id for c in completions] == [p.task_id for p in prompts]
+
+
 def test_group_start_failure_is_clear(tmp_path, ray_cluster):
     with pytest.raises(RuntimeError, match="(?s)failed to start.*does not exist"):
         RolloutGroup(RolloutConfig(engine="transformers", model=str(tmp_path / "missing")))

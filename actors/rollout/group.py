@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -38,6 +39,7 @@ class RolloutGroup:
         self.policy_version = 0
         self.restarts = 0
         self._latest_weights: Any = None  # kept so a replacement worker can catch up
+        self._replacing = threading.Lock()
         self.workers = [start_worker(config) for _ in range(config.workers)]
         try:
             ray.get([worker.info.remote() for worker in self.workers])
@@ -62,17 +64,18 @@ class RolloutGroup:
         prompts, sampling = as_prompts(prompts), as_sampling(sampling)
         size, shards = self._shards(prompts)
         pending = deque(range(len(shards)))
-        in_flight: dict[Any, tuple[int, int]] = {}  # ref -> (shard, worker index)
+        in_flight: dict[Any, tuple[int, int, Any]] = {}  # ref -> (shard, worker index, worker)
         restarts_left = self.config.max_restarts
         while pending or in_flight:
-            busy = {worker for _, worker in in_flight.values()}
+            busy = {index for _, index, _ in in_flight.values()}
             for index in range(len(self.workers)):
                 if pending and index not in busy:
                     shard = pending.popleft()
-                    request = self.workers[index].generate.remote(shards[shard], self._shard_sampling(sampling, shard * size))
-                    in_flight[request] = (shard, index)
+                    worker = self.workers[index]
+                    request = worker.generate.remote(shards[shard], self._shard_sampling(sampling, shard * size))
+                    in_flight[request] = (shard, index, worker)
             [ref], _ = ray.wait(list(in_flight), num_returns=1)
-            shard, index = in_flight.pop(ref)
+            shard, index, worker = in_flight.pop(ref)
             try:
                 completions = ray.get(ref)
             except ray.exceptions.RayActorError as error:
@@ -82,7 +85,7 @@ class RolloutGroup:
                 restarts_left -= 1
                 log.warning("rollout worker %d died (%s); replacing it and retrying its %d prompts",
                             index, type(error).__name__, len(shards[shard]))
-                self._replace(index)
+                self._replace(index, worker)
                 pending.appendleft(shard)
                 continue
             yield shard, completions
@@ -101,7 +104,8 @@ class RolloutGroup:
         if not isinstance(version, int) or version < 0 or (version < self.policy_version and not rewind):
             raise ValueError(f"policy version must be an int >= the current {self.policy_version}, got {version!r}")
         handle = weights if self.transport.is_handle(weights) else self.transport.send(weights)
-        refs = [worker.update_weights.remote(version, handle) for worker in self.workers]
+        workers = list(self.workers)
+        refs = [worker.update_weights.remote(version, handle) for worker in workers]
         self.transport.push(handle)
         self._latest_weights, self.policy_version = handle, version
         for index, ref in enumerate(refs):
@@ -109,7 +113,7 @@ class RolloutGroup:
                 ray.get(ref)
             except ray.exceptions.RayActorError:
                 log.warning("rollout worker %d died during a weight update; replacing it", index)
-                self._replace(index)
+                self._replace(index, workers[index])
 
     def policy_versions(self) -> list[int]:
         """Each worker's policy version, as the workers report it."""
@@ -130,14 +134,19 @@ class RolloutGroup:
             return sampling
         return sampling.model_copy(update={"seed": sampling.seed + first_prompt})
 
-    def _replace(self, index: int) -> None:
-        """A fresh worker in slot ``index``; it loads the latest weights before any request."""
+    def _replace(self, index: int, dead: Any) -> None:
+        """A fresh worker in slot ``index`` in place of ``dead``; it loads the latest weights before
+        any request. Streams may run in several threads at once (multi-turn rollouts: every later
+        turn is its own call), and each sees the same death: only the first replaces the worker."""
         import ray
 
-        ray.kill(self.workers[index], no_restart=True)
-        worker = start_worker(self.config)
-        self.workers[index] = worker
-        self.restarts += 1
+        with self._replacing:
+            if self.workers[index] is not dead:
+                return
+            ray.kill(dead, no_restart=True)
+            worker = start_worker(self.config)
+            self.workers[index] = worker
+            self.restarts += 1
         # Wait for it: a replacement that cannot start or catch up must fail here, loudly, rather
         # than serve completions from stale weights.
         try:
