@@ -130,6 +130,8 @@ class Turn:
     token_ids: list[int]
     finish_reason: str
     verdict: Verdict | None = None
+    code: str | None = None
+    """The code that was verified (extracted from ``text``)."""
     feedback: str = ""
     """The feedback text that followed this answer ('' after the last one)."""
 
@@ -233,7 +235,9 @@ async def run_turns(group: Any, pool: Any, tasks: list[Task], prompts: list[Prom
         turn = trajectory.add_answer(completion)
         key = (len(trajectory.turns) - 1) * n + trajectory.sample_idx
         by_key[(trajectory.task.task_id, key)] = trajectory
-        return make_job(trajectory.task, turn.text, key)
+        job = make_job(trajectory.task, turn.text, key)
+        turn.code = job.code
+        return job
 
     async def jobs() -> AsyncIterator[Any]:
         while (item := await jobs_in.get()) is not None:
@@ -242,9 +246,10 @@ async def run_turns(group: Any, pool: Any, tasks: list[Task], prompts: list[Prom
             for completion in item:
                 yield answered(completion)
 
-    def next_turn(trajectory: Trajectory, verdict: Verdict, code: str | None) -> bool:
+    def next_turn(trajectory: Trajectory, verdict: Verdict) -> bool:
         """Queue the trajectory's next answer; False when it cannot continue."""
-        text = render_feedback(build_feedback(trajectory.task, verdict, turns.feedback, code, timeout_s), turns.feedback)
+        feedback = build_feedback(trajectory.task, verdict, turns.feedback, trajectory.final.code, timeout_s)
+        text = render_feedback(feedback, turns.feedback)
         ids = feedback_tokens.ids(trajectory.final.token_ids, text)
         length = len(trajectory.prompt_ids) + len(trajectory.completion_ids) + len(ids)
         if max_model_len is not None and length + sampling.max_tokens > max_model_len:
@@ -268,8 +273,7 @@ async def run_turns(group: Any, pool: Any, tasks: list[Task], prompts: list[Prom
             if on_verdict is not None:
                 on_verdict(trajectory, turn)
             more = len(trajectory.turns) < turns.max_turns and not (turns.stop_on_pass and verdict.status == "passed")
-            job = make_job(trajectory.task, turn.text, 0)
-            if not (more and next_turn(trajectory, verdict, job.code)):
+            if not (more and next_turn(trajectory, verdict)):
                 open_count -= 1
             if ready:  # everything ready now goes out at once; nothing waits for other verdicts
                 generations.append(loop.run_in_executor(None, generate, list(ready), one))

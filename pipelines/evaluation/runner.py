@@ -77,6 +77,19 @@ def pool_task(benchmark: str, task: Task) -> Task:
     return replace(task, task_id=f"{benchmark}{SEP}{task.task_id}")
 
 
+def answer_job(task: Task, text: str, key: int, prompt_mode: str) -> Any:
+    """The verification job of a model's answer: its code extracted, and where a chat answer
+    continues the prompt's code, started on a new line."""
+    from actors.verify.executor import VerificationJob
+    from actors.verify.extract import extract_code
+    from actors.verify.sandbox.harnesses import get
+
+    code = extract_code(text, task.harness)
+    if code is not None and prompt_mode == "chat" and get(task.harness).continues_prompt and not task.prompt.endswith("\n"):
+        code = "\n" + code  # a chat answer's code block starts at column 0; the prompt may end mid-line
+    return VerificationJob(task, code, key, text)
+
+
 class _Bookkeeping:
     """Pool key -> sample, and the verified rows."""
 
@@ -89,8 +102,6 @@ class _Bookkeeping:
     def job(self, sample: _Sample) -> Any:
         """The verification job of a sample (its pool key registered)."""
         from actors.verify.executor import VerificationJob
-        from actors.verify.extract import extract_code
-        from actors.verify.sandbox.harnesses import get
 
         key = (sample.benchmark, sample.task.task_id)
         task = self.pool_tasks.get(key)
@@ -101,11 +112,7 @@ class _Bookkeeping:
         self.pending[(task.task_id, index)] = sample
         if sample.mode == "canonical":
             return VerificationJob(task, task.reference_solution, index)
-        code = extract_code(sample.text, task.harness)
-        if (code is not None and sample.prompt_mode == "chat" and get(task.harness).continues_prompt
-                and not task.prompt.endswith("\n")):
-            code = "\n" + code  # a chat answer's code block starts at column 0; the prompt may end mid-line
-        return VerificationJob(task, code, index, sample.text)
+        return answer_job(task, sample.text, index, sample.prompt_mode)
 
     def verdict(self, verdict: Any) -> dict[str, Any]:
         from actors.verify.rewards import RewardInput, format_reward
@@ -268,14 +275,7 @@ async def _run_turns(pool: Any, group: Any, requests: list[tuple[list[Any], Any,
         prompt_mode = firsts[0].prompt_mode
 
         def make_job(task: Task, text: str, key: int, mode: str = prompt_mode) -> Any:
-            from actors.verify.executor import VerificationJob
-            from actors.verify.extract import extract_code
-            from actors.verify.sandbox.harnesses import get
-
-            code = extract_code(text, task.harness)
-            if code is not None and mode == "chat" and get(task.harness).continues_prompt and not task.prompt.endswith("\n"):
-                code = "\n" + code
-            return VerificationJob(task, code, key, text)
+            return answer_job(task, text, key, mode)
 
         feedback_tokens = FeedbackTokens(tokenizer, chat=prompt_mode == "chat", role=turns.feedback.role)
         trajectories, own = await run_turns(group, pool, tasks, prompts, sampling, turns, feedback_tokens,
