@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 
 from actors.rollout.config import RolloutConfig
 from actors.verify.config import VerifierConfig
-from actors.verify.pool import PoolConfig
+from actors.verify.pool_config import PoolConfig
 from pipelines.evaluation.benchmarks import BenchmarkConfig, EvalPlan
 from pipelines.job import JobConfig
 from pipelines.runs import Run

@@ -28,7 +28,7 @@ from pydantic import Field
 from actors.config import Config
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.verify.config import VerifierConfig
-from actors.verify.pool import PoolConfig
+from actors.verify.pool_config import PoolConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 from pipelines.tasks.quasar.synth import QuasarSynthSpec

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.verify.config import VerifierConfig
-from actors.verify.pool import PoolConfig
+from actors.verify.pool_config import PoolConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig, load_tasks

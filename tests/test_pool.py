@@ -12,7 +12,8 @@ import pytest
 from actors.contracts import Completion, Task
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
-from actors.verify.pool import PoolConfig, VerifierPool
+from actors.verify.pool import VerifierPool
+from actors.verify.pool_config import PoolConfig
 from tests.conftest import QPU_SAMPLER_PROGRAM
 
 pytestmark = pytest.mark.slow

@@ -35,7 +35,7 @@ from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.engine import RolloutCompletion
 from actors.rollout.turns import TurnsConfig
 from actors.verify.config import VerifierConfig
-from actors.verify.pool import PoolConfig
+from actors.verify.pool_config import PoolConfig
 
 log = logging.getLogger("qvr.producer")
 

@@ -34,20 +34,18 @@ resizing and no backpressure from a stream.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
-
-from actors.config import Config
 from actors.contracts import Completion, Task, Verdict
 from actors.verify.config import VerifierConfig
+from actors.verify.pool_config import PoolConfig
+from actors.verify.pool_records import _answer, _Batch, _Calibration, _ignore, _Item, _Run, _Worker
 
 if TYPE_CHECKING:  # the sandbox (qiskit) is imported by the workers, not by whoever reads PoolConfig
     from actors.verify.executor import VerificationJob
@@ -56,172 +54,6 @@ log = logging.getLogger("qvr.pool")
 
 HEALTH_GROUP = "health"
 """The Ray concurrency group (one thread of its own) that answers pings while a batch runs."""
-
-AUTOSCALE_KNOBS = ("min_workers", "max_workers", "scale_up_backlog_per_slot", "scale_down_idle_s")
-
-
-class PoolConfig(Config):
-    """How verification spreads over Ray: the one sizing vocabulary of every job that verifies."""
-
-    workers: int = Field(1, ge=1, le=10_000)
-    """Verifier workers (Ray actors) at start; the pool's size while ``autoscale`` is off."""
-
-    slots_per_worker: int = Field(1, ge=1, le=512)
-    """Sandbox slots (warm zygotes: verifications at once) per worker."""
-
-    cpus_per_slot: float = Field(1.0, gt=0, le=64)
-    """Ray logical CPUs a worker holds per slot. Fractional values keep other actors (and Ray Data
-    tasks) schedulable on a small machine: an idle worker still holds its share."""
-
-    use_verifier_resource: bool = False
-    """Ask for the custom resource ``verifier`` (one unit per slot), so workers land only on
-    verifier nodes."""
-
-    request_capacity: bool = True
-    """While some of its workers wait for a node with room, ask Ray's autoscaler for room for all
-    of them (``ray.autoscaler.sdk.request_resources``: one bundle per worker, its CPUs and, with
-    ``use_verifier_resource``, its ``verifier`` slots), so a KubeRay cluster adds verifier pods at
-    once rather than when its demand scan notices. A request stays in force until replaced:
-    the pool withdraws it once every worker has started, and at close."""
-
-    batch_size: int = Field(4, ge=1, le=10_000)
-    """Jobs per call to a worker. A job re-run after its worker was lost goes alone, to an idle
-    worker, with nothing queued behind it."""
-
-    batches_per_worker: int = Field(2, ge=1, le=64)
-    """Calls in flight per worker (the rest waits in the pool's queue)."""
-
-    max_queued: int = Field(256, ge=1)
-    """Jobs taken from the input but not yet sent to a worker (those waiting for their task's
-    isolation calibration included): beyond this the pool stops reading its input (backpressure
-    on the producer)."""
-
-    health_check_s: float = Field(10.0, gt=0, le=3600)
-    """How often a started worker is pinged; one that does not answer within this many seconds is
-    replaced and its jobs re-run. Pings are answered on a thread of their own, so a worker busy
-    with a long batch still answers."""
-
-    health_grace_s: float = Field(300.0, gt=0, le=86400)
-    """Seconds a new worker has to answer its first ping: it answers nothing until its
-    constructor has started one zygote per slot (Qiskit imports and warm-up: seconds, minutes on
-    a loaded machine; a zygote that has not started in 180 s fails the worker by itself) or
-    while it waits for a node with room (a cluster autoscaler adding one). Jobs go only to
-    workers that have answered; one that has not by then is replaced (or, if the pool's
-    autoscaler added it, given up)."""
-
-    max_attempts: int = Field(3, ge=1, le=20)
-    """Tries of a job whose worker was lost under it (died, stopped answering, or held a batch far
-    past its jobs' timeouts); after the last it comes out as an ``error`` verdict whose reason
-    names the attempts. Workers that die before answering this many times in a row end the call
-    with an error instead (they cannot start: the sandbox, the image)."""
-
-    autoscale: bool = False
-    """Grow with the backlog and shrink when idle, within min_workers..max_workers. Off, the pool
-    keeps ``workers`` workers (``resize`` still changes it by hand) and the four knobs below must
-    stay at their defaults."""
-
-    min_workers: int = Field(1, ge=0, le=10_000)
-    """Fewest workers the autoscaler keeps (autoscale only)."""
-
-    max_workers: int = Field(4, ge=1, le=10_000)
-    """Most workers the autoscaler starts (autoscale only)."""
-
-    scale_up_backlog_per_slot: float = Field(8.0, gt=0)
-    """Add a worker when the queued jobs per slot exceed this and every worker has started
-    (autoscale only)."""
-
-    scale_down_idle_s: float = Field(30.0, gt=0)
-    """Retire a worker that had nothing to do for this long (autoscale only)."""
-
-    @model_validator(mode="after")
-    def _no_ignored_settings(self) -> PoolConfig:
-        if not self.autoscale:
-            changed = [name for name in AUTOSCALE_KNOBS if getattr(self, name) != type(self).model_fields[name].default]
-            if changed:
-                raise ValueError(f"pool.{changed[0]}={getattr(self, changed[0])} only applies with pool.autoscale=true; "
-                                 "a fixed-size pool has pool.workers workers")
-        elif not self.min_workers <= self.workers <= self.max_workers:
-            raise ValueError(f"with pool.autoscale=true, pool.workers ({self.workers}) must lie within "
-                             f"pool.min_workers..pool.max_workers ({self.min_workers}..{self.max_workers})")
-        return self
-
-
-@dataclass(eq=False)
-class _Item:
-    """One job in the pool: an input (key = its index) or a calibration run (key = a tuple)."""
-
-    key: Any
-    job: VerificationJob
-    tries: int = 0
-    lost: str = ""
-    """Why its last worker was lost."""
-
-
-@dataclass(eq=False)
-class _Batch:
-    run: _Run
-    worker_id: int
-    items: list[_Item]
-    future: Any = None
-    """The asyncio future of the worker's answer (bound to the run's event loop)."""
-    reply: Any = None
-    """The same answer as Ray's thread sees it: set as soon as it arrives, before the event loop
-    hears of it (what a lost worker's batches are judged by)."""
-    started: float | None = None
-    """When its worker could start on it (estimated: it was sent to an idle worker, or the batch
-    before it on that worker finished)."""
-    alone: bool = False
-    """A re-run: sent to an idle worker, and nothing goes to that worker until it is answered."""
-
-
-@dataclass(eq=False)
-class _Worker:
-    actor: Any
-    slots: int
-    started: float = field(default_factory=time.monotonic)
-    ready: bool = False
-    """Answered a ping: its zygotes are up. Only ready workers get jobs."""
-    ping: Any = None
-    """The outstanding ping (a concurrent future: loop-agnostic), or None."""
-    ping_deadline: float = 0.0
-    answered: float = 0.0
-    in_flight: list[_Batch] = field(default_factory=list)
-    """Its batches, oldest first (a sync actor runs them in this order)."""
-    idle_since: float = field(default_factory=time.monotonic)
-    retiring: bool = False
-    autoscaled: bool = False
-
-
-@dataclass(eq=False)
-class _Calibration:
-    task: Task
-    held: list[_Item] = field(default_factory=list)
-    split: Verdict | None = None
-
-
-@dataclass(eq=False)
-class _Run:
-    """The state of one call (submit / stream / run / verify)."""
-
-    ready: collections.deque = field(default_factory=collections.deque)
-    """Items waiting for a worker, calibration and re-runs first."""
-    calibrating: dict[str, _Calibration] = field(default_factory=dict)
-    batches: dict[Any, _Batch] = field(default_factory=dict)
-    """asyncio future -> batch, for what is in flight."""
-    open: dict[int, VerificationJob] = field(default_factory=dict)
-    """Inputs taken and not yet answered."""
-    outbox: collections.deque = field(default_factory=collections.deque)
-    keys: set = field(default_factory=set)
-    taken: int = 0
-    waiting: int = 0
-    """Inputs in ``ready`` or held for calibration (what max_queued bounds)."""
-    reading: bool = True
-    failed: BaseException | None = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    room: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def backlog(self) -> int:
-        return len(self.ready) + sum(len(calibration.held) for calibration in self.calibrating.values())
 
 
 class VerifierPool:
@@ -675,21 +507,6 @@ class VerifierPool:
         self.workers.clear()
         if self._requested and ray.is_initialized():
             self._ask_autoscaler(0)
-
-
-def _answer(batch: _Batch) -> list[Verdict] | None:
-    """The batch's verdicts if its worker answered it in full, else None."""
-    future = batch.reply
-    if not future.done() or future.cancelled() or future.exception() is not None:
-        return None
-    _, verdicts = future.result()
-    return verdicts if len(verdicts) == len(batch.items) else None
-
-
-def _ignore(batch: _Batch) -> None:
-    """Stop waiting for a batch: its answer (or its worker's death) is dropped quietly."""
-    batch.run.batches.pop(batch.future, None)
-    batch.future.add_done_callback(lambda future: future.cancelled() or future.exception())
 
 
 def _kill(ray: Any, actor: Any) -> None:

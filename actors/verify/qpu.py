@@ -8,8 +8,9 @@ back to its caller's queue after an exponential backoff with jitter, and the ret
 slot of its own, counts as pending while the backend has it, and its run time counts as QPU
 seconds. Backends are ``fake`` (qiskit-ibm-runtime's fake backends with their noise models, run
 locally, with an optional simulated queue latency) or ``ibm`` (QiskitRuntimeService; the token
-comes from an environment variable or a file that the config names, and is read only here: it
-never enters a sandbox). :class:`RecordingBackend` is a fake backend that keeps its own record of
+comes from an environment variable or a file that the config names, and is read only inside the
+gateway: it never enters a sandbox); their runners are in :mod:`actors.verify.qpu_runners`.
+:class:`~actors.verify.qpu_evidence.RecordingBackend` is a fake backend that keeps its own record of
 what it received (tests and ``qvr bench qpu`` take their evidence from it, not from the gateway).
 
 Times are in *gateway seconds*: real seconds times ``time_scale``, so tests and benchmarks can run
@@ -25,11 +26,8 @@ import dataclasses
 import functools
 import itertools
 import logging
-import os
 import random
-import threading
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -124,169 +122,6 @@ class TransientQpuError(RuntimeError):
 
 class QpuError(RuntimeError):
     """A job the gateway could not run, with why."""
-
-
-def fake_backend_class(name: str) -> type:
-    """'ibm_kyoto' or 'fake_kyoto' -> FakeKyoto."""
-    from actors.verify.sandbox.codecs.backends import stand_in_class
-
-    try:
-        return stand_in_class(name)
-    except ValueError as error:
-        raise QpuError(str(error)) from None
-
-
-class FakeRunner:
-    """Runs primitive jobs locally on fake backends with their noise models (Aer's primitives,
-    built once per backend: what qiskit-ibm-runtime's local mode does, without rebuilding the
-    noise model for every job)."""
-
-    def __init__(self, config: QpuConfig) -> None:
-        self.config = config
-        self._primitives: dict[tuple[str, str], Any] = {}
-        self._runs = 0
-        self._lock = threading.Lock()
-
-    def primitive(self, name: str, kind: str) -> Any:
-        if (name, kind) not in self._primitives:
-            from qiskit_aer.primitives import EstimatorV2, SamplerV2
-
-            backend = fake_backend_class(name)()
-            kind_class = SamplerV2 if kind == "sampler" else EstimatorV2
-            self._primitives[(name, kind)] = kind_class.from_backend(backend) if self.config.noise else kind_class()
-        return self._primitives[(name, kind)]
-
-    def run(self, name: str, primitive: str, pubs: list, options: dict[str, Any],
-            submitted: Any = None) -> Any:
-        """Run one submission (in a worker thread). ``submitted()`` is called once the backend has
-        the job (the gateway counts it in the rolling minute from then on)."""
-        with self._lock:
-            self._runs += 1
-            runs = self._runs
-        if submitted:
-            submitted()
-        if self.config.always_fail:
-            raise QpuError(f"backend {name} failed the job (fault injection: always_fail)")
-        every = self.config.transient_failure_every
-        if every and runs % every == 0:
-            raise TransientQpuError(f"backend {name} is temporarily unavailable (fault injection)")
-        if primitive == "sampler":
-            arguments = {"shots": int(options.get("shots") or options.get("default_shots") or 1024)}
-        else:
-            arguments = {"precision": options["precision"]} if options.get("precision") else {}
-        return self.primitive(name, primitive).run(pubs, **arguments).result()
-
-
-class IbmRunner:
-    """Runs primitive jobs on IBM hardware. The token is read here, and only here."""
-
-    def __init__(self, config: QpuConfig) -> None:
-        from qiskit_ibm_runtime import QiskitRuntimeService
-
-        token = os.environ.get(config.token_env)
-        if config.token_file:
-            token = Path(config.token_file).read_text().strip()
-        if not token:
-            raise QpuError(f"ibm backends need a token: set {config.token_env} or qpu.token_file")
-        self.service = QiskitRuntimeService(channel="ibm_quantum_platform", token=token, instance=config.instance)
-
-    def backend(self, name: str) -> Any:
-        return self.service.backend(name)
-
-    def run(self, name: str, primitive: str, pubs: list, options: dict[str, Any],
-            submitted: Any = None) -> Any:
-        from qiskit_ibm_runtime import EstimatorV2, SamplerV2
-
-        kind = SamplerV2 if primitive == "sampler" else EstimatorV2
-        try:
-            job = kind(mode=self.backend(name)).run(pubs, **({"shots": options["shots"]} if options.get("shots") else {}))
-            if submitted:
-                submitted()  # IBM has the job (it has an id)
-            return job.result()
-        except Exception as error:  # noqa: BLE001 - classify for the retry policy (at submission or after)
-            text = str(error).lower()
-            if any(word in text for word in ("temporarily", "timeout", "503", "502", "rate", "queue is full")):
-                raise TransientQpuError(str(error)) from error
-            raise
-
-
-class RecordingBackend:
-    """A fake backend that keeps, on its own side, a record of every submission it receives (when
-    it arrived and ended by its own clock, its QPU seconds, whether it failed) and can inject
-    transient failures: every ``fail_every``-th submission, or each with ``fail_probability``
-    (seeded). With ``run_s``, each submission holds the device for ``run_s`` gateway seconds and is
-    billed exactly that (failed ones too: they cost QPU time; the wrapped runner, a
-    :class:`FakeRunner` by default, only stands in for the results); without, it is billed its
-    whole time at the backend.
-    Tests and ``qvr bench qpu`` take their evidence that the limits hold from :meth:`violations`,
-    computed on this record only, never from the gateway's own history."""
-
-    @dataclasses.dataclass(frozen=True)
-    class Submission:
-        backend: str
-        at: float  # when the backend received it (gateway seconds, the backend's own clock)
-        end: float
-        qpu_s: float  # QPU seconds billed
-        ok: bool
-
-    def __init__(self, config: QpuConfig, run_s: float = 0.0, fail_every: int = 0, fail_probability: float = 0.0,
-                 seed: int = 0, inner: Any = None) -> None:
-        self.time_scale = config.time_scale
-        self.run_s, self.fail_every, self.fail_probability = run_s, fail_every, fail_probability
-        self.inner = inner or FakeRunner(config)
-        self.submissions: list[RecordingBackend.Submission] = []
-        self.pending: collections.Counter[str] = collections.Counter()
-        self.max_pending: collections.Counter[str] = collections.Counter()
-        self._count = 0
-        self._random = random.Random(seed)
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        return time.monotonic() * self.time_scale
-
-    def run(self, name: str, primitive: str, pubs: list, options: dict[str, Any], submitted: Any = None) -> Any:
-        with self._lock:
-            self._count += 1
-            fail = bool(self.fail_every and self._count % self.fail_every == 0)
-            if self.fail_probability:
-                fail = self._random.random() < self.fail_probability or fail
-            self.pending[name] += 1
-            self.max_pending[name] = max(self.max_pending[name], self.pending[name])
-            at = self.clock()
-        if submitted:
-            submitted()
-        ok = False
-        try:
-            if self.run_s:
-                time.sleep(self.run_s / self.time_scale)
-            if fail:
-                raise TransientQpuError(f"backend {name} is temporarily unavailable (fault injection)")
-            result = self.inner.run(name, primitive, pubs, options)
-            ok = True
-            return result
-        finally:
-            with self._lock:
-                end = self.clock()
-                self.pending[name] -= 1
-                self.submissions.append(self.Submission(name, at, end, self.run_s or end - at, ok))
-
-    def violations(self, limits: QpuLimits) -> dict[str, Any]:
-        """The limits checked on this backend's own record, per backend name and in all."""
-        with self._lock:
-            record = list(self.submissions)
-        per_backend = {}
-        for name in sorted({submission.backend for submission in record}):
-            mine = [submission for submission in record if submission.backend == name]
-            runs = [(s.at, s.end, s.qpu_s) for s in mine]
-            qpu_windows, most_qpu_s = qpu_window_violations(runs, limits.qpu_seconds_per_window, limits.window_s)
-            per_backend[name] = {
-                "submissions": len(mine), "failed": sum(not s.ok for s in mine),
-                "rate_windows": rate_violations([s.at for s in mine], limits.jobs_per_minute),
-                "pending_over": pending_violations(runs, limits.max_pending), "max_pending": self.max_pending[name],
-                "qpu_windows": qpu_windows, "max_qpu_s_per_window": round(most_qpu_s, 3)}
-        total = sum(figures["rate_windows"] + figures["pending_over"] + figures["qpu_windows"]
-                    for figures in per_backend.values())
-        return {"violations": total, "backends": per_backend}
 
 
 class BackendQueue:
@@ -393,6 +228,8 @@ class QpuGateway:
     ``runner`` replaces the backend (tests and benchmarks pass a :class:`RecordingBackend`)."""
 
     def __init__(self, config: QpuConfig | dict[str, Any] | None = None, runner: Any = None) -> None:
+        from actors.verify.qpu_runners import FakeRunner, IbmRunner
+
         logging.basicConfig(level=logging.INFO)
         self.config = QpuConfig.model_validate(config or {})
         self.runner = runner or (IbmRunner(self.config) if self.config.backend_kind == "ibm" else FakeRunner(self.config))
@@ -534,36 +371,6 @@ class QpuGateway:
         return {"stats": dict(self.stats), "max_in_flight": {name: q.max_in_flight for name, q in self.queues.items()},
                 "starts": {name: list(q.history) for name, q in self.queues.items()},
                 "backlog": {name: list(q.backlog) for name, q in self.queues.items()}, "waits": list(self.waits)}
-
-
-def rate_under_backlog(times: list[float], backlog: list[bool]) -> float:
-    """Submissions per minute over the gaps that had work waiting: ``times`` are the submissions
-    as the backend saw them, ``backlog[i]`` says whether work still waited after the i-th start."""
-    ordered = sorted(times)
-    gaps = [later - earlier for earlier, later, waiting in zip(ordered, ordered[1:], backlog) if waiting]
-    return len(gaps) / sum(gaps) * 60.0 if gaps and sum(gaps) > 0 else 0.0
-
-
-def rate_violations(starts: list[float], per_minute: float) -> int:
-    """Windows of 60 gateway seconds (any alignment) that hold more starts than allowed."""
-    allowed = max(1, int(per_minute))
-    ordered = sorted(starts)
-    return sum(1 for i in range(len(ordered) - allowed) if ordered[i + allowed] - ordered[i] < 60.0 - 1e-9)
-
-
-def pending_violations(runs: list[tuple[float, float, float]], max_pending: int) -> int:
-    """Submissions (start, end, _) that arrived while ``max_pending`` others were still pending."""
-    return sum(1 for i, (start, _, _) in enumerate(runs)
-               if sum(1 for j, (other, end, _) in enumerate(runs) if j != i and other <= start < end) >= max_pending)
-
-
-def qpu_window_violations(runs: list[tuple[float, float, float]], limit: float, window_s: float) -> tuple[int, float]:
-    """Rolling windows of ``window_s`` in which the QPU seconds of every run that touches the
-    window (counted whole) exceed ``limit``: (how many windows, the most seconds in one)."""
-    counts = []
-    for _, opens, _ in runs:  # the windows that matter start as some run ends
-        counts.append(sum(seconds for start, end, seconds in runs if end >= opens and start <= opens + window_s))
-    return sum(1 for total in counts if total > limit + 1e-9), max(counts, default=0.0)
 
 
 class _GatewayMetrics:

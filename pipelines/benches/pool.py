@@ -13,7 +13,7 @@ from pydantic import Field
 
 from actors.config import Config
 from actors.verify.config import VerifierConfig
-from actors.verify.pool import PoolConfig
+from actors.verify.pool_config import PoolConfig
 from pipelines.benches.verifier import small_jobs
 
 log = logging.getLogger("qvr.bench")

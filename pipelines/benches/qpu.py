@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import Field
 
 from actors.config import Config
-from actors.verify.qpu import QpuConfig, QpuGateway, RecordingBackend, rate_under_backlog, rate_violations
+from actors.verify.qpu import QpuConfig, QpuGateway
+from actors.verify.qpu_evidence import RecordingBackend, rate_under_backlog, rate_violations
 
 
 class QpuBenchConfig(Config):

@@ -17,7 +17,7 @@ from pydantic import model_validator
 
 from actors.rollout.config import RolloutConfig
 from actors.verify.config import VerifierConfig
-from actors.verify.pool import PoolConfig
+from actors.verify.pool_config import PoolConfig
 from pipelines.evaluation.hook import TrainingEvalConfig
 
 log = logging.getLogger("qvr.offline")
