@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from actors.contracts import Completion, Task, Verdict
 from actors.verify.config import VerifierConfig
 from actors.verify.pool_config import PoolConfig
-from actors.verify.pool_records import _answer, _Batch, _Calibration, _ignore, _Item, _Run, _Worker
+from actors.verify.pool_records import Batch, Calibration, Item, Run, Worker, batch_answer, drop_answer
 
 if TYPE_CHECKING:  # the sandbox (qiskit) is imported by the workers, not by whoever reads PoolConfig
     from actors.verify.executor import VerificationJob
@@ -76,14 +76,14 @@ class VerifierPool:
             options["resources"] = {"verifier": self.config.slots_per_worker}
         self._actor_class = ray.remote(concurrency_groups={HEALTH_GROUP: 1})(worker_class or VerifierWorker).options(
             **options)
-        self.workers: dict[int, _Worker] = {}
+        self.workers: dict[int, Worker] = {}
         self._next_id = 0
         self.target = self.config.workers
         self.modes: dict[str, str] = {}
         """Isolation modes this pool calibrated, by task id."""
         self.metrics = _PoolMetrics()
         self.events: list[tuple[float, str, int]] = []  # (time, what, workers) for tests and reports
-        self._runs: set[_Run] = set()
+        self._runs: set[Run] = set()
         self._start_failures: list[str] = []
         self._requested = 0
         """Worker bundles asked of the autoscaler and not yet withdrawn."""
@@ -148,7 +148,7 @@ class VerifierPool:
 
         while self.live_workers() < self.target:
             worker_id, self._next_id = self._next_id, self._next_id + 1
-            worker = _Worker(self._actor_class.remote(self.verifier, self.config.slots_per_worker),
+            worker = Worker(self._actor_class.remote(self.verifier, self.config.slots_per_worker),
                              self.config.slots_per_worker, autoscaled=autoscaled)
             self._ping(worker, self.config.health_grace_s)
             self.workers[worker_id] = worker
@@ -181,7 +181,7 @@ class VerifierPool:
 
     # ---------------------------------------------------------------- health
 
-    def _ping(self, worker: _Worker, within_s: float) -> None:
+    def _ping(self, worker: Worker, within_s: float) -> None:
         worker.ping = worker.actor.ping.options(concurrency_group=HEALTH_GROUP).remote().future()
         worker.ping_deadline = time.monotonic() + within_s
 
@@ -248,7 +248,7 @@ class VerifierPool:
                     self._lose(worker_id, f"its batch of {len(oldest.items)} job(s) ran {now - oldest.started:.0f} s, "
                                           f"past the {allowed:.0f} s its jobs' timeouts allow")
 
-    def _batch_allowance(self, batch: _Batch, slots: int) -> float:
+    def _batch_allowance(self, batch: Batch, slots: int) -> float:
         """The longest a healthy worker can take on a batch: rounds of jobs over its slots, each
         round a candidate child and a checker child (split) under verifier.timeout_s, with a
         minute of margin for forks and a zygote restart. QPU jobs wait in the gateway's queues
@@ -277,16 +277,16 @@ class VerifierPool:
         _kill(ray, worker.actor)
         in_flight, worker.in_flight = worker.in_flight, []
         for batch in in_flight:
-            verdicts = _answer(batch)
+            verdicts = batch_answer(batch)
             if verdicts is not None:  # answered before the worker went, not yet read: it stands
                 batch.run.batches.pop(batch.future, None)
                 self._accept(batch, verdicts)
                 continue
-            _ignore(batch)  # its answer, if one still comes
+            drop_answer(batch)  # its answer, if one still comes
             self._requeue(batch, f"verifier worker {worker_id}: {reason}")
         self._reconcile()
 
-    def _requeue(self, batch: _Batch, reason: str) -> None:
+    def _requeue(self, batch: Batch, reason: str) -> None:
         run = batch.run
         for item in reversed(batch.items):
             item.lost = reason
@@ -296,7 +296,7 @@ class VerifierPool:
                 self._enqueue(run, item, front=True)
         run.wake.set()
 
-    def _exhausted(self, item: _Item) -> Verdict:
+    def _exhausted(self, item: Item) -> Verdict:
         from actors.verify.executor import make_verdict
 
         reason = (f"no verdict after {item.tries} attempts (pool.max_attempts={self.config.max_attempts}): "
@@ -307,7 +307,7 @@ class VerifierPool:
 
     async def _stream(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob]
                       ) -> AsyncIterator[tuple[int, Verdict]]:
-        run = _Run()
+        run = Run()
         self._runs.add(run)
         reader = asyncio.create_task(self._read(jobs, run))
         wake: asyncio.Task | None = None
@@ -330,7 +330,7 @@ class VerifierPool:
                     for index, job in list(run.open.items()):  # unreachable unless the pool has a bug
                         log.error("the pool lost track of %s#%d; reporting it as an error", job.task.task_id,
                                   job.sample_idx)
-                        yield index, self._exhausted(_Item(index, job, 0, "lost track of by the pool (a bug)"))
+                        yield index, self._exhausted(Item(index, job, 0, "lost track of by the pool (a bug)"))
                     return
                 done, _ = await asyncio.wait([*run.batches, wake], timeout=tick, return_when=asyncio.FIRST_COMPLETED)
                 for future in done:
@@ -342,13 +342,13 @@ class VerifierPool:
             if wake is not None:
                 wake.cancel()
             for batch in list(run.batches.values()):  # abandoned (the caller stopped, or an error)
-                _ignore(batch)
+                drop_answer(batch)
                 worker = self.workers.get(batch.worker_id)
                 if worker is not None and batch in worker.in_flight:
                     worker.in_flight.remove(batch)
             self._runs.discard(run)
 
-    async def _read(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob], run: _Run) -> None:
+    async def _read(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob], run: Run) -> None:
         """Take inputs while fewer than max_queued wait (backpressure)."""
         try:
             async for job in _aiter(jobs):
@@ -362,7 +362,7 @@ class VerifierPool:
                 run.keys.add(key)
                 index, run.taken = run.taken, run.taken + 1
                 run.open[index] = job
-                self._intake(run, _Item(index, job))
+                self._intake(run, Item(index, job))
                 run.wake.set()
         except asyncio.CancelledError:
             raise
@@ -372,7 +372,7 @@ class VerifierPool:
             run.reading = False
             run.wake.set()
 
-    def _intake(self, run: _Run, item: _Item) -> None:
+    def _intake(self, run: Run, item: Item) -> None:
         """Queue an input, or hold it until its task's isolation mode is known."""
         task = item.job.task
         if "isolation" not in task.metadata and task.task_id in self.modes:
@@ -383,7 +383,7 @@ class VerifierPool:
         run.waiting += 1
         calibration = run.calibrating.get(task.task_id)
         if calibration is None:
-            calibration = run.calibrating[task.task_id] = _Calibration(task)
+            calibration = run.calibrating[task.task_id] = Calibration(task)
             self._calibrate(run, task, "split")
         calibration.held.append(item)
 
@@ -392,13 +392,13 @@ class VerifierPool:
         return (self.verifier.isolation == "auto" and "isolation" not in task.metadata and job.code is not None
                 and task.reference_solution is not None and not (self.verifier.qpu_gateway and task.requires_qpu))
 
-    def _calibrate(self, run: _Run, task: Task, mode: str) -> None:
+    def _calibrate(self, run: Run, task: Task, mode: str) -> None:
         from actors.verify.executor import VerificationJob
 
         job = VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution, 0)
-        run.ready.appendleft(_Item(("calibrate", task.task_id, mode), job))
+        run.ready.appendleft(Item(("calibrate", task.task_id, mode), job))
 
-    def _calibrated(self, run: _Run, task_id: str, mode: str, verdict: Verdict) -> None:
+    def _calibrated(self, run: Run, task_id: str, mode: str, verdict: Verdict) -> None:
         """Split passed (or timed out: load is no reason for the weaker mode): split. Split
         failed: try shared; shared passed: shared, else split (the reference fails either way).
         Then the held jobs go, and the reference's own jobs are answered by the verdict in the
@@ -428,7 +428,7 @@ class VerifierPool:
             self._enqueue(run, item, front=True)
         run.room.set()
 
-    def _enqueue(self, run: _Run, item: _Item, front: bool = False) -> None:
+    def _enqueue(self, run: Run, item: Item, front: bool = False) -> None:
         if isinstance(item.key, int):
             run.waiting += 1
         if front:
@@ -436,7 +436,7 @@ class VerifierPool:
         else:
             run.ready.append(item)
 
-    def _dispatch(self, run: _Run) -> None:
+    def _dispatch(self, run: Run) -> None:
         now = time.monotonic()
         for worker_id, worker in list(self.workers.items()):
             while (run.ready and worker.ready and not worker.retiring
@@ -452,7 +452,7 @@ class VerifierPool:
                     item.tries += 1
                     if isinstance(item.key, int):
                         run.waiting -= 1
-                batch = _Batch(run, worker_id, items, started=None if worker.in_flight else now,
+                batch = Batch(run, worker_id, items, started=None if worker.in_flight else now,
                                alone=alone)
                 ref = worker.actor.verify_batch.remote(None, [item.job for item in items])
                 batch.reply = ref.future()
@@ -461,7 +461,7 @@ class VerifierPool:
                 worker.in_flight.append(batch)
         run.room.set()
 
-    def _finished(self, batch: _Batch, future: asyncio.Future) -> None:
+    def _finished(self, batch: Batch, future: asyncio.Future) -> None:
         worker = self.workers.get(batch.worker_id)
         try:
             _, verdicts = future.result()
@@ -483,18 +483,18 @@ class VerifierPool:
         if worker is not None and worker.retiring:
             self._reconcile()
 
-    def _accept(self, batch: _Batch, verdicts: list[Verdict]) -> None:
+    def _accept(self, batch: Batch, verdicts: list[Verdict]) -> None:
         for item, verdict in zip(batch.items, verdicts):
             self._deliver(batch.run, item, verdict)
 
-    def _deliver(self, run: _Run, item: _Item, verdict: Verdict) -> None:
+    def _deliver(self, run: Run, item: Item, verdict: Verdict) -> None:
         if isinstance(item.key, tuple):
             _, task_id, mode = item.key
             self._calibrated(run, task_id, mode, verdict)
         else:
             self._emit(run, item.key, verdict)
 
-    def _emit(self, run: _Run, index: int, verdict: Verdict) -> None:
+    def _emit(self, run: Run, index: int, verdict: Verdict) -> None:
         if run.open.pop(index, None) is not None:
             self.metrics.verified()
             run.outbox.append((index, verdict))

@@ -1,8 +1,8 @@
 """The records :class:`~actors.verify.pool.VerifierPool` keeps its state in: a job in the pool
-(:class:`_Item`), a call to a worker (:class:`_Batch`), a worker (:class:`_Worker`), a task's
-isolation calibration (:class:`_Calibration`) and one call to the pool (:class:`_Run`), with the
-two helpers that read or drop a batch's answer (:func:`_answer`, :func:`_ignore`). Internal to
-the pool.
+(:class:`Item`), a call to a worker (:class:`Batch`), a worker (:class:`Worker`), a task's
+isolation calibration (:class:`Calibration`) and one call to the pool (:class:`Run`), with the
+two helpers that read or drop a batch's answer (:func:`batch_answer`, :func:`drop_answer`).
+Internal to the pool.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(eq=False)
-class _Item:
+class Item:
     """One job in the pool: an input (key = its index) or a calibration run (key = a tuple)."""
 
     key: Any
@@ -31,10 +31,10 @@ class _Item:
 
 
 @dataclass(eq=False)
-class _Batch:
-    run: _Run
+class Batch:
+    run: Run
     worker_id: int
-    items: list[_Item]
+    items: list[Item]
     future: Any = None
     """The asyncio future of the worker's answer (bound to the run's event loop)."""
     reply: Any = None
@@ -48,7 +48,7 @@ class _Batch:
 
 
 @dataclass(eq=False)
-class _Worker:
+class Worker:
     actor: Any
     slots: int
     started: float = field(default_factory=time.monotonic)
@@ -58,7 +58,7 @@ class _Worker:
     """The outstanding ping (a concurrent future: loop-agnostic), or None."""
     ping_deadline: float = 0.0
     answered: float = 0.0
-    in_flight: list[_Batch] = field(default_factory=list)
+    in_flight: list[Batch] = field(default_factory=list)
     """Its batches, oldest first (a sync actor runs them in this order)."""
     idle_since: float = field(default_factory=time.monotonic)
     retiring: bool = False
@@ -66,20 +66,20 @@ class _Worker:
 
 
 @dataclass(eq=False)
-class _Calibration:
+class Calibration:
     task: Task
-    held: list[_Item] = field(default_factory=list)
+    held: list[Item] = field(default_factory=list)
     split: Verdict | None = None
 
 
 @dataclass(eq=False)
-class _Run:
+class Run:
     """The state of one call (submit / stream / run / verify)."""
 
     ready: collections.deque = field(default_factory=collections.deque)
     """Items waiting for a worker, calibration and re-runs first."""
-    calibrating: dict[str, _Calibration] = field(default_factory=dict)
-    batches: dict[Any, _Batch] = field(default_factory=dict)
+    calibrating: dict[str, Calibration] = field(default_factory=dict)
+    batches: dict[Any, Batch] = field(default_factory=dict)
     """asyncio future -> batch, for what is in flight."""
     open: dict[int, VerificationJob] = field(default_factory=dict)
     """Inputs taken and not yet answered."""
@@ -97,7 +97,7 @@ class _Run:
         return len(self.ready) + sum(len(calibration.held) for calibration in self.calibrating.values())
 
 
-def _answer(batch: _Batch) -> list[Verdict] | None:
+def batch_answer(batch: Batch) -> list[Verdict] | None:
     """The batch's verdicts if its worker answered it in full, else None."""
     future = batch.reply
     if not future.done() or future.cancelled() or future.exception() is not None:
@@ -106,7 +106,7 @@ def _answer(batch: _Batch) -> list[Verdict] | None:
     return verdicts if len(verdicts) == len(batch.items) else None
 
 
-def _ignore(batch: _Batch) -> None:
+def drop_answer(batch: Batch) -> None:
     """Stop waiting for a batch: its answer (or its worker's death) is dropped quietly."""
     batch.run.batches.pop(batch.future, None)
     batch.future.add_done_callback(lambda future: future.cancelled() or future.exception())
