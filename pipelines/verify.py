@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from actors.verify.config import VerifierConfig
+from actors.verify.feedback import FeedbackConfig
 from actors.verify.pool_config import PoolConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
@@ -38,12 +40,20 @@ class Config(JobConfig):
     pool: PoolConfig = PoolConfig()
     """The verifier workers: how many, their slots and CPUs, health checks."""
 
+    feedback: FeedbackConfig | None = None
+    """Write each verdict's feedback, rendered as a multi-turn policy would read it between turns
+    with these settings (a GRPO or eval run's ``turns.feedback``), to a ``feedback`` column of
+    verdicts.parquet. None writes no such column. ``--feedback [RUN_CONFIG]`` sets it."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", metavar="FILE", help="tasks: QHE JSON, JSONL or Parquet (sets tasks.source)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--completions", metavar="FILE", help="JSONL rows {task_id, completion[, sample_idx]}")
     source.add_argument("--canonical", action="store_true", help="verify each task's reference solution")
+    parser.add_argument("--feedback", nargs="?", const="", metavar="RUN_CONFIG",
+                        help="add each verdict's feedback, as a multi-turn policy would read it, to verdicts.parquet; "
+                             "with RUN_CONFIG (a grpo or eval preset) under its turns.feedback settings")
 
 
 def overrides_from(args: argparse.Namespace) -> list[str]:
@@ -55,7 +65,31 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
         overrides.append(f"completions={args.completions}")
     if args.canonical:
         overrides.append("completions=null")
+    if args.feedback is not None:
+        # The preset's settings, each unless the command line sets it too (an override wins).
+        given = {text.partition("=")[0].strip() for text in args.overrides}
+        settings = {f"feedback.{key}": value for key, value in feedback_settings(args.feedback).items()}
+        overrides += [f"{key}={json.dumps(value)}" for key, value in settings.items() if key not in given]
+        if not any(key.startswith("feedback.") for key in given | settings.keys()):
+            overrides.append("feedback={}")
     return overrides
+
+
+def feedback_settings(run_config: str) -> dict[str, Any]:
+    """The ``turns.feedback`` section of a run's preset ('' : the defaults), as raw settings that
+    the config then validates like any override."""
+    from pipelines.config import ConfigError, load_yaml
+
+    if not run_config:
+        return {}
+    turns = load_yaml(run_config).get("turns")
+    if not isinstance(turns, dict) or turns.get("max_turns", 1) == 1:
+        raise ConfigError(f"--feedback {run_config}: the preset has no multi-turn rollouts "
+                          "(turns.max_turns > 1), so its policy is never told anything")
+    feedback = turns.get("feedback") or {}
+    if not isinstance(feedback, dict):
+        raise ConfigError(f"--feedback {run_config}: turns.feedback must be a mapping, got {feedback!r}")
+    return feedback
 
 
 def check(config: Config) -> None:
@@ -88,15 +122,13 @@ def run(config: Config, run: Run) -> dict[str, Any]:
 
     from actors.contracts import write_parquet
     from actors.verify.pool import VerifierPool
-    from actors.verify.verifier import reference_jobs
+    from actors.verify.verifier import pair_jobs, reference_jobs
     from pipelines.job import connect_ray
 
     tasks, completions = read_inputs(config)
-    if completions is None:
-        references = reference_jobs(tasks)  # a task without a reference is an error before Ray starts
-        inputs = [(job.task.task_id, job.sample_idx) for job in references]
-    else:
-        inputs = [(completion.task_id, completion.sample_idx) for completion in completions]
+    # A task without a reference is an error before Ray starts.
+    jobs = reference_jobs(tasks) if completions is None else pair_jobs(tasks, completions)
+    inputs = [(job.task.task_id, job.sample_idx) for job in jobs]
     unmarked = {task.task_id for task in tasks if "isolation" not in task.metadata}
     connect_ray(config.ray)
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[*task_source_paths(config.tasks.source), run.path])
@@ -105,8 +137,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     progress = Progress(run)
 
     async def verify_all() -> list[Any]:
-        verdicts = pool.submit(references) if completions is None else pool.stream(tasks, completions)
-        return [progress.add(verdict) async for verdict in verdicts]
+        return [progress.add(verdict) async for verdict in pool.submit(jobs)]
 
     started = time.monotonic()
     try:
@@ -121,7 +152,10 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         print(f"{len(shared_tasks)} task(s) need the shared isolation mode: {', '.join(shared_tasks)}")
 
     verdicts_path = run.path / "verdicts.parquet"
-    write_parquet(verdicts, str(verdicts_path))
+    if config.feedback is None:
+        write_parquet(verdicts, str(verdicts_path))
+    else:
+        write_with_feedback(verdicts, jobs, config, verdicts_path)
     if calibrated:
         write_parquet(tasks, str(run.path / "tasks.parquet"))  # the tasks with their isolation marks
     print(format_table(verdicts))
@@ -132,6 +166,25 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     return {"total": len(verdicts), "passed": by_status["passed"], "by_status": dict(sorted(by_status.items())),
             "by_isolation": {"split": by_isolation["split"], "shared": by_isolation["shared"]},
             "shared_tasks": shared_tasks, "verdicts": str(verdicts_path), "wall_s": round(wall_s, 3)}
+
+
+def write_with_feedback(verdicts: list[Any], jobs: list[Any], config: Config, path: Path) -> None:
+    """verdicts.parquet with a ``feedback`` column: each verdict's feedback text exactly as
+    actors/rollout/turns.py renders it for the policy's next turn."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from actors.contracts import to_rows
+    from actors.verify.feedback import build_feedback, render_feedback
+
+    by_key = {(job.task.task_id, job.sample_idx): job for job in jobs}
+    texts = []
+    for verdict in verdicts:
+        job = by_key[(verdict.task_id, verdict.sample_idx)]
+        feedback = build_feedback(job.task, verdict, config.feedback, job.code, config.verifier.timeout_s)
+        texts.append(render_feedback(feedback, config.feedback))
+    table = pa.Table.from_pylist(to_rows(verdicts)).append_column("feedback", pa.array(texts, pa.string()))
+    pq.write_table(table, str(path))
 
 
 class Progress:

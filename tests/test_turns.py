@@ -52,7 +52,7 @@ class ScriptedPool:
             turn, sample = divmod(job.sample_idx, N)
             passed = sample % 2 == 0 and turn >= 1
             yield Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx, status="passed" if passed else "failed",
-                          tests_passed=int(passed), tests_total=1, reward=1.0 if passed else 0.0,
+                          tests_passed=int(passed), tests_total=1, reward=1.0 if passed else 0.0, isolation="split",
                           stderr_tail='Traceback (most recent call last):\n  File "<solution>", line 1, in <module>\n'
                                       "NameError: name 'qc' is not defined")
 

@@ -16,8 +16,26 @@ feedback may say is chosen per run (:attr:`FeedbackConfig.include`):
   expectation value ...), as the reward functions read them.
 - ``tests``: the ids of the tests that did not pass, names only (off by default: a user allows it).
 
-The hidden tests never reach the policy: :func:`secrets_of` collects what of them could leak,
-and :func:`build_feedback` checks every kept line against it once more before anything is rendered.
+The hidden tests never reach the policy, by a rule that depends on the verdict's isolation:
+
+- **split**: the candidate ran in a child that never held the tests (the checker holds them), so
+  it cannot know them beyond the arguments the tests hand it. The parts above are shown, and
+  :func:`secrets_of` with the quote filter keeps the tests' own text out of them (an echoed
+  argument, an assertion message).
+- **shared** (and anything that is not split): the candidate ran in the tests' own process and
+  could read them (its caller's frame, ``gc``, the harness's variables), then encode them in
+  anything it chooses: an exception's message or class name, the line it raises at, what it
+  prints (a fake traceback included), a measure or a test id it forges in its own record. No
+  filter can catch every encoding, so none of that is shown: the feedback holds the status and
+  the test counts only, the total counted by the parent from the tests' source, never the
+  child's. That rule is :func:`build_feedback`'s first branch.
+
+What is left in shared isolation is the channel of what the candidate provokes: one of five
+statuses and a passed count between 0 and the total, a few bits a turn. It is accepted because
+the policy would have to learn a code across turns that it is never rewarded for (the reward is
+the final answer's, and ``turns.max_turns`` bounds the turns: QUASAR forces one), while anything
+richer than the status would hand it the tests in one turn. Tasks verify split unless calibration
+found they cannot (``metadata.isolation``); QPU tasks run shared.
 """
 
 from __future__ import annotations
@@ -33,6 +51,7 @@ from pydantic import Field, field_validator
 
 from actors.config import Config
 from actors.contracts import Task, Verdict
+from actors.verify.sandbox.harness import count_tests
 
 FeedbackPart = Literal["errors", "measures", "tests"]
 
@@ -42,7 +61,8 @@ class FeedbackConfig(Config):
     simulator tool's report comes back to the policy as a tool message)."""
 
     include: list[FeedbackPart] = Field(default_factory=lambda: ["errors", "measures"])
-    """Parts of the feedback: ``errors`` (the candidate's own traceback frames, exception type,
+    """Parts of the feedback in split isolation (shared isolation shows the status and test counts
+    only, whatever this says: see the module docstring): ``errors`` (the candidate's own traceback frames, exception type,
     timeout), ``measures`` (QUASAR's syntax / JS distance / expectation value ...), ``tests`` (ids of
     the failing tests, names only; hidden tests' ids say what is tested, so it is opt-in)."""
 
@@ -211,15 +231,11 @@ _STATUS_NOTES = {
 def build_feedback(task: Task, verdict: Verdict, config: FeedbackConfig, code: str | None = None,
                    timeout_s: float | None = None) -> Feedback:
     """The feedback on one verdict of ``task`` (``code``: what ran, the extracted answer)."""
+    if verdict.isolation != "split":
+        return _status_only(task, verdict, config, code, timeout_s)
     secrets = secrets_of(task)
     feedback = Feedback(status=verdict.status, tests_passed=verdict.tests_passed, tests_total=verdict.tests_total)
-    if verdict.status in _STATUS_NOTES:
-        note = _STATUS_NOTES[verdict.status]
-        if verdict.status == "timeout" and timeout_s:
-            note = f"Your code did not finish within {timeout_s:g} s."
-        feedback.notes.append(note)
-    if code is None and verdict.status == "error" and "no code" in verdict.stderr_tail:
-        feedback.notes.append("No code was found in your answer: give it in one fenced code block.")
+    _add_notes(feedback, verdict, code, timeout_s)
     if "errors" in config.include:
         lines = candidate_errors(verdict.stderr_tail, code, secrets)
         # Defence in depth: nothing kept may quote the tests, whatever the rules above let through.
@@ -230,6 +246,33 @@ def build_feedback(task: Task, verdict: Verdict, config: FeedbackConfig, code: s
         failing = [name for name, outcome in verdict.outcomes.items() if outcome != "passed"]
         feedback.failing_tests = sorted(failing)[: config.max_failing_tests]
     return feedback
+
+
+SHARED_NOTE = "Details are not shown: the tests of this task run in the same process as your code."
+
+
+def _status_only(task: Task, verdict: Verdict, config: FeedbackConfig, code: str | None,
+                 timeout_s: float | None) -> Feedback:
+    """Shared isolation: what the candidate provokes, never what it writes (see the module docstring).
+    The total is the parent's count from the tests' source; the passed count is clamped to it."""
+    total = count_tests(task.harness, task.tests)
+    passed = total if verdict.status == "passed" else max(0, min(verdict.tests_passed, total))
+    feedback = Feedback(status=verdict.status, tests_passed=passed, tests_total=total)
+    _add_notes(feedback, verdict, code, timeout_s)
+    if config.include and verdict.status != "passed":
+        feedback.notes.append(SHARED_NOTE)
+    return feedback
+
+
+def _add_notes(feedback: Feedback, verdict: Verdict, code: str | None, timeout_s: float | None) -> None:
+    """The parent's own words for a status (their text is qvr's, whatever the candidate did)."""
+    if verdict.status in _STATUS_NOTES:
+        note = _STATUS_NOTES[verdict.status]
+        if verdict.status == "timeout" and timeout_s:
+            note = f"Your code did not finish within {timeout_s:g} s."
+        feedback.notes.append(note)
+    if code is None and verdict.status == "error" and "no code" in verdict.stderr_tail:
+        feedback.notes.append("No code was found in your answer: give it in one fenced code block.")
 
 
 def _quotes_source(line: str, secrets: HiddenTestSecrets) -> bool:
