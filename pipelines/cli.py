@@ -1,4 +1,4 @@
-"""The `qvr` command line (also `python -m pipelines`): one subcommand per job, plus `config show`.
+"""The `qvr` command line (also `python -m pipelines`): one subcommand per job, plus `config show|reference`.
 
 Exit status: 0 done, 1 the job failed, 2 bad usage, config or input (a ConfigError: before the
 job starts, or once it has read its input, e.g. a dataset none of whose rows survive tokenizing).
@@ -44,12 +44,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         job_parser = commands.add_parser(name, help=job.help, description=job.help)
         if name == chosen:
             _job_arguments(name, job_parser)
-    config = commands.add_parser("config", help="show a job's resolved config (defaults <- --config <- overrides)")
+    config = commands.add_parser("config", help="show a job's resolved config (defaults <- --config <- overrides), "
+                                                "or write the reference of every job's fields")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = config_commands.add_parser("show", help="print the resolved config of JOB")
     show.add_argument("job", choices=list(JOBS), metavar="JOB", help=f"one of: {', '.join(JOBS)}")
     show.add_argument("job_args", nargs=argparse.REMAINDER, metavar="...",
                       help="the job's own arguments: --config FILE, KEY=VALUE overrides, flags")
+    reference = config_commands.add_parser("reference", help="every job's fields as markdown (docs/configuration.md)")
+    reference.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     return parser
 
 
@@ -64,7 +67,7 @@ def _job_arguments(name: str, parser: argparse.ArgumentParser) -> argparse.Argum
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Overrides may follow options (`--config F a.b=c`): argparse leaves such positionals over."""
     args, extra = parser.parse_known_args(argv)
-    flags = [item for item in extra if item.startswith("-")]
+    flags = [item for item in extra if item.startswith("-") or not hasattr(args, "overrides")]
     if flags:
         parser.error(f"unrecognized arguments: {' '.join(flags)}")
     if hasattr(args, "overrides"):
@@ -123,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(build_parser(argv), argv)
     setup_logging(verbose=getattr(args, "verbose", False))
     job = args.command
+    if args.command == "config" and args.config_command == "reference":
+        from pipelines.reference import write_reference
+        return write_reference(args.output)
     if args.command == "config":
         job = args.job
         show = argparse.ArgumentParser(prog=f"qvr config show {job}")
