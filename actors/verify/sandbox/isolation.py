@@ -128,7 +128,10 @@ def _inside(path: str, root: str) -> bool:
 # ---------------------------------------------------------------- the file view (an allow-list)
 
 SANDBOX_HOME = "/tmp"
-"""Inside the view: the job's private, size-limited tmpfs; working directory, HOME and TMPDIR."""
+"""Inside the view: the job's private, size-limited tmpfs; working directory, HOME and TMPDIR.
+Shown paths that lie under it on the host (a checkout cloned into /tmp with its .venv inside)
+are bound on top of each job's fresh tmpfs (see :func:`enter_view`); nothing else of the host's
+/tmp is."""
 
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 """Shared libraries and the tools a program may exec (read-only)."""
@@ -152,14 +155,18 @@ def plan_view(prefixes: list[str], python_paths: list[str], project: str | None,
 
     Shown read-only: the system's libraries and binaries (:data:`SYSTEM_PATHS`), a few files of
     /etc (:data:`ETC_ENTRIES`), the interpreter (``prefixes``: sys.prefix, base_prefix,
-    exec_prefix) and its packages (``python_paths``: sys.path), a few devices. Nothing else of
-    the host exists in the view: no home, no /tmp, no /run, no project tree wherever it lies.
+    exec_prefix) and its packages (``python_paths``: sys.path), a few devices, wherever they lie
+    (/usr, /opt, a home, a conda prefix, under /tmp). Nothing else of the host exists in the
+    view: no home, no /tmp (but for the shown paths inside it), no /run, no project tree
+    wherever it lies. Never shown: :data:`SANDBOX_HOME` or a folder around it (``/``), whose
+    place is the job's private tmpfs.
 
     ``project`` (a source checkout, or the copy that ``ray job submit`` unpacks) is never shown:
     inside it only the interpreter's own prefixes are (a virtualenv in the checkout), never the
     checkout around them. ``packages`` (qvr's package folders, where a regular install put them
     in site-packages) and ``hidden`` (task files, run directories, token files) are covered by
-    an empty read-only folder (or an empty file) wherever they fall inside a shown path. The
+    an empty read-only folder (or an empty file that, as root, the child cannot open) wherever
+    they fall inside a shown path. The
     zygote imports every module a child runs before it forks, so a child reads nothing of qvr
     from disk (see actors/verify/sandbox/zygote.py)."""
     project = os.path.realpath(project) if project else None
@@ -176,6 +183,8 @@ def plan_view(prefixes: list[str], python_paths: list[str], project: str | None,
             show(os.path.join(os.path.dirname(place), os.readlink(place)))
             return
         real = os.path.realpath(place)
+        if _inside(SANDBOX_HOME, place) or _inside(SANDBOX_HOME, real):
+            return  # the job's private /tmp (or all of the host) in place of what it holds
         if project and _inside(real, project) and not any(_inside(real, prefix) for prefix in real_prefixes):
             return  # the checkout, or something in it that is not the interpreter's
         binds[place] = binds[real] = real
@@ -200,25 +209,61 @@ def _bind_flags(path: str) -> int:
     return MS_BIND | MS_REMOUNT | MS_RDONLY | sum(flag for st, flag in _LOCKED_FLAGS if present & st)
 
 
+def _in_home(path: str) -> bool:
+    """Whether a shown or covered path lies under :data:`SANDBOX_HOME`: it is mounted on top of
+    each job's fresh tmpfs there, not into the view itself (which that tmpfs would hide)."""
+    return _inside(path, SANDBOX_HOME)
+
+
+def _show(source: str, inside: str) -> None:
+    """Bind ``source`` read-only at ``inside``, creating the mount point (owner-only writable)."""
+    if os.path.isdir(source):
+        os.makedirs(inside, mode=0o755, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(inside), mode=0o755, exist_ok=True)
+        open(inside, "a").close()
+    mount(source, inside, None, MS_BIND | MS_REC)
+    mount("none", inside, None, _bind_flags(inside))
+
+
+def _cover_all(covers: list[tuple[str, bool]], root: str) -> None:
+    """Hide what lies at each covered path (within a shown path) under an empty read-only folder,
+    or an empty file without permissions. That file lies in a tiny tmpfs mounted for the moment
+    on the view's (still empty) /proc mount point and detached once bound over each covered
+    file: the binds alone keep it. As root it belongs to a uid that the child's user namespace
+    does not map, so the child cannot even open it."""
+    scratch, blank = root + "/proc", None
+    for path, is_dir in covers:
+        inside = root + path
+        if is_dir:
+            mount("qvr-hidden", inside, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=4,mode=0755")
+            mount("none", inside, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            continue
+        if blank is None:
+            os.makedirs(scratch, exist_ok=True)
+            mount("qvr-blank", scratch, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=4,mode=0755")
+            blank = os.path.join(scratch, "blank")
+            os.close(os.open(blank, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0))
+        mount(blank, inside, None, MS_BIND)
+        mount("none", inside, None, _bind_flags(inside) | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    if blank is not None:
+        _check(_libc.umount2(scratch.encode(), ctypes.c_int(MNT_DETACH)), f"umount2 {scratch}")
+
+
 def build_view(plan: dict[str, Any], root: str) -> None:
     """Assemble the view under ``root`` (an empty directory) in the caller's private mount
     namespace: a small tmpfs holding the shown paths as read-only binds, /dev with a few
     devices, empty mount points for /proc and /tmp, the covers; then the tmpfs itself is made
-    read-only. :func:`enter_view` then makes it a child's whole file system."""
+    read-only. :func:`enter_view` then makes it a child's whole file system (and adds the shown
+    paths that lie under /tmp)."""
     mount("none", "/", None, MS_REC | MS_PRIVATE)
     mount("qvr-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
     for place, target in plan["links"]:
         os.makedirs(root + os.path.dirname(place), exist_ok=True)
         os.symlink(target, root + place)
     for place, source in plan["binds"]:
-        inside = root + place
-        if os.path.isdir(source):
-            os.makedirs(inside, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(inside), exist_ok=True)
-            open(inside, "a").close()
-        mount(source, inside, None, MS_BIND | MS_REC)
-        mount("none", inside, None, _bind_flags(inside))
+        if not _in_home(place):
+            _show(source, root + place)
     dev = root + "/dev"
     os.makedirs(dev)
     mount("qvr-dev", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,nr_inodes=64,mode=0755")
@@ -230,30 +275,32 @@ def build_view(plan: dict[str, Any], root: str) -> None:
                          ("stderr", "/proc/self/fd/2"), ("shm", SANDBOX_HOME)):
         os.symlink(target, f"{dev}/{name}")
     mount("none", dev, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
-    for path, is_dir in plan["cover"]:
-        inside = root + path
-        if is_dir:
-            mount("qvr-hidden", inside, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=4,mode=0755")
-            mount("none", inside, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        else:
-            mount("/dev/null", inside, None, MS_BIND)
+    _cover_all([(path, is_dir) for path, is_dir in plan["cover"] if not _in_home(path)], root)
     for mount_point in ("/proc", SANDBOX_HOME):
         os.makedirs(root + mount_point, exist_ok=True)
     os.chmod(root, 0o755)
     mount("none", root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def enter_view(root: str, disk_mb: int, fresh_proc: bool) -> None:
-    """Make the view built under ``root`` this process's whole file system: a fresh private tmpfs
-    at :data:`SANDBOX_HOME` (the job's working directory), /proc, then pivot_root into the view
-    and detach the host's tree, so nothing outside the view is reachable at all (not even by
-    undoing a mount: the old root is gone from this namespace).
+def enter_view(root: str, disk_mb: int, fresh_proc: bool, plan: dict[str, Any]) -> None:
+    """Make the view built under ``root`` (from ``plan``) this process's whole file system: a
+    fresh private tmpfs at :data:`SANDBOX_HOME` (the job's working directory), on top of it the
+    shown paths that lie under /tmp on the host (read-only binds on mount points made in the
+    tmpfs, with their covers), /proc, then pivot_root into the view and detach the host's tree,
+    so nothing outside the view is reachable at all (not even by undoing a mount: the old root
+    is gone from this namespace).
 
     ``fresh_proc``: the caller is PID 1 of a new PID namespace and mounts a /proc that shows only
     it (done before the pivot: the kernel lets a user namespace mount proc only while another
     proc is visible); otherwise the host's /proc is shown (weaker isolation, opted into)."""
     inodes = max(1024, disk_mb * 64)
     mount("qvr-work", root + SANDBOX_HOME, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_mb}m,nr_inodes={inodes},mode=1777")
+    # The host's tree is still reachable here: bind from it (the view's own binds of these paths
+    # would lie under the tmpfs just mounted).
+    for place, source in plan["binds"]:
+        if _in_home(place):
+            _show(source, root + place)
+    _cover_all([(path, is_dir) for path, is_dir in plan["cover"] if _in_home(path)], root)
     if fresh_proc:
         mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     else:

@@ -244,7 +244,7 @@ class Zygote:
                 unshare(CLONE_NEWNS)
                 if not self._view_built:
                     build_view(self.view, self.view_root)
-                enter_view(self.view_root, self.sandbox.disk_mb, fresh_proc=pid1)
+                enter_view(self.view_root, self.sandbox.disk_mb, fresh_proc=pid1, plan=self.view)
                 drop_to_uid(self.sandbox_uid)
 
             enter_namespaces(features - ({"pid_namespace"} if pid1 else set()), before_user_namespace=as_root,
@@ -259,7 +259,7 @@ class Zygote:
             else:
                 from actors.verify.sandbox.isolation import enter_view as enter
 
-                enter(self.view_root, self.sandbox.disk_mb, fresh_proc=False)
+                enter(self.view_root, self.sandbox.disk_mb, fresh_proc=False, plan=self.view)
         return nproc
 
     def _finish_entering(self) -> None:
@@ -268,7 +268,7 @@ class Zygote:
             from actors.verify.sandbox.isolation import enter_view
 
             self._view_pending = False
-            enter_view(self.view_root, self.sandbox.disk_mb, fresh_proc=True)
+            enter_view(self.view_root, self.sandbox.disk_mb, fresh_proc=True, plan=self.view)
 
     def _lock_down(self, features: set[str], nproc: int | None, vm_bytes: int | None) -> None:
         """In the child, before model code: own session, rlimits, seccomp."""
