@@ -63,7 +63,9 @@ def test_bench_rewards_json(tmp_path):
     for name in ("default", "deprecation", "qspark", "qspark_paper"):
         assert summary[name]["s_per_sample"] > 0 and summary[name]["cpu_s_per_sample"] > 0, name
         assert summary[name]["over_default"] > 0 and summary[name]["cpu_over_default"] > 0, name
-    assert summary["default"]["over_default"] == 1.0
+    for name in ("deprecation", "qspark", "qspark_paper"):  # each ratio is its own cost over the default's
+        for cost, ratio in (("s_per_sample", "over_default"), ("cpu_s_per_sample", "cpu_over_default")):
+            assert summary[name][ratio] == pytest.approx(summary[name][cost] / summary["default"][cost], rel=0.02, abs=2e-3)
     assert summary["deprecation"]["mean_parts"]["deprecation"] == pytest.approx(-0.1 / 4)  # 1 of 4 samples: one finding
     assert summary["qspark"]["mean_parts"]["qspark_fidelity"] == pytest.approx(2.0 * 3 / 4)  # the deprecated one crashes
     assert summary["deprecation_lint_ms_per_sample"] > 0 and summary["circuit_measures_ms_per_sample"] > 0

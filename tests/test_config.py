@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import cli
-from pipelines.config import ConfigError, resolve_config, split_override
+from pipelines.config import ConfigError, load_yaml, resolve_config, split_override
 from pipelines.jobs import JOBS, job_module
 
 PRESETS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
@@ -21,7 +21,22 @@ def test_every_preset_loads(preset):
     job = preset.stem.split("-")[0]
     assert job in JOBS, f"preset {preset.name} must start with a job name ({', '.join(JOBS)})"
     config = resolve_config(job_module(job).Config, preset)
-    assert config.model_dump()
+    # What the preset says is what the config holds (nothing dropped or renamed on the way).
+    assert_holds(config.model_dump(mode="json"), load_yaml(preset), preset.name)
+
+
+def assert_holds(resolved, written, where):
+    if isinstance(written, dict) and isinstance(resolved, dict):
+        for key, value in written.items():
+            assert key in resolved, f"{where}: {key} is not in the resolved config"
+            assert_holds(resolved[key], value, f"{where}: {key}")
+    elif isinstance(written, float) or isinstance(resolved, float):
+        assert resolved == pytest.approx(written), where
+    elif isinstance(written, list) and isinstance(resolved, list) and len(written) == len(resolved):
+        for index, (one, other) in enumerate(zip(resolved, written)):
+            assert_holds(one, other, f"{where}[{index}]")
+    elif not (isinstance(written, (list, dict)) or isinstance(resolved, (list, dict))):
+        assert resolved == written or str(resolved) == str(written), f"{where}: {written!r} became {resolved!r}"
 
 
 def test_overrides_parse_to_the_field_type():

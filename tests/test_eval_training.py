@@ -3,6 +3,7 @@ the policy after that many optimizer steps, and its metrics join that step's; th
 evaluated on request. Scripted rollout group and pool: no Ray, no model."""
 
 import asyncio
+import sys
 import time
 
 import pytest
@@ -98,6 +99,23 @@ def test_due_steps():
     assert not TrainingEvalConfig().due(5, 5)  # no benchmarks: off
 
 
+def waiting_in(thread, function: str) -> bool:
+    """Whether ``thread`` is inside ``function`` (its current frame or a caller's)."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == function:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def wait_until(condition, what: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("lag", [0, 1])
 def test_the_producer_evaluates_the_policy_of_each_due_step(tokenizer, lag):
     hook = evaluator(tokenizer, steps=3, every=2, at_start=True)
@@ -106,7 +124,8 @@ def test_the_producer_evaluates_the_policy_of_each_due_step(tokenizer, lag):
         worker.start(0, 3)
         for step in range(3):
             worker.get_batch(step, rank=0)
-            time.sleep(0.2)
+            if lag == 1 and step == 1:  # the producer ran ahead to step 2's evaluation: it waits there
+                wait_until(lambda: waiting_in(worker.thread, "_evaluate"), "the producer waiting to evaluate step 2")
             worker.publish(step + 1, object())
             worker.finish_step(step, {"loss": 0.1})
         async def as_ray_calls_it():  # an actor with async methods runs every method on an event loop

@@ -50,6 +50,32 @@ def grpo(root: Path, policy: Path, *args: str) -> tuple[int, dict, str]:
     return result.returncode, json.loads(result.stdout.strip().splitlines()[-1]), result.stdout + result.stderr[-4000:]
 
 
+def session_processes(session: int) -> list[int]:
+    """Every process of a session (a job started with start_new_session: its driver, Ray, workers)."""
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getsid(int(entry.name)) == session:
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def wait_gone(pids: list[int], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while alive := [pid for pid in pids if Path(f"/proc/{pid}").exists() and "Z" not in process_state(pid)]:
+        assert time.monotonic() < deadline, f"processes {alive} outlived SIGKILL"
+        time.sleep(0.05)
+
+
+def process_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
 def weights(run_summary: dict) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
@@ -131,14 +157,17 @@ def test_failed_ranks_restart_and_a_killed_run_resumes_to_the_same_parameters(tm
     def run_log() -> str:  # the ranks' tracebacks go to the run's log file, not the console
         return "".join(path.read_text(errors="replace") for path in (tmp_path / "runs").glob("grpo-*/run.log"))
 
+    job: list[int] = []
     try:
         while time.monotonic() < deadline and process.poll() is None:
             if "injected failure before step 2" in run_log():
+                job = session_processes(process.pid)
                 os.killpg(process.pid, signal.SIGKILL)
                 break
             time.sleep(0.2)
     finally:
         if process.poll() is None:
+            job = session_processes(process.pid)
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     output = run_log()
@@ -147,14 +176,10 @@ def test_failed_ranks_restart_and_a_killed_run_resumes_to_the_same_parameters(tm
     assert "injected failure" not in log.read_text(errors="replace")  # a restarted rank is no console matter
     [run] = (tmp_path / "runs").glob("grpo-*")
     # Ray's own processes outlive the driver for a moment and may still register the checkpoint
-    # being reported; then the newest complete checkpoint is final. Ray Train registers reports
-    # asynchronously, so it is step 1 or 2.
-    killed_at, stable_since = None, time.monotonic()
-    while time.monotonic() - stable_since < 3:
-        step = json.loads((latest(run) / TRAINER_STATE).read_text())["step"]
-        if step != killed_at:
-            killed_at, stable_since = step, time.monotonic()
-        time.sleep(0.25)
+    # being reported; once every process of the job is gone the newest complete checkpoint is
+    # final. Ray Train registers reports asynchronously, so it is step 1 or 2.
+    wait_gone(job)
+    killed_at = json.loads((latest(run) / TRAINER_STATE).read_text())["step"]
     assert killed_at in (1, 2)
 
     code, resumed, output = grpo(tmp_path / "runs", policy, "--resume", str(run))

@@ -15,6 +15,7 @@ from actors.learner.config import LearnerConfig, LoraConfig
 from actors.learner.experience import RankBatch, shard
 from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs
 from actors.learner.producer import ProducerConfig, tasks_for_step
+from actors.learner.train_loop import skip_inference_comm_build
 from actors.rollout.engine import RolloutCompletion
 from actors.rollout.testing import save_tiny_model
 
@@ -32,10 +33,13 @@ def process_group():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
-    dist.init_process_group("gloo", rank=0, world_size=1)
-    yield
-    dist.destroy_process_group()
+    with pytest.MonkeyPatch.context() as patch:  # no RANK, WORLD_SIZE or MASTER_* left for later tests
+        for name, value in dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1",
+                                LOCAL_RANK="0").items():
+            patch.setenv(name, value)
+        dist.init_process_group("gloo", rank=0, world_size=1)
+        yield
+        dist.destroy_process_group()
 
 
 def samples_for(model, count=4, seed=0):
@@ -153,6 +157,7 @@ def deepspeed_engine(tiny, micro_batch_size):
     config = LearnerConfig(lr=1e-3, micro_batch_size=micro_batch_size, zero_stage=2)
     torch.manual_seed(0)
     model, reference = load_policy(config, tiny, with_reference=True)
+    skip_inference_comm_build()
     engine, *_ = deepspeed.initialize(model=model, model_parameters=list(model.parameters()),
                                       config=deepspeed_config(config, bf16=False), dist_init_required=False)
     return engine, reference
@@ -282,6 +287,7 @@ def test_zero3_and_lora_learners_step_and_publish_full_weights(tiny, process_gro
     before = {name: tensor.clone() for name, tensor in hf_state_dict(model, lora.enabled).items()}
     samples = samples_for(model)
     ds_config = deepspeed_config(config, bf16=False)
+    skip_inference_comm_build()
     engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
                                       config=ds_config, dist_init_required=False)
     reference = prepare_reference(reference, config, ds_config, engine.device)
@@ -347,15 +353,15 @@ def fake_producer(lag):
 
 @pytest.mark.parametrize("lag", [0, 1])
 def test_the_producer_runs_at_most_max_policy_lag_steps_ahead(lag):
-    import time
-
     producer = fake_producer(lag)
     try:
         producer.start(0, 4)
         first = producer.get_batch(0, rank=0), producer.get_batch(0, rank=1)
         assert all(batch.step == 0 and batch.num_items == 16 for batch in first)  # 2 tasks x 4 samples x 2 tokens
-        time.sleep(0.5)
-        assert (1 in producer.batches) == (lag == 1)  # lag 1: step 1 is sampled before step 0's weights exist
+        if lag == 1:  # step 1 is sampled before step 0's weights exist
+            with producer.cond:
+                assert producer.cond.wait_for(lambda: 1 in producer.batches, timeout=120)
+        # lag 0: step 1 waits for them; the weights that sampled it (group.calls, below) say so.
         producer.publish(1, object())
         producer.finish_step(0, {"loss": 0.5})
         batch = producer.get_batch(1, rank=1)

@@ -270,16 +270,17 @@ def test_sft_learns_and_resumes_mid_epoch_to_identical_parameters(tmp_path, ray_
 
 @pytest.mark.slow
 def test_dpo_learns_and_resumes_mid_epoch_with_its_frozen_reference_to_identical_parameters(tmp_path, ray_session):
-    config = offline_config("dpo", tmp_path, train_seeds=2, lr=1e-3)
+    config = offline_config("dpo", tmp_path, train_seeds=2, lr=1e-3,
+                            checkpoint={"every": 1, "keep": 4, "max_failures": 0})
     run, whole = run_job(config, "dpo")
     assert whole["steps"] == 4 and whole["data"]["train"]["usable"] == 8  # 8 pairs / 4 per step x 2 epochs
     before, after = whole["heldout"]["before"], whole["heldout"]["after"]
     assert before["margin"] == 0.0 and after["margin"] > 0.0 and after["accuracy"] > before["accuracy"]
-    # Stopped after step 2 (the end of epoch 1), continued: the reference is rebuilt from the
-    # starting weights, not from the checkpoint's policy, or the resumed steps would differ.
-    stopped = stopped_copy(run.path, tmp_path / "stopped", after_step=2)
+    # Stopped after step 3 (the middle of epoch 2), continued: the reference is rebuilt from the
+    # starting weights, not from the checkpoint's policy, or the resumed step would differ.
+    stopped = stopped_copy(run.path, tmp_path / "stopped", after_step=3)
     _, resumed = run_job(config.model_copy(update={"resume": str(stopped)}), "dpo")
-    assert resumed["steps"] == 2
+    assert resumed["steps"] == 1
     a, b = final_weights(whole), final_weights(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
     assert resumed["heldout"]["after"] == whole["heldout"]["after"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.contracts import Completion, Verdict, read_parquet
 from actors.verify.sandbox.isolation import plan_view
 from tests.conftest import EXAMPLES, ROOT, child_env
 
@@ -169,3 +170,17 @@ def test_qvr_verify_does_not_pass_a_reference_read_off_the_disk(tmp_path):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["total"] == 1 and summary["passed"] == 0, summary
     assert summary["by_isolation"]["split"] == 1
+    # It failed because the file was not there to read, not for another reason ...
+    [verdict] = read_parquet(Verdict, summary["verdicts"])
+    assert "qiskit-basics.jsonl" in verdict.stderr_tail and (
+        "FileNotFoundError" in verdict.stderr_tail or "PermissionError" in verdict.stderr_tail), verdict.stderr_tail
+    # ... and the same completion passes where nothing hides the disk (a plain fork, no sandbox).
+    from actors.verify.config import VerifierConfig
+    from actors.verify.verifier import Verifier, pair_jobs
+    from pipelines.tasks.loader import TaskSourceConfig, load_tasks
+
+    task = next(task for task in load_tasks(TaskSourceConfig(source=str(tasks))) if task.task_id == "examples/bell-state")
+    with Verifier(VerifierConfig(timeout_s=60), slots=1, executor="bare") as bare:
+        [unhidden] = bare.run(pair_jobs([task], [Completion(task_id=task.task_id, sample_idx=0,
+                                                            text=f"```python\n{code}```")]))
+    assert unhidden.status == "passed", unhidden.stderr_tail

@@ -80,6 +80,17 @@ def deepspeed_config(config: LearnerConfig, bf16: bool) -> dict[str, Any]:
     }
 
 
+def skip_inference_comm_build() -> None:
+    """DeepSpeed's CPU backend JIT-compiles its shared-memory all-reduce (about a minute, under a
+    lock file in ~/.cache that a killed build leaves behind, on which every later run then waits).
+    Only DeepSpeed inference's tensor-parallel all-reduce uses it; training reduces through the
+    process group. DeepSpeed keeps its op-compatibility table in one dict, so marking the op
+    incompatible there makes the backend skip the build."""
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
 def train_loop(loop_config: dict[str, Any]) -> None:
     import deepspeed
     import numpy as np
@@ -103,6 +114,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     random.seed(learner.seed + rank)
 
     model, reference = load_policy(learner, spec.model, with_reference=algorithm.needs_reference(algo_config))
+    skip_inference_comm_build()
     ds_config = deepspeed_config(learner, bf16=training_dtype(learner) == torch.bfloat16)
     engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
                                       config=ds_config, dist_init_required=False)
