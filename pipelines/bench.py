@@ -10,17 +10,19 @@ from pipelines.benches.pool import PoolBenchConfig
 from pipelines.benches.qpu import QpuBenchConfig
 from pipelines.benches.rewards import RewardsBenchConfig
 from pipelines.benches.rollout import RolloutBenchConfig
+from pipelines.benches.templates import TemplatesBenchConfig
 from pipelines.benches.verifier import VerifierBenchConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 
-HELP = "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout, rewards)"
+HELP = "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout, rewards, templates)"
 BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu",
-           "rollout": "pipelines.benches.rollout", "rewards": "pipelines.benches.rewards"}
+           "rollout": "pipelines.benches.rollout", "rewards": "pipelines.benches.rewards",
+           "templates": "pipelines.benches.templates"}
 
 
 class Config(JobConfig):
-    target: Literal["verifier", "pool", "qpu", "rollout", "rewards"] = "verifier"
+    target: Literal["verifier", "pool", "qpu", "rollout", "rewards", "templates"] = "verifier"
     """Which benchmark runs."""
 
     verifier: VerifierBenchConfig = VerifierBenchConfig()
@@ -37,6 +39,9 @@ class Config(JobConfig):
 
     rewards: RewardsBenchConfig = RewardsBenchConfig()
     """`qvr bench rewards`: seconds per sample of the default, deprecation, QSpark and QSpark-paper rewards."""
+
+    templates: TemplatesBenchConfig = TemplatesBenchConfig()
+    """`qvr bench templates`: seconds each synthetic template's reference takes in the verifier."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

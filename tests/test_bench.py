@@ -69,3 +69,16 @@ def test_bench_rewards_json(tmp_path):
     assert summary["deprecation"]["mean_parts"]["deprecation"] == pytest.approx(-0.1 / 4)  # 1 of 4 samples: one finding
     assert summary["qspark"]["mean_parts"]["qspark_fidelity"] == pytest.approx(2.0 * 3 / 4)  # the deprecated one crashes
     assert summary["deprecation_lint_ms_per_sample"] > 0 and summary["circuit_measures_ms_per_sample"] > 0
+
+
+def test_bench_templates_reports_each_templates_reference_seconds():
+    from pipelines.benches.templates import TemplatesBenchConfig, run
+
+    results = run(TemplatesBenchConfig(templates=["bell_state", "ghz_state"], seeds=2, slots=1, slow_s=1e-6))
+    assert results["templates"] == 2 and results["failed_references"] == []
+    slowest = results["slowest"]
+    assert sorted(row["template"] for row in slowest) == ["bell_state", "ghz_state"]
+    assert slowest[0]["s"] >= slowest[1]["s"] > 0
+    for row in slowest:
+        assert row["over_median"] == pytest.approx(row["s"] / results["median_s"], rel=0.02)
+    assert results["over_slow_s"] == [row["template"] for row in slowest]  # every one is over a microsecond
