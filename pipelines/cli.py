@@ -94,8 +94,9 @@ def _run_job(name: str, args: argparse.Namespace, config: Any, run_path: Any) ->
         summary = module.run(config, run)
         summary = {"job": name, "run_dir": str(run.path), **summary}
         run.write_summary(summary)
-    except ConfigError as error:  # bad input found once the job read it (e.g. no row survived tokenizing)
-        print(f"qvr: input error:\n{error}", file=sys.stderr, flush=True)
+    except ConfigError as error:  # bad input found once the job read it (e.g. no row survived tokenizing),
+        # or workers the Ray cluster cannot hold (pipelines/cluster.py: a config error)
+        print(f"qvr: {getattr(error, 'label', 'input error')}:\n{error}", file=sys.stderr, flush=True)
         summary = {"job": name, "run_dir": str(run.path), "error": f"{type(error).__name__}: {error}"}
         run.write_summary(summary)
         status = EXIT_USAGE

@@ -4,11 +4,11 @@ each problem is a :class:`CompletionsError` naming the file, the line and the ta
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from pathlib import Path
 
 from actors.contracts import Completion
+from pipelines.inputfiles import UnreadableInput, json_lines, type_name
 
 
 class CompletionsError(ValueError):
@@ -25,18 +25,21 @@ def read_completions_file(path: str | Path, known: Collection[str] | None = None
     rows: list[tuple[int, Completion]] = []
     first_seen: dict[tuple[str, int], int] = {}
     next_index: dict[str, int] = {}
-    with path.open(encoding="utf-8") as stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
+    try:
+        for number, row in json_lines(path):
             where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise CompletionsError(f"{where}: not JSON: {error.msg} (column {error.colno})") from None
             text = row.get("completion", row.get("text")) if isinstance(row, dict) else None
             if not isinstance(row, dict) or "task_id" not in row or not isinstance(text, str):
-                raise CompletionsError(f"{where}: expected {{\"task_id\": ..., \"completion\": \"...\"[, \"sample_idx\": N]}}")
+                if not isinstance(row, dict):
+                    found = type_name(row)
+                elif "task_id" not in row:
+                    found = "no task_id"
+                else:
+                    found = f"{type_name(text)} as the completion"
+                raise CompletionsError(f"{where}: expected {{\"task_id\": ..., \"completion\": \"...\"[, "
+                                       f"\"sample_idx\": N]}}, found {found}")
+            if not isinstance(row["task_id"], (str, int)) or isinstance(row["task_id"], bool):
+                raise CompletionsError(f"{where}: task_id must be text, found {type_name(row['task_id'])}")
             task_id = str(row["task_id"])
             if known is not None and task_id not in known:
                 example = f", e.g. {sorted(known)[0]!r}" if known else ""
@@ -51,6 +54,8 @@ def read_completions_file(path: str | Path, known: Collection[str] | None = None
             first_seen[(task_id, index)] = number
             next_index[task_id] = index + 1
             rows.append((number, Completion(task_id=task_id, sample_idx=index, text=text)))
+    except UnreadableInput as error:
+        raise CompletionsError(str(error)) from None
     if not rows:
         raise CompletionsError(f"{path}: no completions")
     return rows

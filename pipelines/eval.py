@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--completions", metavar="FILE", help="score JSONL rows {task_id, completion[, sample_idx]}")
     source.add_argument("--canonical", action="store_true", help="score each task's reference solution")
     parser.add_argument("--benchmark", action="append", metavar="NAME", help="evaluate only this benchmark (repeat)")
-    parser.add_argument("--tasks", metavar="SOURCE", help="with one benchmark: its task source (sets its tasks.source)")
+    parser.add_argument("--tasks", metavar="SOURCE",
+                        help="a task source to evaluate: alone, one benchmark named after it (the file's stem); "
+                             "with one --benchmark NAME, that benchmark's tasks.source")
 
 
 def overrides_from(args: argparse.Namespace) -> list[str]:
@@ -135,12 +138,27 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
         overrides.append(f"only={json.dumps(args.benchmark)}")
     if getattr(args, "tasks", None):
         names = args.benchmark or []
-        if len(names) != 1:
+        if len(names) > 1:
             from pipelines.config import ConfigError
 
-            raise ConfigError("--tasks needs exactly one --benchmark NAME (the benchmark whose source it sets)")
-        overrides.append(f"benchmarks.{names[0]}.tasks.source={args.tasks}")
+            raise ConfigError("--tasks sets the source of one benchmark: give one --benchmark NAME, or none "
+                              f"(the benchmark is then named after the file, {benchmark_name(args.tasks)!r})")
+        name = names[0] if names else benchmark_name(args.tasks)
+        overrides.append(f"benchmarks.{name}.tasks.source={args.tasks}")
+        if not names:
+            overrides.append(f"only={json.dumps([name])}")
     return overrides
+
+
+def benchmark_name(source: str) -> str:
+    """The benchmark ``--tasks SOURCE`` alone evaluates: the file's stem (``qiskit-basics`` for
+    ``.../qiskit-basics.jsonl``, also ``.jsonl.gz``; a dataset's last name), in the letters a
+    dotted setting allows (``benchmarks.NAME.tasks.source``)."""
+    name = source.rstrip("/").rsplit("/", 1)[-1]
+    for suffix in (".gz", ".jsonl", ".json", ".parquet"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "tasks"
 
 
 def check(config: Config) -> None:
@@ -188,6 +206,7 @@ def prepare(config: Config) -> tuple[list[Any], dict[str, str], dict[str, list[A
 def run(config: Config, run: Run) -> dict[str, Any]:
     from actors.contracts import Task  # noqa: F401 - the contracts before Ray pickles tasks
     from actors.verify.pool import VerifierPool
+    from pipelines.cluster import pool_demand, rollout_demand
     from pipelines.evaluation.runner import evaluate
     from pipelines.job import connect_ray
 
@@ -202,7 +221,8 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         if reused:
             log.info("isolation modes of %d of %d task(s) from %s (calibrated by an earlier run)", reused,
                      len(unmarked), cache.path)
-    connect_ray(config.ray)
+    # The rollout workers serve one model at a time, beside the pool; the references need none.
+    connect_ray(config.ray, needs=[pool_demand(config.pool), *([rollout_demand(config.rollout)] if models else [])])
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[*hidden_paths(config), str(run.path)])
     results: dict[str, Any] = {}
     sources: dict[str, str] = {}

@@ -116,6 +116,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     from actors.learner import checkpoint
     from actors.learner.producer import ExperienceProducer
     from actors.learner.train_loop import LoopSpec, train_loop
+    from pipelines.cluster import learner_demand, pool_demand, rollout_demand
     from pipelines.job import connect_ray
     from pipelines.tasks.loader import load_tasks
     from pipelines.verify import task_source_paths
@@ -154,7 +155,8 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         evaluator = PolicyEvaluator(config.eval, load_sets(config.eval), config.steps)
         eval_paths = hidden_paths(config.eval)
 
-    connect_ray(config.ray)
+    connect_ray(config.ray, needs=[pool_demand(config.pool), rollout_demand(config.rollout),
+                                   learner_demand(config.learner)])
     started = time.monotonic()
     producer = ray.remote(ExperienceProducer).options(num_cpus=0, max_concurrency=config.learner.workers + 8).remote(
         tasks, config.producer, config.grpo, config.rollout, config.sampling, config.verifier, config.pool,

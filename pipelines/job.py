@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from actors.config import Config
 from pipelines.runs import RunConfig
+
+if TYPE_CHECKING:
+    from pipelines.cluster import Demand
 
 log = logging.getLogger("qvr")
 
@@ -58,14 +62,35 @@ def joins_cluster() -> bool:
     return bool(os.environ.get("RAY_ADDRESS"))
 
 
-def connect_ray(config: RayConfig) -> None:
+_embedded_gcs: str | None = None
+"""The GCS address of the embedded local Ray that connect_ray started (it has no autoscaler)."""
+
+
+def connect_ray(config: RayConfig, needs: Iterable[Demand] = ()) -> None:
     """ray.init() without an address: Ray itself decides. It joins the cluster named by RAY_ADDRESS
     (as under `ray job submit`) or one started with `ray start` on this machine, and otherwise
-    starts an embedded local Ray, the only case where this config's local sizes apply."""
+    starts an embedded local Ray, the only case where this config's local sizes apply.
+
+    ``needs``: the workers the job is about to start (pipelines/cluster.py). Before any starts,
+    workers that the cluster cannot hold and cannot grow to hold are a ClusterResourcesError (a
+    ConfigError: exit 2, naming the setting and what the cluster has); on a cluster whose
+    autoscaler can add nodes the job goes on, with one line saying what its workers wait for.
+    Checked on every call, also when Ray is already connected (a recipe's later stages)."""
+    global _embedded_gcs
     import ray
 
-    if ray.is_initialized():
-        return
+    from pipelines.cluster import check_resources
+
+    if not ray.is_initialized():
+        if _init_ray(config):
+            _embedded_gcs = ray.get_runtime_context().gcs_address
+    check_resources(needs, embedded=ray.get_runtime_context().gcs_address == _embedded_gcs)
+
+
+def _init_ray(config: RayConfig) -> bool:
+    """ray.init(); whether it started an embedded local Ray (rather than joining a cluster)."""
+    import ray
+
     # Ray's driver-side logs join qvr's logging (the run's log file; the console only with
     # --verbose or from ERROR, pipelines/console.py) instead of Ray's own console handler.
     logging.getLogger("ray").propagate = True
@@ -85,6 +110,9 @@ def connect_ray(config: RayConfig) -> None:
 
     keep_ray_off_the_console()
     log.info("ray: %s", ray.cluster_resources(), extra=LOG_FILE_ONLY)
+    # This process started the head node itself (an embedded Ray) rather than connecting to one.
+    node = getattr(ray._private.worker, "_global_node", None)
+    return bool(node is not None and getattr(node, "head", False))
 
 
 def pin_ray_address() -> None:

@@ -184,12 +184,16 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     import ray.data
     from ray.data import ActorPoolStrategy
 
+    from pipelines.cluster import Demand
     from pipelines.job import connect_ray
     from pipelines.tasks.loader import TaskSourceConfig, load_tasks
 
     paths = sources(config)
     prompts = {task.task_id: task.prompt for task in load_tasks(TaskSourceConfig(source=paths["tasks"]))}
-    connect_ray(config.ray)
+    embedding = config.embedding
+    connect_ray(config.ray, needs=[Demand("embedding actors", embedding.actors, "embedding.actors",
+                                          {"CPU": embedding.cpus_per_actor},
+                                          {"CPU": f"embedding.cpus_per_actor={embedding.cpus_per_actor:g}"})])
     ray.data.DataContext.get_current().enable_progress_bars = False  # the job prints its own lines
     started = time.monotonic()
     buckets = []

@@ -194,6 +194,7 @@ def _scalar(value: Any) -> Any:
 
 def run(config: Config, run: Run) -> dict[str, Any]:
     from actors.verify.pool import VerifierPool
+    from pipelines.cluster import pool_demand, rollout_demand
     from pipelines.job import connect_ray
     from pipelines.tasks.templates import TEMPLATES
 
@@ -212,7 +213,9 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     log.info("%d specs: %d templates x %d seeds", len(specs), len(names), len(seeds))
     taken = prompts_of(config.spec.disjoint_from)  # a bad source fails before Ray starts
 
-    connect_ray(config.ray)
+    # With --sample N the rollout workers sample beside the pool (it verifies their completions).
+    connect_ray(config.ray, needs=[pool_demand(config.pool), *([rollout_demand(config.sample.rollout, "sample.rollout")]
+                                                                if config.sample.n else [])])
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[run.path])
     try:
         return _synthesize(config, run, specs, pool, taken)

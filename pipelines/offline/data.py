@@ -11,7 +11,6 @@ counted as ``truncated``. A dataset with no usable row is an error naming the fi
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import Field
 
 from actors.config import Config
 from pipelines.config import ConfigError
+from pipelines.inputfiles import json_lines, parquet_schema, parquet_table, type_name
 
 log = logging.getLogger("qvr.data")
 
@@ -85,28 +85,44 @@ def fields_for(config: OfflineDataConfig, kind: Kind) -> dict[str, str]:
 
 
 def columns_of(path: str) -> list[str]:
-    """The columns of a JSONL or Parquet file (JSONL: the union over its rows)."""
+    """The columns of a JSONL or Parquet file (JSONL: the union over its rows). A file that cannot
+    be read (not UTF-8, not JSON, a truncated Parquet file) is an UnreadableInput naming the file
+    and the line."""
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if source.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_schema(source).names)
+        return list(parquet_schema(source).names)
     if source.suffix not in (".jsonl", ".json"):
         raise ValueError(f"{path}: expected a .jsonl or .parquet file")
     names: dict[str, None] = {}
-    with source.open() as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path}:{number}: a row must be a JSON object")
-                names.update(dict.fromkeys(row))
+    for number, row in json_lines(source):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: a row must be a JSON object, found {type_name(row)}")
+        names.update(dict.fromkeys(row))
     return list(names)
+
+
+def not_text(path: str, columns: list[str]) -> str | None:
+    """Where a field that must hold text holds something else (a number, a list ...), naming the
+    file and the line (JSONL) or the column and its type (Parquet); None where every value is text
+    or missing. Ray Data could not even read a JSONL column whose type changes between rows."""
+    if path.endswith(".parquet"):
+        import pyarrow as pa
+
+        schema = parquet_schema(path)
+        textual = (pa.types.is_string, pa.types.is_large_string, pa.types.is_null,
+                   getattr(pa.types, "is_string_view", lambda _: False))
+        for column in columns:
+            if column in schema.names and not any(test(schema.field(column).type) for test in textual):
+                return f"{path}: column {column!r} holds {schema.field(column).type}, not text"
+        return None
+    for number, row in json_lines(path):
+        for column in columns:
+            value = row.get(column) if isinstance(row, dict) else None
+            if value is not None and not isinstance(value, str):
+                return f"{path}:{number}: field {column!r} is {type_name(value)} ({str(value)[:40]!r}), not text"
+    return None
 
 
 def check_sources(config: OfflineDataConfig, kind: Kind) -> list[str]:
@@ -119,8 +135,12 @@ def check_sources(config: OfflineDataConfig, kind: Kind) -> list[str]:
             continue
         try:
             columns = columns_of(path)
-        except (FileNotFoundError, ValueError) as error:
+            wrong = not_text(path, list(fields_for(config, kind).values()))
+        except (FileNotFoundError, ValueError) as error:  # UnreadableInput included: file and line
             problems.append(f"{setting}: {error}")
+            continue
+        if wrong is not None:
+            problems.append(f"{setting}: {wrong}")
             continue
         missing = False
         for role, column in fields_for(config, kind).items():
@@ -137,12 +157,11 @@ def check_sources(config: OfflineDataConfig, kind: Kind) -> list[str]:
 
 
 def read_rows(path: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
-    """A JSONL or Parquet file's rows (Parquet: only ``columns`` when given)."""
+    """A JSONL or Parquet file's rows (Parquet: only ``columns`` when given); an unreadable file is
+    an UnreadableInput (exit 2) naming the file and the line."""
     if path.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path, columns=columns).to_pylist()
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        return parquet_table(path, columns=columns).to_pylist()
+    return [row for _, row in json_lines(path)]
 
 
 def empty_fields(path: str, columns: list[str]) -> list[str] | None:

@@ -132,9 +132,13 @@ def bootstrap(config: OfflineJobConfig, kind: Kind) -> None:
         log.info("building smoke rows at %s and %s", train, heldout)
         write_smoke_data(Path(train), Path(heldout), smoke, pairs=kind == "pairs")
     if not Path(config.model).exists():
+        from pipelines.inputfiles import UnreadableInput
         from pipelines.offline.data import read_rows
 
-        texts = [value for row in read_rows(train) for value in row.values() if isinstance(value, str)]
+        try:
+            texts = [value for row in read_rows(train) for value in row.values() if isinstance(value, str)]
+        except UnreadableInput as error:
+            raise UnreadableInput(f"data.train: {error}") from None
         log.info("building a tiny model at %s", config.model)
         write_smoke_model(Path(config.model), texts, shape=smoke.model)
 
@@ -152,6 +156,7 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run,
     from actors.learner import checkpoint
     from actors.learner.offline import MetricsBoard, OfflinePlan
     from actors.learner.train_loop import LoopSpec, train_loop
+    from pipelines.cluster import learner_demand, pool_demand, rollout_demand
     from pipelines.config import resolve_config
     from pipelines.job import connect_ray, local_or_hub
     from pipelines.offline.data import prepare
@@ -170,11 +175,21 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run,
     if config.bootstrap_smoke is not None:
         bootstrap(config, kind)
         problems = check_sources(config, kind)
-        if problems:
-            raise ValueError("\n".join(problems))
+        if problems:  # bad input, as check() finds it without bootstrap_smoke: exit 2
+            from pipelines.config import ConfigError
+
+            raise ConfigError("\n".join(problems))
     model = local_or_hub(config.model)
 
-    connect_ray(config.ray)
+    # One after the other: the teacher's rollout workers, the learner ranks, the evaluation's workers.
+    teacher = getattr(config, "teacher", None)
+    needs = [learner_demand(config.learner, phase="train")]
+    if rewrite is not None and teacher is not None:
+        needs.append(rollout_demand(teacher.rollout, "teacher.rollout", phase="teacher"))
+    if config.eval.enabled:
+        needs += [pool_demand(config.eval.pool, "eval.pool", phase="eval"),
+                  rollout_demand(config.eval.rollout, "eval.rollout", phase="eval")]
+    connect_ray(config.ray, needs=needs)
     started = time.monotonic()
     extra: dict[str, Any] = {}
     if rewrite is not None:

