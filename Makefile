@@ -1,9 +1,9 @@
 # qvr: two commands are the contract.
 #   make quickstart   set up .venv and run the main job on this machine
-#   make test         set up .venv and run the test suite (what CI runs)
+#   make test         set up .venv, lint, and run the test suite (what CI runs)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup quickstart test clean
+.PHONY: help setup quickstart test test-quick lint clean
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -29,7 +29,9 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
 help:
 	@echo "make quickstart   set up and run the main job ($(QUICKSTART_CONFIG))"
-	@echo "make test         set up and run the tests"
+	@echo "make test         set up, lint and run the tests"
+	@echo "make test-quick   lint and the tests not marked slow (no Ray, no training): the inner loop"
+	@echo "make lint         ruff and the import layering contracts (rules in pyproject.toml)"
 	@echo "make setup        only create/update $(VENV) (idempotent)"
 
 setup: $(STAMP)
@@ -65,8 +67,15 @@ torch:
 quickstart: setup
 	$(VPY) -m pipelines recipe --config $(QUICKSTART_CONFIG)
 
-test: setup
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+test-quick: lint
+	$(VPY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -26,7 +26,8 @@ class Config(JobConfig):
     """Which benchmark runs."""
 
     verifier: VerifierBenchConfig = VerifierBenchConfig()
-    """`qvr bench verifier`: subprocess vs forked sandbox (shared and split) vs bare fork vs in-process, on small and QHE workloads."""
+    """`qvr bench verifier`: subprocess vs forked sandbox (shared and split) vs bare fork vs
+    in-process, on small and QHE workloads."""
 
     pool: PoolBenchConfig = PoolBenchConfig()
     """`qvr bench pool`: the VerifierPool's throughput by size, and Ray's overhead per verification."""

@@ -80,7 +80,8 @@ def _strip_optional(annotation: Any) -> tuple[Any, bool]:
     if origin in (typing.Union, types.UnionType):
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         nullable = len(members) < len(typing.get_args(annotation))
-        return (members[0] if len(members) == 1 else typing.Union[tuple(members)]), nullable
+        joined = members[0] if len(members) == 1 else typing.Union[tuple(members)]  # noqa: UP007 - built from a tuple
+        return joined, nullable
     return annotation, False
 
 

@@ -25,8 +25,7 @@ from actors.rollout.turns import TurnsConfig
 from actors.verify.config import VerifierConfig
 from actors.verify.pool_config import PoolConfig
 from pipelines.evaluation.hook import TrainingEvalConfig, eval_line
-from pipelines.job import (CheckpointSettings, JobConfig, add_resume_argument, local_or_hub,  # noqa: F401
-                           resume_overrides, resume_path)
+from pipelines.job import CheckpointSettings, JobConfig, add_resume_argument, local_or_hub, resume_overrides, resume_path  # noqa: F401
 from pipelines.progress import StepProgress
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig

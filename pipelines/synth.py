@@ -297,8 +297,8 @@ def sample_buckets(config: Config, run: Run, tasks: list[Any], pool: Any) -> dic
     buckets: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
     for completion in completions:
         verdict = by_key[(completion.task_id, completion.sample_idx)]
-        row = {"prompt": prompts[completion.task_id], **asdict(completion.to_completion()), "status": verdict.status, "tests_passed": verdict.tests_passed,
-               "tests_total": verdict.tests_total, "reward": verdict.reward}
+        row = {"prompt": prompts[completion.task_id], **asdict(completion.to_completion()), "status": verdict.status,
+               "tests_passed": verdict.tests_passed, "tests_total": verdict.tests_total, "reward": verdict.reward}
         buckets["a" if verdict.status == "passed" else "b"].append(row)
     paths = {}
     for name, rows in buckets.items():

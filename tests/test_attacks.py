@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from actors.contracts import Task
-from actors.verify.config import VerifierConfig
+from actors.verify.config import SandboxConfig, VerifierConfig
 from actors.verify.executor import VerificationJob
-from actors.verify.config import SandboxConfig
 from actors.verify.sandbox.isolation import ETC_ENTRIES, SYSTEM_PATHS
 from actors.verify.sandbox.zygote import SANDBOX_UIDS
 from actors.verify.verifier import Verifier

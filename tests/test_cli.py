@@ -88,7 +88,8 @@ def test_registry_help_is_each_job_modules_help():
 def test_verify_job_end_to_end(tmp_path):
     completions = tmp_path / "completions.jsonl"
     completions.write_text("\n".join(json.dumps(row) for row in [
-        {"task_id": "examples/bell-state", "completion": "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n"},
+        {"task_id": "examples/bell-state",
+         "completion": "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\nqc.cx(0, 1)\n"},
         {"task_id": "examples/bell-state", "completion": "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\n"},
         {"task_id": "examples/ghz-function", "completion": "    return QuantumCircuit(n)\n"},
     ]) + "\n")

@@ -17,8 +17,16 @@ import pytest
 from actors.learner.config import LearnerConfig
 from actors.rollout.config import RolloutConfig
 from actors.verify.pool_config import PoolConfig
-from pipelines.cluster import (Demand, describe_cluster, growth_from_v1_report, growth_from_v2_status,
-                               learner_demand, pool_demand, rollout_demand, unmet)
+from pipelines.cluster import (
+    Demand,
+    describe_cluster,
+    growth_from_v1_report,
+    growth_from_v2_status,
+    learner_demand,
+    pool_demand,
+    rollout_demand,
+    unmet,
+)
 from tests.conftest import ROOT, child_env
 
 LAPTOP = [{"CPU": 2.0, "memory": 16 * 1024 ** 3, "object_store_memory": 4 * 1024 ** 3, "node:10.0.0.1": 1.0}]

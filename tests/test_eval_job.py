@@ -197,7 +197,7 @@ def test_tiny_models_end_to_end_side_by_side(tmp_path):
     assert code == 0, output
     assert list(summary["models"]) == ["tiny", "grpo-run"]
     assert summary["models"]["grpo-run"]["source"] == str(run)
-    for name, entry in summary["models"].items():
+    for entry in summary["models"].values():
         metrics = entry["benchmarks"]["examples"]
         assert metrics["n"] == 2 and metrics["tasks"] == 5 and metrics["samples"] == 15
         assert set(metrics["pass_at_k"]) == {"1", "2"} and metrics["greedy_pass_at_1"] is not None

@@ -3,7 +3,6 @@ while generation goes on, benchmarks with colliding task ids stay apart, chat an
 prompts run after the prompt, too-long prompts become empty samples, and the numbers add up."""
 
 import asyncio
-import threading
 import time
 
 import pytest

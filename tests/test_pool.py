@@ -85,7 +85,7 @@ def test_a_worker_killed_mid_batch_has_its_jobs_rerun(ray_local):
 
     async def kill_one_busy_worker():
         while not killed:
-            for worker_id, worker in list(pool.workers.items()):
+            for worker in list(pool.workers.values()):
                 batch = worker.in_flight[0] if worker.in_flight else None
                 if batch is not None and batch.started is not None and time.monotonic() - batch.started > 1:
                     killed.extend(item.key for item in batch.items)

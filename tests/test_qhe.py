@@ -9,7 +9,8 @@ from actors.contracts import Completion
 from actors.verify.config import VerifierConfig
 from actors.verify.verifier import Verifier, reference_jobs
 from pipelines.tasks.loader import TaskSourceConfig, load_tasks
-from pipelines.tasks.qhe import CANNOT_PASS_OFFLINE, task_number as number
+from pipelines.tasks.qhe import CANNOT_PASS_OFFLINE
+from pipelines.tasks.qhe import task_number as number
 from tests.conftest import QHE_JSON
 
 pytestmark = [pytest.mark.slow,

@@ -13,9 +13,9 @@ import pytest
 from qiskit import QuantumCircuit, transpile
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-from actors.verify.sandbox.codecs import decode, encode
 from actors.verify.qpu import QpuConfig, QpuError, QpuGateway
 from actors.verify.qpu_evidence import RecordingBackend, rate_under_backlog
+from actors.verify.sandbox.codecs import decode, encode
 from tests.conftest import QPU_SAMPLER_PROGRAM
 
 pytestmark = pytest.mark.slow

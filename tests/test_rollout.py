@@ -212,8 +212,9 @@ def test_group_replaces_a_killed_worker_and_retries_its_requests(model_dir, ray_
 def test_streams_in_several_threads_replace_a_dead_worker_once(model_dir, ray_cluster):
     """Multi-turn rollouts stream each later turn in its own thread: every stream that meets the same
     dead worker retries its prompts, and the worker is replaced once, not once per stream."""
-    import ray
     from concurrent.futures import ThreadPoolExecutor
+
+    import ray
 
     config = RolloutConfig(engine="transformers", model=str(model_dir), workers=1, max_model_len=512)
     with RolloutGroup(config) as group:

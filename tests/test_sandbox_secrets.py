@@ -13,7 +13,6 @@ from actors.contracts import Task
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
 from actors.verify.verifier import Verifier
-from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,6 @@
 Every behaviour here holds for both real executors: the forked sandbox and the subprocess baseline.
 """
 
-import os
 import secrets
 import subprocess
 import time
@@ -11,10 +10,9 @@ import time
 import pytest
 
 from actors.contracts import Completion, Task
-from actors.verify.config import VerifierConfig
+from actors.verify.config import SandboxConfig, VerifierConfig
 from actors.verify.executor import VerificationJob
 from actors.verify.sandbox.harness import count_tests
-from actors.verify.config import SandboxConfig
 from actors.verify.verifier import Verifier, pair_jobs, reference_jobs
 from pipelines.tasks.loader import TaskSourceConfig, load_tasks
 from tests.conftest import EXAMPLES
@@ -95,7 +93,8 @@ def test_crash_before_tests_scores_zero_of_all_methods(verifier, examples):
 
 
 def test_count_tests_reads_the_source():
-    tests = "import unittest\nclass A(unittest.TestCase):\n    def test_a(self): pass\n    def test_b(self): pass\n    def helper(self): pass\n"
+    tests = ("import unittest\nclass A(unittest.TestCase):\n    def test_a(self): pass\n    def test_b(self): pass\n"
+             "    def helper(self): pass\n")
     assert count_tests("unittest", tests) == 2
     assert count_tests("qhe", "def check(c): pass") == 1
 

@@ -155,7 +155,7 @@ class RolloutEngine(ABC):
     def _load_weights(self, weights: NamedTensors) -> None:
         """Copy the given tensors into the serving model; later calls to generate use them."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: engines without resources keep the default
         """Free the engine's resources; the default has none to free."""
 
 

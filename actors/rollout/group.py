@@ -96,9 +96,9 @@ class RolloutGroup:
         serve them as policy ``version`` from now on. ``weights`` may also be a handle that this
         group's transport already ``send``-ed (a learner puts its weights into the object store
         itself and hands over only the handle). Versions only grow, unless ``rewind`` is set: a
-        learner restarted from an older checkpoint serves that checkpoint's version again. The group keeps the latest weights staged
-        (for the object store: one copy of them) until the next update, so that a worker
-        replaced later loads them before it serves anything."""
+        learner restarted from an older checkpoint serves that checkpoint's version again. The
+        group keeps the latest weights staged (for the object store: one copy of them) until the
+        next update, so that a worker replaced later loads them before it serves anything."""
         import ray
 
         if not isinstance(version, int) or version < 0 or (version < self.policy_version and not rewind):

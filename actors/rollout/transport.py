@@ -77,7 +77,7 @@ class WeightTransport(ABC):
         """Whether ``value`` is what this transport's ``send`` returns (already sent)."""
         return isinstance(value, self.handle_type)
 
-    def push(self, handle: Any) -> None:
+    def push(self, handle: Any) -> None:  # noqa: B027 - optional: pull transports keep the default
         """Sender's part while the workers receive ``handle``; nothing for pull transports."""
 
     @abstractmethod

@@ -98,7 +98,8 @@ class Feedback:
     notes: list[str] = field(default_factory=list)
 
 
-_EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout|Failure))(?::\s?(?P<message>.*))?$")
+_EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout|Failure))"
+                        r"(?::\s?(?P<message>.*))?$")
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+)(?:, in (?P<name>[\w<>.]+))?\s*$')
 _WITHHELD = "(message withheld: raised outside your code or quoting the hidden tests)"
 _CROSSED = ("sandbox/split.py", "value")

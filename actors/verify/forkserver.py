@@ -12,9 +12,9 @@ from typing import Any
 
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import boot_code
-from actors.verify.sandbox.isolation import FEATURES
 from actors.verify.sandbox.frames import read_frame, read_raw, write_frame
 from actors.verify.sandbox.hugepages import MALLOC_TUNABLE
+from actors.verify.sandbox.isolation import FEATURES
 from actors.verify.sandbox.zygote import child_environment
 
 log = logging.getLogger("qvr.verify")
@@ -58,7 +58,8 @@ class ForkServer:
             env["GLIBC_TUNABLES"] = MALLOC_TUNABLE
         # One thread for every numerical library, before they load: forked children inherit it.
         self.process = subprocess.Popen(
-            [self.config.python or sys.executable, "-I", "-c", boot_code("actors.verify.sandbox.zygote"), json.dumps(settings), str(requests_r), str(replies_w)],
+            [self.config.python or sys.executable, "-I", "-c", boot_code("actors.verify.sandbox.zygote"),
+             json.dumps(settings), str(requests_r), str(replies_w)],
             pass_fds=(requests_r, replies_w), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True)
         os.close(requests_r)

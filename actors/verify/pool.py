@@ -27,8 +27,9 @@ The pool runs :class:`VerifierWorker` Ray actors with K sandbox slots each and o
 
 Workers grow with the backlog and shrink when idle if ``autoscale`` is on, and ``resize(n)`` sets
 the size by hand. While a worker waits for a node with room, the pool asks Ray's autoscaler for
-room for all of them (``request_capacity``), so KubeRay adds verifier pods. Written by hand because Ray's ActorPool has no replacement of dead actors, no
-resizing and no backpressure from a stream.
+room for all of them (``request_capacity``), so KubeRay adds verifier pods. Written by hand
+because Ray's ActorPool has no replacement of dead actors, no resizing and no backpressure from a
+stream.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class VerifierPool:
             self.events.append((time.monotonic(), "start", self.live_workers()))
         live = sorted((item for item in self.workers.items() if not item[1].retiring),
                       key=lambda item: (item[1].ready, len(item[1].in_flight)))
-        for worker_id, worker in live[: max(0, self.live_workers() - self.target)]:
+        for _, worker in live[: max(0, self.live_workers() - self.target)]:
             worker.retiring = True  # finishes what it holds, then goes
             self.events.append((time.monotonic(), "retire", self.live_workers()))
         for worker_id, worker in list(self.workers.items()):

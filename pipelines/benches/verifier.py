@@ -12,9 +12,9 @@ start-up is excluded from the rates and reported apart.
 Workloads: ``small``, many short Qiskit unit tests (build, transpile for a fake backend,
 simulate, assert: the shape of GRPO's synthetic tasks); ``qhe``, QHE's canonical solutions that
 pass offline; ``qasm``, QUASAR tasks' full reward (parse, distributions, energy, COBYLA) in seconds
-per sample by qubit count, one at a time on one forked split slot. The subprocess baseline runs a fixed prefix of each workload (it is 20-100x
-slower) and the forked/subprocess ratio compares the two on that same prefix; the JSON says
-which jobs each ratio used.
+per sample by qubit count, one at a time on one forked split slot. The subprocess baseline runs a
+fixed prefix of each workload (it is 20-100x slower) and the forked/subprocess ratio compares the
+two on that same prefix; the JSON says which jobs each ratio used.
 """
 
 from __future__ import annotations
@@ -205,7 +205,8 @@ def qasm_workload(config: VerifierBenchConfig) -> dict[str, Any]:
         for task in tasks:
             texts = [f"```qasm\n{task.reference_solution}```"] + [
                 "```qasm\n" + re.sub(r"(rx|rz)\(([-0-9.e]+)\)", lambda m, s=shift: f"{m.group(1)}({float(m.group(2)) + s})",
-                                      task.reference_solution) + "```" for shift in (0.05 * i for i in range(1, config.qasm_samples))]
+                                      task.reference_solution) + "```"
+                for shift in (0.05 * i for i in range(1, config.qasm_samples))]
             completions = [Completion(task_id=task.task_id, sample_idx=i, text=text) for i, text in enumerate(texts)]
             verdicts = [verifier.verify([task], [completion])[0] for completion in completions]  # one at a time
             key = f"{task.metadata['n_qubits']}q"

@@ -16,7 +16,6 @@ reports, the eval job and the in-training hook compute the very same numbers.
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from collections import Counter, defaultdict

@@ -102,9 +102,8 @@ def check(config: OfflineJobConfig, kind: Kind) -> None:
 
 
 def check_sources(config: OfflineJobConfig, kind: Kind) -> list[str]:
-    from pipelines.offline.data import check_sources as check_data
-
     from actors.rollout.engine import check_model_source
+    from pipelines.offline.data import check_sources as check_data
 
     problems = check_data(config.data, kind)
     try:

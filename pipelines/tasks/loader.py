@@ -16,8 +16,10 @@ or file name with ``humaneval_hard`` / ``human_eval_hard`` / ``qhe_hard`` is QHE
 neither, off the rows: QHE-shaped rows whose canonical solutions are whole programs (each defines
 its entry point itself, at the top level, so the prompt is a description and not code to continue)
 are QHE-hard (:func:`content_format`), any other QHE-shaped rows QHE. Rows in the Task contract keep
-their own harness; every field must have its type (text where text is due). Rows of QUASAR's hub dataset (prompt, circuit_with_params, cost_hamiltonian) become
-``qasm`` tasks of family ``quasar`` (pipelines/tasks/quasar/hub.py). Anything else is an error that names the source, the line (JSONL) or row, and the task.
+their own harness; every field must have its type (text where text is due). Rows of QUASAR's hub
+dataset (prompt, circuit_with_params, cost_hamiltonian) become ``qasm`` tasks of family ``quasar``
+(pipelines/tasks/quasar/hub.py). Anything else is an error that names the source, the line (JSONL)
+or row, and the task.
 """
 
 from __future__ import annotations

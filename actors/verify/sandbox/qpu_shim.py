@@ -57,8 +57,9 @@ class _Options(SimpleNamespace):
 def install(up: int, down: int) -> None:
     """Replace the service and the primitives in qiskit_ibm_runtime (and the modules that define them)."""
     import qiskit_ibm_runtime as runtime
-    from actors.verify.sandbox.codecs.primitives import finished_job
+
     from actors.verify.sandbox.codecs.backends import stand_in_class
+    from actors.verify.sandbox.codecs.primitives import finished_job
 
     channel = _Channel(up, down)
     jobs: list[Any] = []

@@ -38,8 +38,8 @@ import time
 import traceback
 from typing import Any
 
-from actors.verify.sandbox.frames import MAX_FRAME, Held, Sealed, Tail, Whole, read_frame, write_frame, write_raw
 from actors.verify.sandbox.codecs.backends import warm as warm_backends
+from actors.verify.sandbox.frames import MAX_FRAME, Held, Sealed, Tail, Whole, read_frame, write_frame, write_raw
 from actors.verify.sandbox.harness import run_job, write_record
 from actors.verify.sandbox.hugepages import collapse_heap
 from actors.verify.sandbox.qpu_shim import install as install_qpu_shim
@@ -236,7 +236,14 @@ class Zygote:
         ``pid1``: the caller is PID 1 of a new PID namespace (a job's child in direct mode) and
         mounts its own /proc while it enters the view, still as root."""
         from actors.verify.sandbox.isolation import (
-            CLONE_NEWNS, build_view, count_processes_of, drop_to_uid, enter_namespaces, enter_view, unshare)
+            CLONE_NEWNS,
+            build_view,
+            count_processes_of,
+            drop_to_uid,
+            enter_namespaces,
+            enter_view,
+            unshare,
+        )
 
         mounts = "mount_namespace" in features
         if os.geteuid() == 0 and mounts:

@@ -74,7 +74,7 @@ def to_pauli(poly: Polynomial, n: int) -> tuple[list[str], list[float], float]:
 def _graph(rng: random.Random, nodes: int, density: float = 0.5, connected: bool = True) -> Any:
     import networkx as nx
 
-    for attempt in range(200):
+    for _ in range(200):
         graph = nx.gnp_random_graph(nodes, density, seed=rng.randrange(2**31))
         if graph.number_of_edges() and (not connected or nx.is_connected(graph)):
             return graph
@@ -129,7 +129,7 @@ def _edge_graph(rng: random.Random, edges: int) -> Any:
     """A connected graph with exactly ``edges`` edges (edges = qubits)."""
     import networkx as nx
 
-    for attempt in range(500):
+    for _ in range(500):
         nodes = rng.randint(max(3, int((1 + (1 + 8 * edges) ** 0.5) / 2) + 1), edges + 1)
         graph = nx.gnm_random_graph(nodes, edges, seed=rng.randrange(2**31))
         if nx.is_connected(graph):

@@ -116,8 +116,8 @@ def generate_batch(batch: dict[str, Any], checker: dict[str, Any] | None = None)
     from pipelines.tasks.quasar.generate import generate_task
 
     rows: dict[str, list] = collections.defaultdict(list)
-    for problem, seed, qubits, layers in zip(*(list(getattr(batch[k], "tolist", lambda: batch[k])())
-                                                for k in ("problem", "seed", "qubits", "layers"))):
+    columns = [list(getattr(batch[k], "tolist", lambda k=k: batch[k])()) for k in ("problem", "seed", "qubits", "layers")]
+    for problem, seed, qubits, layers in zip(*columns):
         task_json, error = "", ""
         try:
             task_json = json.dumps(asdict(generate_task(problem, int(seed), int(qubits), int(layers), checker)))

@@ -142,7 +142,7 @@ def switch_dispatch(rng: random.Random) -> Draft:
             break
     keeps = [v for v in range(4) if v not in flips]
     case_values = ", ".join(map(str, flips))
-    reference = HEADER + source(f"""
+    reference = HEADER + source("""
         sel = ClassicalRegister(2, "sel")
         out = ClassicalRegister(1, "out")
         qc = QuantumCircuit(QuantumRegister(3, "q"), sel, out)
@@ -263,12 +263,12 @@ def repeat_until_success(rng: random.Random) -> Draft:
         qc.measure({target}, final[1])
         """)
     p_success = math.sin(theta / 2) ** 2
-    checks = tests(f"""
+    checks = tests("""
         class TestRepeatUntilSuccess(unittest.TestCase):
             def test_always_succeeds(self):
                 outcomes = _register_outcomes(qc, shots=256)
-                self.assertEqual({{registers["flag"] for registers, _ in outcomes}}, {{"1"}})
-                self.assertEqual({{registers["final"] for registers, _ in outcomes}}, {{"11"}})
+                self.assertEqual({registers["flag"] for registers, _ in outcomes}, {"1"})
+                self.assertEqual({registers["final"] for registers, _ in outcomes}, {"11"})
         """, REGISTER_OUTCOMES)
     return Draft(
         prompts=prompts([

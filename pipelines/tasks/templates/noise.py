@@ -98,7 +98,7 @@ def readout_error_model(rng: random.Random) -> Draft:
     p01 = pick_float(rng, 0.01, 0.05)
     p10 = pick_float(rng, 0.12, 0.2)
     target = rng.choice([None] + list(range(n)))
-    add = (f"noise_model.add_all_qubit_readout_error(error)" if target is None
+    add = ("noise_model.add_all_qubit_readout_error(error)" if target is None
            else f"noise_model.add_readout_error(error, [{target}])")
     reference = source(f"""
         from qiskit_aer.noise import NoiseModel, ReadoutError

@@ -282,7 +282,7 @@ def ramsey_sweep(rng: random.Random) -> Draft:
         tests=checks,
         reference=reference,
         mutants=[
-            mutate(reference, "missing_step", f"qc.h({target})\n\nprobabilities", f"\nprobabilities"),
+            mutate(reference, "missing_step", f"qc.h({target})\n\nprobabilities", "\nprobabilities"),
             mutate(reference, "wrong_parameter", f"qc.p(phi, {target})", f"qc.p(2 * phi, {target})"),
             mutate(reference, "wrong_gate", f"qc.p(phi, {target})", f"qc.rx(phi, {target})"),
         ],

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from qiskit.quantum_info import (
-    PTM, Chi, Choi, Clifford, CNOTDihedral, DensityMatrix, Operator, Pauli, ScalarOp, SparsePauliOp,
-    StabilizerState, Statevector, SuperOp)
+    PTM,
+    Chi,
+    Choi,
+    Clifford,
+    CNOTDihedral,
+    DensityMatrix,
+    Operator,
+    Pauli,
+    ScalarOp,
+    SparsePauliOp,
+    StabilizerState,
+    Statevector,
+    SuperOp,
+)
 
 from actors.verify.sandbox.codecs import Codec, register
 from actors.verify.sandbox.codecs.arrays import decode_array, encode_array
