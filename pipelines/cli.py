@@ -87,6 +87,7 @@ def _run_job(name: str, args: argparse.Namespace, config: Any, run_path: Any) ->
     from pipelines.runs import Run
 
     module = job_module(name)
+    ray_was_up = _ray_initialized()
     run = Run(name, config, config.run, run_path)
     print(f"run directory: {run.path}", flush=True)
     status = 0
@@ -107,18 +108,23 @@ def _run_job(name: str, args: argparse.Namespace, config: Any, run_path: Any) ->
         status = EXIT_FAILED
     finally:
         run.close()
-        _shutdown_ray()
+        if not ray_was_up:  # a job shuts down only a Ray it started (a caller's stays, e.g. a test session's)
+            _shutdown_ray()
     print(f"run directory: {run.path} ({'done' if status == 0 else 'failed'})", flush=True)
     if args.json:
         print(json.dumps(summary, default=str), flush=True)
     return status
 
 
+def _ray_initialized() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
 def _shutdown_ray() -> None:
     """Disconnect before the final line so that no late Ray output follows the JSON."""
-    ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        ray.shutdown()
+    if _ray_initialized():
+        sys.modules["ray"].shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,34 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def union_models(annotation: Any) -> list[type[BaseModel]]:
+    """The models a field may hold: ``[model]`` for a model, its members for a union of models
+    (a discriminated union: the online job's ``algorithm``), ``[]`` otherwise."""
+    if _is_model(annotation):
+        return [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        # A member may carry its tag: Annotated[Model, Tag(...)] (actors.config.tagged_union).
+        members = [typing.get_args(member)[0] if typing.get_origin(member) is typing.Annotated else member
+                   for member in typing.get_args(annotation)]
+        if all(_is_model(member) for member in members):
+            return members
+    return []
+
+
+def _tags(model: type[BaseModel]) -> set[str]:
+    """What pydantic may name a union member by in an error's location: its class name, or its
+    discriminator's value (a field that holds one Literal value)."""
+    tags = {model.__name__}
+    for field in model.model_fields.values():
+        if typing.get_origin(field.annotation) is typing.Literal and len(typing.get_args(field.annotation)) == 1:
+            tags.add(str(typing.get_args(field.annotation)[0]))
+    return tags
+
+
+def _fields_of(models: list[type[BaseModel]]) -> list[str]:
+    return list(dict.fromkeys(name for model in models for name in model.model_fields))
+
+
 def _describe_type(annotation: Any) -> str:
     annotation, nullable = _strip_optional(annotation)
     origin = typing.get_origin(annotation)
@@ -110,6 +138,8 @@ def _describe_type(annotation: Any) -> str:
         text = "a mapping" + (f" of names to {_describe_type(args[1])}" if args else "")
     elif _is_model(annotation):
         text = "a mapping with keys " + ", ".join(annotation.model_fields)
+    elif union_models(annotation):
+        text = "a mapping, one of " + ", ".join(model.__name__ for model in union_models(annotation))
     else:
         text = str(annotation).replace("typing.", "")
     return text + (" or null" if nullable else "")
@@ -144,11 +174,21 @@ def field_at(model: type[BaseModel], dotted: str) -> tuple[Any, list[Any]]:
     walked: list[str] = []
     for part in dotted.split("."):
         current, _ = _strip_optional(annotation)
-        if _is_model(current):
-            if part not in current.model_fields:
-                raise ConfigError(_unknown_key(".".join(walked), part, list(current.model_fields)))
-            info = current.model_fields[part]
-            annotation, metadata = info.annotation, list(info.metadata)
+        models = union_models(current)
+        if models:
+            owners = [model for model in models if part in model.model_fields]
+            if not owners:
+                raise ConfigError(_unknown_key(".".join(walked), part, _fields_of(models)))
+            infos = [owner.model_fields[part] for owner in owners]
+            # A key several members share (a union's tag) takes what any of them takes.
+            types_ = tuple(dict.fromkeys(info.annotation for info in infos))
+            if len(types_) == 1:
+                annotation = types_[0]
+            elif all(typing.get_origin(one) is typing.Literal for one in types_):
+                annotation = typing.Literal[tuple(value for one in types_ for value in typing.get_args(one))]
+            else:
+                annotation = typing.Union[types_]  # noqa: UP007 - built from a tuple
+            metadata = list(infos[0].metadata)
         elif typing.get_origin(current) is dict:
             annotation, metadata = typing.get_args(current)[1], []
         else:
@@ -225,14 +265,23 @@ def apply_override(model: type[BaseModel], data: dict[str, Any], text: str) -> s
 # ---------------------------------------------------------------- resolution
 
 
-def _error_path(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
-    """The dotted field of a pydantic error location (drops union-member tags pydantic adds)."""
+def _error_path(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[str] | None]:
+    """The dotted field of a pydantic error location (drops union-member tags pydantic adds), and the
+    keys allowed where its last part is (None where that is no section)."""
     annotation: Any = model
     parts: list[str] = []
+    allowed: list[str] | None = None
     for part in loc:
         current, _ = _strip_optional(annotation)
-        if _is_model(current) and part in current.model_fields:
-            annotation = current.model_fields[part].annotation
+        models = union_models(current)
+        allowed = _fields_of(models) if models else None
+        tagged = [member for member in models if part in _tags(member)]
+        if tagged and not any(part in member.model_fields for member in models):
+            annotation = tagged[0]  # the member pydantic tried: its fields follow
+            continue
+        owner = next((member for member in models if part in member.model_fields), None)
+        if owner is not None:
+            annotation = owner.model_fields[part].annotation
         elif typing.get_origin(current) is dict:
             annotation = typing.get_args(current)[1]
         elif typing.get_origin(current) in (list, tuple) and isinstance(part, int):
@@ -243,7 +292,7 @@ def _error_path(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
         else:
             break
         parts.append(str(part))
-    return ".".join(parts)
+    return ".".join(parts), allowed
 
 
 def format_validation_error(model: type[BaseModel], error: ValidationError, source: str,
@@ -251,7 +300,7 @@ def format_validation_error(model: type[BaseModel], error: ValidationError, sour
     lines: list[str] = []
     seen: set[str] = set()
     for item in error.errors():
-        dotted = _error_path(model, item["loc"])
+        dotted, section_keys = _error_path(model, item["loc"])
         if dotted in seen:
             continue
         seen.add(dotted)
@@ -259,9 +308,7 @@ def format_validation_error(model: type[BaseModel], error: ValidationError, sour
                        if dotted == key or dotted.startswith(key + ".")), source)
         if item["type"] == "extra_forbidden":
             parent, _, key = dotted.rpartition(".")
-            parent_annotation = field_at(model, parent)[0] if parent else model
-            allowed = list(_strip_optional(parent_annotation)[0].model_fields)
-            lines.append(f"{origin}: {_unknown_key(parent, key, allowed)}")
+            lines.append(f"{origin}: {_unknown_key(parent, key, section_keys or [])}")
             continue
         try:
             annotation, metadata = field_at(model, dotted)

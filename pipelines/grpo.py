@@ -1,4 +1,6 @@
-"""`qvr grpo`: GRPO with quantum-verifiable rewards, end to end.
+"""`qvr grpo`: online RL with quantum-verifiable rewards, end to end: GRPO and its variants, or any
+online algorithm ``algorithm.name`` picks (a discriminated union: a new online algorithm is a member
+of :data:`actors.learner.algorithms.online.OnlineAlgorithmConfig`, not a new job).
 
 Recipe: load tasks -> start the ExperienceProducer (rollout workers + verifier pool) -> run the
 learner ranks (Ray Train TorchTrainer + DeepSpeed) for ``steps`` optimizer steps -> log each
@@ -18,6 +20,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from actors.learner.algorithms.grpo import GrpoConfig
+from actors.learner.algorithms.online import OnlineAlgorithmConfig
 from actors.learner.config import LearnerConfig
 from actors.learner.producer import ProducerConfig
 from actors.rollout.config import RolloutConfig, SamplingConfig
@@ -41,8 +44,9 @@ class Config(JobConfig):
     steps: int = Field(3, ge=1, le=10_000_000)
     """Optimizer steps; each trains on prompts_per_step x group_size samples."""
 
-    grpo: GrpoConfig = GrpoConfig()
-    """The GRPO objective."""
+    algorithm: OnlineAlgorithmConfig = GrpoConfig()
+    """The online algorithm and its objective, picked by ``algorithm.name`` (grpo: GRPO, with its
+    advantage estimator and policy loss as options)."""
 
     producer: ProducerConfig = ProducerConfig()
     """Prompts per step, policy lag, data seed."""
@@ -51,8 +55,9 @@ class Config(JobConfig):
     """Rollout workers: engine, model (the starting policy), workers."""
 
     sampling: SamplingConfig = SamplingConfig(max_tokens=1024, temperature=1.0, seed=0)
-    """How completions are sampled (n is grpo.group_size). Temperature 1.0 as in the IBM paper.
-    A seed makes each step's sampling a function of (seed, step), which resumption relies on."""
+    """How completions are sampled (n is the algorithm's samples per prompt: GRPO's algorithm.group_size).
+    Temperature 1.0 as in the IBM paper. A seed makes each step's sampling a function of (seed, step),
+    which resumption relies on."""
 
     turns: TurnsConfig = TurnsConfig()
     """Multi-turn rollouts: the verifier's feedback as a tool turn, the policy answers again (QUASAR,
@@ -87,9 +92,12 @@ class Config(JobConfig):
 
     @model_validator(mode="after")
     def _sampling_n_is_the_group(self) -> Config:
-        if self.sampling.n not in (1, self.grpo.group_size):
-            raise ValueError(f"sampling.n ({self.sampling.n}) must equal grpo.group_size ({self.grpo.group_size}) "
-                             "or stay 1: the group size sets it")
+        from actors.learner.algorithms import algorithm_for
+
+        group = algorithm_for(self.algorithm).samples_per_prompt()
+        if self.sampling.n not in (1, group):
+            raise ValueError(f"sampling.n ({self.sampling.n}) must equal the samples per prompt of {self.algorithm.name} "
+                             f"({group}) or stay 1: the algorithm sets it")
         return self
 
 
@@ -158,11 +166,11 @@ def run(config: Config, run: Run) -> dict[str, Any]:
                                    learner_demand(config.learner)])
     started = time.monotonic()
     producer = ray.remote(ExperienceProducer).options(num_cpus=0, max_concurrency=config.learner.workers + 8).remote(
-        tasks, config.producer, config.grpo, config.rollout, config.sampling, config.verifier, config.pool,
+        tasks, config.producer, config.algorithm, config.rollout, config.sampling, config.verifier, config.pool,
         config.learner.workers, config.learner.micro_batch_size,
         hidden_paths=[*task_source_paths(config.tasks.source), *eval_paths, str(run.path.resolve())],
         evaluator=evaluator, turns=config.turns)
-    spec = LoopSpec(learner=config.learner, algorithm=config.grpo, model=model,
+    spec = LoopSpec(learner=config.learner, algorithm=config.algorithm, model=model,
                     rollout=config.rollout, steps=config.steps, checkpoint_every=config.checkpoint.every,
                     resume_from=str(resume_from) if resume_from else None)
     trainer = TorchTrainer(
@@ -179,7 +187,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     history: list[dict[str, float]] = []
     evals: list[dict[str, float]] = []
     try:
-        with ThreadPoolExecutor(1) as pool, StepProgress(config.steps, "grpo", lines=STEP_LINES) as progress:
+        with ThreadPoolExecutor(1) as pool, StepProgress(config.steps, config.algorithm.name, lines=STEP_LINES) as progress:
             fitting = pool.submit(trainer.fit)
             while True:
                 finished = fitting.done()

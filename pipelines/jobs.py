@@ -46,7 +46,8 @@ JOBS: dict[str, Job] = {
     "recipe": Job("pipelines.recipe",
                   "a recipe: jobs chained from one YAML (synth -> sft/pairs -> dpo -> grpo -> eval), resumable by stage"),
     "bench": Job("pipelines.bench",
-                 "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout, rewards)"),
+                 "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout, rewards, "
+                 "templates)"),
 }
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
-from pipelines.config import _strip_optional, describe_allowed
+from pipelines.config import _strip_optional, describe_allowed, union_models
 from pipelines.jobs import JOBS, job_module
 
 COMMAND = "qvr config reference --output docs/configuration.md"
@@ -111,6 +111,7 @@ def _rows(model: type[BaseModel], shared: set[type[BaseModel]], defaults: BaseMo
         annotation, nullable = _strip_optional(field.annotation)
         description = _cell(field.description or "")
         nested = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        members = union_models(annotation) if nested is None else []
         mapped = None
         if typing.get_origin(annotation) is dict:
             mapped = next(iter(_models_in(typing.get_args(annotation)[1])), None)
@@ -122,6 +123,11 @@ def _rows(model: type[BaseModel], shared: set[type[BaseModel]], defaults: BaseMo
             kind = f"`{nested.__name__}`" + (" or null" if nullable else "")
             rows.append((_code(key), kind, "`null`" if value is None else "", description))
             rows += _rows(nested, shared, value if isinstance(value, BaseModel) else None, key + ".")
+        elif members:  # a discriminated union: each member's fields in turn
+            kind = "one of " + ", ".join(f"`{member.__name__}`" for member in members)
+            rows.append((_code(key), kind, "`null`" if value is None else "", description))
+            for member in members:
+                rows += _rows(member, shared, value if isinstance(value, member) else None, key + ".")
         elif mapped is not None:
             link = f"[`{mapped.__name__}`](#{_anchor(mapped)})" if mapped in shared else f"`{mapped.__name__}`"
             rows.append((_code(key), f"a mapping of names to {link}", _code(_shown(value)), description))

@@ -1,5 +1,9 @@
+import contextlib
+import io
+import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,3 +57,94 @@ def write_two_stage_recipe(path: Path, name: str) -> Path:
         "check": {"job": "verify", "config": "configs/verify-quickstart.yaml",
                   "overrides": ["tasks.source={synth.output}", "pool.cpus_per_slot=0.5"]}}}, sort_keys=False))
     return path
+
+
+# ---------------------------------------------------------------- one Ray, jobs in this process
+
+TEST_RAY = {"num_cpus": 2, "include_dashboard": True, "namespace": "qvr-tests"}
+"""The session's embedded Ray: 2 logical CPUs as the presets assume; the dashboard because Ray
+Train's placement-group cleaner asks the state API, which it serves."""
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """The test session's one embedded Ray, started on first use and left up: jobs run in this
+    process (:func:`run_qvr`) reuse it, and a job shuts down only a Ray it started. A test that
+    needs a Ray of its own (a multi-node cluster) shuts this one down first (:func:`no_ray`); the
+    next module that asks for it starts it again. After each module the QPU gateway (a named,
+    detached actor: later users would get it with this module's limits) is removed."""
+    import ray
+
+    from pipelines.job import RayConfig, connect_ray
+
+    if not ray.is_initialized():
+        connect_ray(RayConfig(**TEST_RAY))
+    yield ray
+    if ray.is_initialized():
+        from actors.verify.qpu import GATEWAY_NAME
+
+        try:
+            ray.kill(ray.get_actor(GATEWAY_NAME))
+        except ValueError:
+            pass  # no gateway was made
+
+
+@pytest.fixture
+def no_ray():
+    """This process connected to no Ray (the session's is shut down; the next user restarts it)."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    yield ray
+
+
+@dataclass
+class Finished:
+    """A `qvr` run's exit status and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def summary(self) -> dict:
+        """The JSON object on the last line of standard output (``--json``)."""
+        return json.loads(self.stdout.strip().splitlines()[-1])
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_qvr(*args: str) -> Finished:
+    """``qvr ARGS`` in this process, from the project's root, on the session's Ray when the test
+    asked for ``ray_session`` (else the job starts and stops its own). Tests that need a fresh
+    process (a console's first lines, imports, a kill) run the ``qvr`` script instead."""
+    import logging
+
+    from pipelines import cli
+
+    stdout, stderr, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exit_:  # argparse's usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 2
+    finally:
+        os.chdir(cwd)
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if getattr(h, "qvr_console", False)]:
+            root.removeHandler(handler)  # it writes to this call's captured stderr
+        logging.captureWarnings(False)  # hand warnings back to whoever showed them before (pytest)
+    return Finished(code, stdout.getvalue(), stderr.getvalue())
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses the session's Ray (or shuts it down) is slow by definition: `-m "not slow"`
+    (make test-quick) then starts no Ray in this process."""
+    for item in items:
+        if {"ray_session", "no_ray"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -1,22 +1,17 @@
 """`qvr bench verifier` smoke: the JSON the issue asks for, from real measurements."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, child_env
+from tests.conftest import run_qvr
 
 pytestmark = pytest.mark.slow
 
 
-def test_bench_verifier_json(tmp_path):
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "qvr"), "bench", "verifier", "verifier.small_jobs=6",
-         "verifier.subprocess_jobs=2", "verifier.rounds=2", f"run.root={tmp_path}", "--json"],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+def test_bench_verifier_json(tmp_path, ray_session):
+    result = run_qvr("bench", "verifier", "verifier.small_jobs=6",
+         "verifier.subprocess_jobs=2", "verifier.rounds=2", f"run.root={tmp_path}", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     small = summary["small"]
@@ -33,31 +28,27 @@ def test_bench_verifier_json(tmp_path):
     assert "qhe" not in summary  # no qhe_source given
 
 
-def test_bench_qpu_json(tmp_path):
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "qvr"), "bench", "qpu", "qpu.jobs=40", "qpu.callers=8", "qpu.time_scale=60",
-         f"run.root={tmp_path}", "--json"], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+def test_bench_qpu_json(tmp_path, ray_session):
+    result = run_qvr("bench", "qpu", "qpu.jobs=40", "qpu.callers=8", "qpu.time_scale=60",
+         f"run.root={tmp_path}", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"jobs", "callers", "max_pending", "limit_per_min", "achieved_per_min", "max_in_flight", "violations"} <= set(summary)
     assert summary["jobs"] == 40 and summary["violations"] == 0 and summary["max_in_flight"] <= 3
 
 
-def test_bench_pool_json(tmp_path):
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "qvr"), "bench", "pool", "pool.jobs=8", "pool.workers=[1, 2]",
-         f"run.root={tmp_path}", "--json"], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+def test_bench_pool_json(tmp_path, ray_session):
+    result = run_qvr("bench", "pool", "pool.jobs=8", "pool.workers=[1, 2]",
+         f"run.root={tmp_path}", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["workers"] == [1, 2] and len(summary["per_s"]) == 2 and all(rate > 0 for rate in summary["per_s"])
     assert isinstance(summary["ray_overhead_ms"], float)
 
 
-def test_bench_rewards_json(tmp_path):
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "qvr"), "bench", "rewards", "rewards.jobs=4", "rewards.rounds=1",
-         "rewards.slots=1", f"run.root={tmp_path}", "--json"],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+def test_bench_rewards_json(tmp_path, ray_session):
+    result = run_qvr("bench", "rewards", "rewards.jobs=4", "rewards.rounds=1",
+         "rewards.slots=1", f"run.root={tmp_path}", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     for name in ("default", "deprecation", "qspark", "qspark_paper"):

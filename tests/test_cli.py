@@ -9,7 +9,7 @@ import pytest
 
 from actors.contracts import Verdict, read_parquet
 from pipelines.jobs import JOBS, job_module
-from tests.conftest import EXAMPLES, ROOT, child_env
+from tests.conftest import EXAMPLES, ROOT, child_env, run_qvr
 
 
 def qvr(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -85,7 +85,7 @@ def test_registry_help_is_each_job_modules_help():
 
 
 @pytest.mark.slow
-def test_verify_job_end_to_end(tmp_path):
+def test_verify_job_end_to_end(tmp_path, ray_session):
     completions = tmp_path / "completions.jsonl"
     completions.write_text("\n".join(json.dumps(row) for row in [
         {"task_id": "examples/bell-state",
@@ -93,8 +93,8 @@ def test_verify_job_end_to_end(tmp_path):
         {"task_id": "examples/bell-state", "completion": "from qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\n"},
         {"task_id": "examples/ghz-function", "completion": "    return QuantumCircuit(n)\n"},
     ]) + "\n")
-    result = qvr("verify", "--config", "configs/verify-quickstart.yaml", "--completions", str(completions),
-                 f"run.root={tmp_path / 'runs'}", "--json")
+    result = run_qvr("verify", "--config", "configs/verify-quickstart.yaml", "--completions", str(completions),
+                     f"run.root={tmp_path / 'runs'}", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     summary = json.loads(lines[-1])

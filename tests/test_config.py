@@ -1,9 +1,13 @@
 """Config resolution: presets, typed overrides, and bad configs that must exit 2 naming the field."""
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
+import yaml
+from pydantic import Field
 
+from actors.config import Config, tagged_union
 from pipelines import cli
 from pipelines.config import ConfigError, load_yaml, resolve_config, split_override
 from pipelines.jobs import JOBS, job_module
@@ -181,3 +185,68 @@ def test_every_config_field_is_documented(job):
     for model in _models(job_module(job).Config):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} needs a docstring"
+
+
+# ---- a discriminated union of sections (the online job's `algorithm`) ----
+
+class _Clip(Config):
+    name: Literal["clip"] = "clip"
+    """The member's tag."""
+
+    eps: float = Field(0.2, gt=0.0)
+    """A field only this member has."""
+
+
+class _Reinforce(Config):
+    name: Literal["reinforce"] = "reinforce"
+    """The member's tag."""
+
+    baseline: bool = True
+    """A field only this member has."""
+
+
+class _Job(Config):
+    algorithm: tagged_union(_Clip, _Reinforce) = _Clip()
+    """Two members, told apart by name."""
+
+
+def test_a_union_members_fields_take_overrides_and_the_name_picks_the_member():
+    assert resolve_config(_Job, None, ["algorithm.eps=0.3"]).algorithm == _Clip(eps=0.3)  # no name: the first
+    chosen = resolve_config(_Job, None, ["algorithm.name=reinforce", "algorithm.baseline=false"]).algorithm
+    assert chosen == _Reinforce(baseline=False)
+
+
+@pytest.mark.parametrize("data, overrides, expected", [
+    ({}, ["algorithm.eps=-1"], ["override 'algorithm.eps=-1': algorithm.eps: bad value -1", "> 0.0"]),
+    ({"algorithm": {"eps": -1}}, [], ["algorithm.eps: bad value -1", "> 0.0"]),
+    ({}, ["algorithm.epz=1"], ["unknown key algorithm.epz (did you mean 'eps'?)", "under algorithm: name, eps, baseline"]),
+    ({"algorithm": {"name": "reinforce", "basline": 1}}, [], ["unknown key algorithm.basline", "did you mean 'baseline'"]),
+    ({}, ["algorithm.name=ppo"], ["algorithm.name: bad value 'ppo'", "one of 'clip', 'reinforce'"]),
+    ({"algorithm": {"name": "reinforce", "eps": 1}}, [],
+     ["unknown key algorithm.eps; allowed keys under algorithm: name, baseline"]),
+])
+def test_errors_inside_a_union_name_the_members_field(tmp_path, data, overrides, expected):
+    preset = tmp_path / "job.yaml"
+    preset.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as error:
+        resolve_config(_Job, preset, overrides)
+    for text in expected:
+        assert text in str(error.value), str(error.value)
+
+
+def test_the_reference_lists_every_members_fields():
+    from pipelines.reference import _rows
+
+    keys = [key for key, *_ in _rows(_Job, set(), None)]
+    assert keys == ["`algorithm`", "`algorithm.name`", "`algorithm.eps`", "`algorithm.name`", "`algorithm.baseline`"]
+
+
+def test_the_online_job_picks_its_advantage_and_policy_loss_by_name():
+    online = job_module("grpo").Config
+    config = resolve_config(online, PRESETS[0].parent / "grpo-smoke.yaml",
+                            ["algorithm.advantage=rloo", "algorithm.policy_loss=cispo"])
+    assert (config.algorithm.name, config.algorithm.advantage, config.algorithm.policy_loss) == ("grpo", "rloo", "cispo")
+    with pytest.raises(ConfigError, match="algorithm.policy_loss: bad value 'ppo'.*one of 'ppo-clip', 'gspo', 'cispo'"):
+        resolve_config(online, None, ["algorithm.policy_loss=ppo"])
+    with pytest.raises(ConfigError, match=r"sampling.n \(4\) must equal the samples per prompt of grpo \(8\)"):
+        resolve_config(online, None, ["algorithm.group_size=8", "sampling.n=4"])

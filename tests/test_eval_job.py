@@ -4,14 +4,12 @@ evaluated end to end on CPU with its report, plot and samples, and HumanEval's r
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pipelines.cli import main
-from tests.conftest import EXAMPLES, ROOT, child_env
+from tests.conftest import EXAMPLES, ROOT, run_qvr
 
 EXAMPLE_IDS = ["examples/bell-state", "examples/ghz-function", "examples/transpile-fake-backend",
                "examples/sampler-counts", "examples/qasm3-roundtrip"]
@@ -90,7 +88,7 @@ def test_tasks_alone_is_one_benchmark_named_after_the_file(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_task_file_alone_evaluates_as_its_own_benchmark(tmp_path):
+def test_a_task_file_alone_evaluates_as_its_own_benchmark(tmp_path, ray_session):
     """The acceptance command: `qvr eval --tasks pipelines/tasks/examples/qiskit-basics.jsonl --canonical --json`."""
     code, summary, output = qvr("--tasks", str(EXAMPLES.relative_to(ROOT)), "--canonical",
                                 f"run.root={tmp_path / 'runs'}")
@@ -120,12 +118,11 @@ def test_a_qvr_run_directory_resolves_to_its_final_policy(tmp_path):
     assert resolve_model("Qwen/Qwen2.5-Coder-14B-Instruct") == "Qwen/Qwen2.5-Coder-14B-Instruct"
 
 
-def qvr(*args: str, timeout: int = 900) -> tuple[int, dict, str]:
-    result = subprocess.run([str(Path(sys.executable).parent / "qvr"), "eval", *args, "--json"], cwd=ROOT,
-                            env=child_env(), capture_output=True, text=True, timeout=timeout)
-    output = result.stdout + result.stderr[-5000:]
+def qvr(*args: str) -> tuple[int, dict, str]:
+    """`qvr eval ARGS --json` in this process (on the session's Ray: the tests ask for ray_session)."""
+    result = run_qvr("eval", *args, "--json")
     last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "{}"
-    return result.returncode, json.loads(last) if last.startswith("{") else {}, output
+    return result.returncode, json.loads(last) if last.startswith("{") else {}, result.stdout + result.stderr[-5000:]
 
 
 POOL = ["pool.workers=1", "pool.slots_per_worker=2", "pool.cpus_per_slot=0.25", "ray.num_cpus=2",
@@ -153,7 +150,7 @@ def check_outputs(summary: dict) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_completions_made_elsewhere_score_exactly(tmp_path):
+def test_completions_made_elsewhere_score_exactly(tmp_path, ray_session):
     right = {"examples/bell-state": "```python\nfrom qiskit import QuantumCircuit\nqc = QuantumCircuit(2)\nqc.h(0)\n"
                                     "qc.cx(0, 1)\n```",
              "examples/ghz-function": "    qc = QuantumCircuit(n)\n    qc.h(0)\n    for q in range(n - 1):\n"
@@ -181,7 +178,7 @@ def test_completions_made_elsewhere_score_exactly(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_models_end_to_end_side_by_side(tmp_path):
+def test_tiny_models_end_to_end_side_by_side(tmp_path, ray_session):
     """Two tiny models (one given as a qvr run directory) on CPU: greedy and sampled, one report."""
     from actors.rollout.testing import save_tiny_model
 
@@ -216,9 +213,9 @@ def test_tiny_models_end_to_end_side_by_side(tmp_path):
 
 
 @pytest.mark.slow
-def test_humaneval_canonical_solutions_all_pass(tmp_path):
+def test_humaneval_canonical_solutions_all_pass(tmp_path, ray_session):
     code, summary, output = qvr("--canonical", 'benchmarks={"humaneval": {"tasks": {"source": "humaneval"}}}',
-                                *POOL, "verifier.timeout_s=30", f"run.root={tmp_path / 'runs'}", timeout=1200)
+                                *POOL, "verifier.timeout_s=30", f"run.root={tmp_path / 'runs'}")
     assert code == 0, output
     metrics = summary["benchmarks"]["humaneval"]
     print(f"HumanEval canonical: {metrics['passed']}/{metrics['tasks']}, isolation {metrics['isolation']}")

@@ -14,6 +14,7 @@ from actors.contracts import Task, Verdict
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
 from actors.verify.feedback import SHARED_NOTE, FeedbackConfig, build_feedback, render_feedback, secrets_of
+from tests.conftest import run_qvr
 
 MARKER = "QVR_HIDDEN_MARKER_7731"
 EXPECTED = "424242"
@@ -244,7 +245,7 @@ def test_shared_counts_are_the_parents_not_the_candidates():
 
 
 @pytest.mark.slow
-def test_qvr_verify_feedback_shows_what_the_policy_would_read(tmp_path):
+def test_qvr_verify_feedback_shows_what_the_policy_would_read(tmp_path, ray_session):
     """`qvr verify --feedback PRESET` on the attacks, in both isolations (a task marked each way):
     the feedback column holds nothing of the tests where the candidate shared their process, and
     the candidate's own errors where it did not."""
@@ -252,19 +253,17 @@ def test_qvr_verify_feedback_shows_what_the_policy_would_read(tmp_path):
 
     import pyarrow.parquet as pq
 
-    from tests.test_cli import qvr
-
     tasks, completions = tmp_path / "tasks.jsonl", tmp_path / "completions.jsonl"
     rows = [dict(task_id=f"attack/{mode}", family="test", harness="unittest", prompt="", tests=ATTACK_TESTS,
                  metadata={"isolation": mode}) for mode in ("shared", "split")]
     tasks.write_text("".join(json.dumps(row) + "\n" for row in rows))
     completions.write_text("".join(json.dumps({"task_id": row["task_id"], "completion": code}) + "\n"
                                    for row in rows for code in ATTACKS.values()))
-    result = qvr("verify", "--config", "configs/verify-quickstart.yaml", "--tasks", str(tasks), "--completions",
-                 str(completions), "--feedback", "configs/grpo-multiturn-smoke.yaml",
-                 "feedback.include=[errors,measures,tests]", f"run.root={tmp_path / 'runs'}", "--json")
-    assert result.returncode == 0, result.stdout + result.stderr
-    table = pq.read_table(json.loads(result.stdout.strip().splitlines()[-1])["verdicts"]).to_pylist()
+    result = run_qvr("verify", "--config", "configs/verify-quickstart.yaml", "--tasks", str(tasks), "--completions",
+                     str(completions), "--feedback", "configs/grpo-multiturn-smoke.yaml",
+                     "feedback.include=[errors,measures,tests]", f"run.root={tmp_path / 'runs'}", "--json")
+    assert result.returncode == 0, result.output
+    table = pq.read_table(result.summary["verdicts"]).to_pylist()
     assert len(table) == 2 * len(ATTACKS)
     for row in table:
         assert not smuggled(row["feedback"]), row
@@ -277,7 +276,5 @@ def test_qvr_verify_feedback_shows_what_the_policy_would_read(tmp_path):
 
 
 def test_verify_feedback_needs_a_multi_turn_preset(tmp_path):
-    from tests.test_cli import qvr
-
-    result = qvr("verify", "--config", "configs/verify-quickstart.yaml", "--feedback", "configs/grpo-smoke.yaml")
+    result = run_qvr("verify", "--config", "configs/verify-quickstart.yaml", "--feedback", "configs/grpo-smoke.yaml")
     assert result.returncode == 2 and "configs/grpo-smoke.yaml" in result.stderr and "max_turns" in result.stderr

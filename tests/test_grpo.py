@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import EXAMPLES, ROOT, child_env
+from tests.conftest import EXAMPLES, ROOT, child_env, run_qvr
 
 pytestmark = pytest.mark.slow
 METRICS = {"reward_mean", "reward_std", "pass_rate", "format_reward", "zero_variance_groups", "response_length",
@@ -27,27 +27,21 @@ OVERRIDES = ("producer.prompts_per_step=5",)
 
 
 @pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    import ray
-
+def policy(tmp_path_factory, ray_session):
     from pipelines.job import RayConfig
     from pipelines.offline.bootstrap import sft_tiny_policy
     from pipelines.tasks.loader import TaskSourceConfig, load_tasks
 
     root = tmp_path_factory.mktemp("policy")
-    try:
-        return sft_tiny_policy(root / "tiny", load_tasks(TaskSourceConfig(source=str(EXAMPLES))), root,
-                               ray=RayConfig(num_cpus=2, include_dashboard=True), evaluate_on=str(EXAMPLES))
-    finally:
-        ray.shutdown()  # the GRPO runs below start their own
+    return sft_tiny_policy(root / "tiny", load_tasks(TaskSourceConfig(source=str(EXAMPLES))), root,
+                           ray=RayConfig(num_cpus=2, include_dashboard=True), evaluate_on=str(EXAMPLES))
 
 
 def grpo(root: Path, policy: Path, *args: str) -> tuple[int, dict, str]:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "qvr"), "grpo", "--config", "configs/grpo-smoke.yaml",
-         f"run.root={root}", f"rollout.model={policy}", *OVERRIDES, "--json", *args],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=900)
-    return result.returncode, json.loads(result.stdout.strip().splitlines()[-1]), result.stdout + result.stderr[-4000:]
+    """`qvr grpo` on the smoke preset, in this process on the session's Ray."""
+    result = run_qvr("grpo", "--config", "configs/grpo-smoke.yaml", f"run.root={root}", f"rollout.model={policy}",
+                     *OVERRIDES, "--json", *args)
+    return result.returncode, result.summary, result.stdout + result.stderr[-4000:]
 
 
 def session_processes(session: int) -> list[int]:
@@ -84,7 +78,7 @@ def weights(run_summary: dict) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, policy):
+def uninterrupted(tmp_path_factory, policy, ray_session):
     # A checkpoint every 2 steps: step 1 ends without a report to Ray Train, the ranks' own barrier
     # alone keeps rank 1 from asking for step 2's batch before rank 0 has published (it hung once).
     code, summary, output = grpo(tmp_path_factory.mktemp("runs"), policy, "checkpoint.every=2")

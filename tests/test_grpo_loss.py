@@ -19,7 +19,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from actors.learner.algorithms.grpo import GrpoConfig, group_advantages, grpo_loss
+from actors.learner.algorithms.advantages.grpo import group_advantages
+from actors.learner.algorithms.grpo import GrpoConfig, grpo_loss
 
 F64 = torch.float64
 OLD = [[-1.0, -1.0, -1.0], [-1.0, -1.0, -1.0]]

@@ -8,12 +8,13 @@ import torch
 
 from actors.contracts import Task, Verdict
 from actors.learner import checkpoint
-from actors.learner.algorithms import algorithm_module
-from actors.learner.algorithms.grpo import GrpoConfig, Sample, collate, score_step
+from actors.learner.algorithms.grpo import Grpo, GrpoConfig
 from actors.learner.config import LearnerConfig, LoraConfig
 from actors.learner.experience import RankBatch, shard
 from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs
 from actors.learner.producer import ProducerConfig, tasks_for_step
+from actors.learner.samples import TrainSample, collate_samples
+from actors.learner.scoring import score_step
 from actors.learner.train_loop import skip_inference_comm_build
 from actors.rollout.engine import RolloutCompletion
 from actors.rollout.testing import save_tiny_model
@@ -48,10 +49,10 @@ def samples_for(model, count=4, seed=0):
     for index in range(count):
         prompt = torch.randint(3, 200, (3 + index,), generator=generator).tolist()
         completion = torch.randint(3, 200, (5 + 2 * index,), generator=generator).tolist()
-        samples.append(Sample(prompt_ids=prompt, completion_ids=completion, rollout_logprobs=[0.0] * len(completion),
+        samples.append(TrainSample(prompt_ids=prompt, completion_ids=completion, rollout_logprobs=[0.0] * len(completion),
                               advantage=1.0 if index % 2 == 0 else -1.0))
     with torch.no_grad():
-        logprobs, _ = token_logprobs(model, collate(samples))
+        logprobs, _ = token_logprobs(model, collate_samples(samples))
     for row, sample in enumerate(samples):
         sample.rollout_logprobs = logprobs[row, : len(sample.completion_ids)].tolist()
     return samples
@@ -60,7 +61,7 @@ def samples_for(model, count=4, seed=0):
 def test_token_logprobs_pick_each_completion_token(tiny):
     model, _ = load_policy(LearnerConfig(), tiny, with_reference=False)
     samples = samples_for(model, count=3)
-    batch = collate(samples)
+    batch = collate_samples(samples)
     logprobs, entropy = token_logprobs(model, batch, with_entropy=True)
     assert logprobs.shape == batch["completion_mask"].shape == entropy.shape
     for row, sample in enumerate(samples):
@@ -75,13 +76,24 @@ def test_token_logprobs_pick_each_completion_token(tiny):
 
 
 def test_shard_gives_every_rank_the_same_number_of_micro_batches():
-    samples = [Sample([1], [2] * (i + 1), [0.0] * (i + 1), 1.0) for i in range(5)]
+    samples = [TrainSample([1], [2] * (i + 1), [0.0] * (i + 1), 1.0) for i in range(5)]
     shares = shard(samples, world_size=2, micro_batch_size=2)
     assert [len(share) for share in shares] == [2, 2]
     assert sorted(len(s.completion_ids) for share in shares for micro in share for s in micro) == [1, 2, 3, 4, 5]
     assert [len(micro) for micro in shares[1]] == [2, 0]  # rank 1 holds 2 samples: one padding micro-batch
-    padding = collate(shares[1][1])
+    padding = collate_samples(shares[1][1])
     assert padding["completion_mask"].sum() == 0 and padding["input_ids"].shape[0] == 1
+
+
+def test_named_sums_add_up_by_name_and_reduce_over_ranks_by_name(process_group):
+    from actors.learner.sums import Sums, all_reduce
+
+    totals, sums = Sums(loss=0.5), Sums()
+    sums.add({"tokens": 3.0, "kl": 0.5})
+    sums.add({"kl": 0.25, "tokens": 2.0})
+    all_reduce(totals, sums)  # one rank: the same values, each back under its own name
+    assert sums == {"kl": 0.75, "tokens": 5.0} and totals == {"loss": 0.5}
+    assert sums["pairs"] == 0.0 and "pairs" not in sums  # a name never added reads 0
 
 
 def test_tasks_for_step_cover_every_task_each_pass_and_repeat_exactly():
@@ -110,7 +122,7 @@ def test_score_step_turns_verdicts_into_advantages_and_drops_what_the_loss_would
             verdicts.append(Verdict(task_id=name, sample_idx=index, status="passed" if reward == 1.0 else "failed",
                                     tests_passed=int(reward * 2), tests_total=2, reward=reward))
     grpo = GrpoConfig(group_size=4)
-    batch, stats = score_step(0, tasks, completions, verdicts, grpo, world_size=2, micro_batch_size=8)
+    batch, stats = score_step(0, tasks, completions, verdicts, Grpo(grpo), world_size=2, micro_batch_size=8)
     kept = [(micro["advantages"][row].item(), int(micro["completion_mask"][row].sum()))
             for rank in (0, 1) for micro in batch[rank].micro_batches for row in range(micro["advantages"].shape[0])]
     assert len(kept) == 7  # group b (all equal) and c's truncated sample are gone
@@ -120,11 +132,11 @@ def test_score_step_turns_verdicts_into_advantages_and_drops_what_the_loss_would
     assert stats["zero_variance_groups"] == pytest.approx(1 / 3)
     assert stats["pass_rate"] == pytest.approx(7 / 12) and stats["samples_trained"] == 7
     assert stats["truncated_fraction"] == pytest.approx(1 / 12)
-    seq_mean, _ = score_step(0, tasks, completions, verdicts, grpo.model_copy(update={"aggregation": "seq-mean-token-sum"}),
+    seq_mean, _ = score_step(0, tasks, completions, verdicts, Grpo(grpo.model_copy(update={"aggregation": "seq-mean-token-sum"})),
                              world_size=1, micro_batch_size=8)
     assert seq_mean[0].num_items == 7
     with pytest.raises(RuntimeError, match="no completion or verdict"):
-        score_step(0, tasks, completions[:-1], verdicts, grpo, world_size=1, micro_batch_size=8)
+        score_step(0, tasks, completions[:-1], verdicts, Grpo(grpo), world_size=1, micro_batch_size=8)
 
 
 def test_lora_weights_are_published_merged_and_the_reference_is_the_base(tiny):
@@ -166,38 +178,37 @@ def deepspeed_engine(tiny, micro_batch_size):
 def test_one_deepspeed_step_lowers_the_loss_and_micro_batches_add_up(tiny, process_group, tmp_path):
     from actors.learner.train_loop import learn
 
-    grpo = algorithm_module("grpo")
-    config = GrpoConfig(group_size=2, old_logprobs="rollout", importance_cap=None, beta=0.01)
+    grpo = Grpo(GrpoConfig(group_size=2, old_logprobs="rollout", importance_cap=None, beta=0.01))
     engine, reference = deepspeed_engine(tiny, micro_batch_size=2)
     samples = samples_for(engine.module)
     num_items = float(sum(len(s.completion_ids) for s in samples))
 
     def fixed_batch_loss(module):
-        batch = collate(samples)
+        batch = collate_samples(samples)
         with torch.no_grad():
             logprobs, _ = token_logprobs(module, batch)
             ref_logprobs, _ = token_logprobs(reference, batch)
-        return grpo.batch_loss(batch, logprobs, ref_logprobs, config, num_items)[0].item()
+        return grpo.batch_loss(batch, logprobs, ref_logprobs, num_items)[0].item()
 
     before = fixed_batch_loss(engine.module)
-    split = RankBatch(step=0, micro_batches=[collate(m) for m in shard(samples, 1, 2)[0]], num_items=num_items, samples=4)
+    split = RankBatch(step=0, micro_batches=[collate_samples(m) for m in shard(samples, 1, 2)[0]], num_items=num_items, samples=4)
     assert len(split.micro_batches) == 2
-    sums = learn(engine, split, grpo, config, reference, lora=False, world=1)
+    totals, _ = learn(engine, split, grpo, reference, lora=False, world=1)
     after = fixed_batch_loss(engine.module)
     assert after < before - 1e-4, (before, after)
-    assert sums[0].item() == pytest.approx(before, abs=1e-5)  # the micro-batch losses sum to the batch's
+    assert totals["loss"] == pytest.approx(before, abs=1e-5)  # the micro-batch losses sum to the batch's
 
     # Accumulating two micro-batches must give the gradient of the whole batch in one pass
     # (compared by its norm: Adam's first step is nearly sign(g), so weights would hide a 2x error).
     whole, whole_reference = deepspeed_engine(tiny, micro_batch_size=4)
-    learn(whole, RankBatch(step=0, micro_batches=[collate(samples)], num_items=num_items, samples=4), grpo, config,
+    learn(whole, RankBatch(step=0, micro_batches=[collate_samples(samples)], num_items=num_items, samples=4), grpo,
           whole_reference, lora=False, world=1)
     split_norm, whole_norm = float(engine.get_global_grad_norm()), float(whole.get_global_grad_norm())
     assert split_norm > 0 and split_norm == pytest.approx(whole_norm, rel=1e-4)
 
-    nothing = RankBatch(step=0, micro_batches=[collate([])], num_items=0.0, samples=0)
+    nothing = RankBatch(step=0, micro_batches=[collate_samples([])], num_items=0.0, samples=0)
     frozen = {name: p.detach().clone() for name, p in engine.module.named_parameters()}
-    learn(engine, nothing, grpo, config, reference, lora=False, world=1)
+    learn(engine, nothing, grpo, reference, lora=False, world=1)
     assert all(torch.equal(frozen[name], p) for name, p in engine.module.named_parameters())
 
     checkpoint.save(engine, tmp_path, {"step": 1, "policy_version": 1}, rank=0)
@@ -214,28 +225,26 @@ def test_updates_per_batch_take_mu_steps_against_the_policy_before_the_first(tin
     had before the batch's first step, so a batch teaches more than one step does."""
     from actors.learner.train_loop import learn
 
-    grpo = algorithm_module("grpo")
-
     def run(updates):
-        config = GrpoConfig(group_size=2, beta=0.0, importance_cap=None, updates_per_batch=updates)
+        grpo = Grpo(GrpoConfig(group_size=2, beta=0.0, importance_cap=None, updates_per_batch=updates))
         engine, _ = deepspeed_engine(tiny, micro_batch_size=2)
         samples = samples_for(engine.module)
-        batch = RankBatch(step=0, micro_batches=[collate(m) for m in shard(samples, 1, 2)[0]],
+        batch = RankBatch(step=0, micro_batches=[collate_samples(m) for m in shard(samples, 1, 2)[0]],
                           num_items=float(sum(len(s.completion_ids) for s in samples)), samples=4)
         with torch.no_grad():
             before = [token_logprobs(engine.module, micro)[0] for micro in batch.micro_batches]
-        sums = learn(engine, batch, grpo, config, None, lora=False, world=1)
+        totals, _ = learn(engine, batch, grpo, None, lora=False, world=1)
         with torch.no_grad():
             after = [token_logprobs(engine.module, micro)[0] for micro in batch.micro_batches]
         gain = sum(float(((a - b) * m["completion_mask"] * m["advantages"][:, None]).sum())
                    for a, b, m in zip(after, before, batch.micro_batches))
-        return engine, batch, before, sums, gain
+        return engine, batch, before, totals, gain
 
-    engine, batch, before, sums, gain_three = run(3)
+    engine, batch, before, totals, gain_three = run(3)
     assert engine.global_steps == 3
     for micro, logprobs in zip(batch.micro_batches, before):
         assert torch.allclose(micro["logprobs_before_update"], logprobs, atol=1e-6)
-    assert sums[0].item() != 0.0  # the first step's loss is what the step reports
+    assert totals["loss"] != 0.0  # the first step's loss is what the step reports
     one, one_batch, _, _, gain_one = run(1)
     assert one.global_steps == 1 and "logprobs_before_update" not in one_batch.micro_batches[0]
     # Advantage-weighted logprob change: positive samples up, negative down, more after 3 steps.
@@ -278,8 +287,7 @@ def test_zero3_and_lora_learners_step_and_publish_full_weights(tiny, process_gro
 
     from actors.learner.train_loop import _published_weights, deepspeed_config, learn, prepare_reference
 
-    grpo = algorithm_module("grpo")
-    algo = GrpoConfig(group_size=2, old_logprobs="rollout", importance_cap=None, beta=0.01)
+    grpo = Grpo(GrpoConfig(group_size=2, old_logprobs="rollout", importance_cap=None, beta=0.01))
     lora = LoraConfig(enabled=variant == "lora", r=4, alpha=8, target_modules=["q_proj", "v_proj"])
     config = LearnerConfig(lr=1e-2, micro_batch_size=2, zero_stage=3 if variant == "zero3" else 2, lora=lora)
     model, reference = load_policy(config, tiny, with_reference=True)
@@ -290,10 +298,10 @@ def test_zero3_and_lora_learners_step_and_publish_full_weights(tiny, process_gro
     engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
                                       config=ds_config, dist_init_required=False)
     reference = prepare_reference(reference, config, ds_config, engine.device)
-    batch = RankBatch(step=0, micro_batches=[collate(m) for m in shard(samples, 1, 2)[0]],
+    batch = RankBatch(step=0, micro_batches=[collate_samples(m) for m in shard(samples, 1, 2)[0]],
                       num_items=float(sum(len(s.completion_ids) for s in samples)), samples=4)
-    sums = learn(engine, batch, grpo, algo, reference, lora=lora.enabled, world=1)
-    assert sums[1].item() == batch.num_items
+    _, sums = learn(engine, batch, grpo, reference, lora=lora.enabled, world=1)
+    assert sums["tokens"] == batch.num_items
     after = _published_weights(engine, config, rank=0)
     assert set(after) == set(before)
     assert all(after[name].shape == before[name].shape for name in before)

@@ -35,11 +35,11 @@ def test_each_epoch_is_a_seeded_permutation_cut_into_global_batches():
 
 
 def test_ranks_share_a_step_with_equal_micro_batch_counts_and_the_global_count():
-    from actors.learner.algorithms import sft
+    from actors.learner.algorithms.sft import Sft, SftConfig
 
     plan = OfflinePlan(rows=5, epochs=1, global_batch_size=5, shuffle=False)
     rows = [{"prompt_ids": [1, 2], "completion_ids": [3] * (i + 1), "row_id": i} for i in range(5)]
-    batches = [OfflineSource(rows, plan, sft, sft.SftConfig(), rank, 2, 2, 0).get_batch(0) for rank in (0, 1)]
+    batches = [OfflineSource(rows, plan, Sft(SftConfig()), rank, 2, 2, 0).get_batch(0) for rank in (0, 1)]
     assert [len(b.micro_batches) for b in batches] == [2, 2]  # rank 0: 3 rows, rank 1: 2 rows (+ nothing)
     assert [b.samples for b in batches] == [3, 2]
     assert all(b.num_items == 15.0 for b in batches)  # 1 + 2 + 3 + 4 + 5 target tokens, all ranks
@@ -124,7 +124,7 @@ def test_resume_from_a_folder_that_is_no_run_or_has_no_checkpoint_is_a_config_er
     assert "no complete checkpoint" in capsys.readouterr().err
 
 
-def test_a_dataset_whose_rows_all_drop_when_tokenized_exits_2_naming_file_and_reasons(tiny, tmp_path, capsys):
+def test_a_dataset_whose_rows_all_drop_when_tokenized_exits_2_naming_file_and_reasons(tiny, tmp_path, capsys, ray_session):
     from pipelines.cli import main
 
     long = write_jsonl(tmp_path / "long.jsonl", [{"prompt": "qc.h(0) " * 200, "completion": "x"}] * 3)
@@ -136,16 +136,6 @@ def test_a_dataset_whose_rows_all_drop_when_tokenized_exits_2_naming_file_and_re
 
 
 # ---- end to end ----
-
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    from pipelines.job import RayConfig, connect_ray
-
-    connect_ray(RayConfig(num_cpus=2, include_dashboard=True))
-    yield
-    ray.shutdown()
 
 
 def offline_config(job: str, tmp_path: Path, train_seeds: int = 3, lr: float = 3e-3, **settings):

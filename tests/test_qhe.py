@@ -81,16 +81,7 @@ def test_wrong_completions_fail(qhe, verifier, calibrated):
     assert collections.Counter(v.isolation for v in verdicts) == {"split": 2 * 127, "shared": 2 * 11}
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, namespace="qvr-test-qhe")
-    yield ray
-    ray.shutdown()
-
-
-def test_144_of_151_pass_with_the_qpu_gateway(qhe, calibrated, ray_local):
+def test_144_of_151_pass_with_the_qpu_gateway(qhe, calibrated, ray_session):
     """Only tasks that open a QiskitRuntimeService use the gateway, and each of them fails offline: so
     with the gateway the 138 offline passes stand, and the tasks that fail offline are run again."""
     _, verdicts = calibrated

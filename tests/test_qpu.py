@@ -139,16 +139,7 @@ def test_persistent_transient_errors_end_in_a_clear_error():
     assert len(times) == 3 and times[1] - times[0] >= 4 * 0.5 and times[2] - times[1] >= 8 * 0.5  # backoff, jittered
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, namespace="qvr-test-qpu")
-    yield ray
-    ray.shutdown()
-
-
-def test_sandbox_primitives_reach_the_gateway_with_their_wait_recorded(ray_local):
+def test_sandbox_primitives_reach_the_gateway_with_their_wait_recorded(ray_session):
     from actors.contracts import Task
     from actors.verify.config import VerifierConfig
     from actors.verify.executor import VerificationJob

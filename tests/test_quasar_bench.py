@@ -1,22 +1,17 @@
 """`qvr bench verifier` with the ``qasm`` workload only: seconds per QUASAR verification."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, child_env
+from tests.conftest import run_qvr
 
 pytestmark = pytest.mark.slow
 
 
-def test_bench_verifier_qasm_json(tmp_path):
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "qvr"), "bench", "verifier", "verifier.workloads=[qasm]",
-         "verifier.qasm_qubits=[4]", "verifier.qasm_samples=2", f"run.root={tmp_path}", "--json"],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+def test_bench_verifier_qasm_json(tmp_path, ray_session):
+    result = run_qvr("bench", "verifier", "verifier.workloads=[qasm]",
+         "verifier.qasm_qubits=[4]", "verifier.qasm_samples=2", f"run.root={tmp_path}", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert "small" not in summary and "qhe" not in summary

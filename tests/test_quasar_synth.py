@@ -1,24 +1,19 @@
 """`qvr synth` with family quasar, end to end on a small spec: verified references, the JSON line."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from actors.contracts import Task, read_parquet
-from tests.conftest import ROOT, child_env
+from tests.conftest import run_qvr
 
 pytestmark = pytest.mark.slow
 
 
-def test_quasar_synth_writes_tasks_with_verified_references(tmp_path):
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "qvr"), "synth", "--config", "configs/synth-quasar-smoke.yaml",
+def test_quasar_synth_writes_tasks_with_verified_references(tmp_path, ray_session):
+    result = run_qvr("synth", "--config", "configs/synth-quasar-smoke.yaml",
          "quasar.problems=[vertex_cover, matching]", "quasar.qubits=[3]", "quasar.layers=[1]",
-         "quasar.seeds_per_problem=1", f"run.root={tmp_path}", "--json"],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+         "quasar.seeds_per_problem=1", f"run.root={tmp_path}", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) >= {"tasks", "problem_types", "reference_reward_mean", "output"}

@@ -94,7 +94,7 @@ def stop_head(head: subprocess.Popen) -> None:
     except ProcessLookupError:
         return
     try:
-        head.wait(60)
+        head.wait(10)  # a head that takes longer to stop (tens of seconds, seen here) is killed: its temp dir goes too
     except subprocess.TimeoutExpired:
         os.killpg(head.pid, 9)
         head.wait()

@@ -36,7 +36,7 @@ def test_held_out_pass_at_1_is_read_from_each_kind_of_stage_summary():
     assert heldout_pass_at_1("synth", {"tasks": 3, "output": "x"}) == []
 
 
-def test_a_bad_stage_preset_value_is_a_config_error_before_anything_runs(tmp_path, capsys):
+def test_a_bad_stage_preset_value_is_a_config_error_before_anything_runs(tmp_path, capsys, ray_session):
     from pipelines.cli import main
 
     recipe = tmp_path / "recipe.yaml"
@@ -48,7 +48,7 @@ def test_a_bad_stage_preset_value_is_a_config_error_before_anything_runs(tmp_pat
 
 
 @pytest.mark.slow
-def test_stages_feed_each_other_by_path_and_a_rerun_runs_only_unfinished_stages(tmp_path, capsys):
+def test_stages_feed_each_other_by_path_and_a_rerun_runs_only_unfinished_stages(tmp_path, capsys, ray_session):
     from pipelines.cli import main
 
     recipe = write_two_stage_recipe(tmp_path / "recipe.yaml", "tiny")

@@ -31,15 +31,6 @@ def model_dir(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, namespace="qvr-test-rollout")
-    yield
-    ray.shutdown()
-
-
 def reference_model(model_dir, state_dict=None):
     from transformers import AutoModelForCausalLM
 
@@ -90,7 +81,7 @@ class ServedPolicy:
 
 
 @pytest.fixture(scope="module", params=["transformers", "vllm"])
-def served(request, model_dir, ray_cluster):
+def served(request, model_dir, ray_session):
     import ray
 
     if request.param == "vllm":
@@ -177,7 +168,7 @@ def test_worker_rejects_bad_requests(served):
 # ---------------------------------------------------------------- RolloutGroup
 
 
-def test_group_replaces_a_killed_worker_and_retries_its_requests(model_dir, ray_cluster):
+def test_group_replaces_a_killed_worker_and_retries_its_requests(model_dir, ray_session):
     import ray
 
     config = RolloutConfig(engine="transformers", model=str(model_dir), workers=2, max_model_len=512)
@@ -209,7 +200,7 @@ def test_group_replaces_a_killed_worker_and_retries_its_requests(model_dir, ray_
         assert max_logprob_error(reference, completions) < LOGPROB_TOLERANCE
 
 
-def test_streams_in_several_threads_replace_a_dead_worker_once(model_dir, ray_cluster):
+def test_streams_in_several_threads_replace_a_dead_worker_once(model_dir, ray_session):
     """Multi-turn rollouts stream each later turn in its own thread: every stream that meets the same
     dead worker retries its prompts, and the worker is replaced once, not once per stream."""
     from concurrent.futures import ThreadPoolExecutor
@@ -227,7 +218,7 @@ def test_streams_in_several_threads_replace_a_dead_worker_once(model_dir, ray_cl
             assert [c.task_id for c in completions] == [p.task_id for p in prompts]
 
 
-def test_group_start_failure_is_clear(tmp_path, ray_cluster):
+def test_group_start_failure_is_clear(tmp_path, ray_session):
     with pytest.raises(RuntimeError, match="(?s)failed to start.*does not exist"):
         RolloutGroup(RolloutConfig(engine="transformers", model=str(tmp_path / "missing")))
 

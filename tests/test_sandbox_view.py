@@ -19,7 +19,7 @@ import pytest
 
 from actors.contracts import Completion, Verdict, read_parquet
 from actors.verify.sandbox.isolation import plan_view
-from tests.conftest import EXAMPLES, ROOT, child_env
+from tests.conftest import EXAMPLES, ROOT, child_env, run_qvr
 
 
 def shown(plan: dict) -> dict[str, str]:
@@ -147,7 +147,7 @@ def test_a_regular_install_shows_nothing_of_qvr_or_its_tasks(tmp_path):
 
 
 @pytest.mark.slow
-def test_qvr_verify_does_not_pass_a_reference_read_off_the_disk(tmp_path):
+def test_qvr_verify_does_not_pass_a_reference_read_off_the_disk(tmp_path, ray_session):
     """The issue's attack through the CLI, split mode: the task file copied elsewhere (so
     `--tasks` hides only the copy), the completion reads the original through the project's path
     and execs its reference solution. On main this passed 1/1."""
@@ -162,12 +162,10 @@ def test_qvr_verify_does_not_pass_a_reference_read_off_the_disk(tmp_path):
             "        exec(row['reference_solution'])\n")
     completions = tmp_path / "completions.jsonl"
     completions.write_text(json.dumps({"task_id": "examples/bell-state", "completion": f"```python\n{code}```"}) + "\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "pipelines", "verify", "--tasks", str(tasks), "--completions", str(completions),
-         "verifier.isolation=split", f"run.root={tmp_path / 'runs'}", "ray.num_cpus=2", "--json"],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+    result = run_qvr("verify", "--tasks", str(tasks), "--completions", str(completions), "verifier.isolation=split",
+                     f"run.root={tmp_path / 'runs'}", "ray.num_cpus=2", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = result.summary
     assert summary["total"] == 1 and summary["passed"] == 0, summary
     assert summary["by_isolation"]["split"] == 1
     # It failed because the file was not there to read, not for another reason ...

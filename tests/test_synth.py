@@ -1,15 +1,13 @@
 """`qvr synth` end to end on a small spec: the Parquet of Tasks, the quality gates, determinism."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from actors.contracts import Task, read_parquet
-from tests.conftest import ROOT, child_env
+from tests.conftest import run_qvr
 
 pytestmark = pytest.mark.slow
 TEMPLATES = ["bell_state", "ghz_state", "qft_basis_state"]
@@ -20,15 +18,13 @@ def synth(tmp_path: Path, *overrides: str) -> dict:
 
     chosen = [name for name in TEMPLATES if name in REGISTRY]
     assert len(chosen) == 3, f"pick three registered templates: {sorted(REGISTRY)}"
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "qvr"), "synth", "--config", "configs/synth-smoke.yaml",
-         f"spec.templates=[{', '.join(chosen)}]", f"run.root={tmp_path}", "--json", *overrides],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600)
+    result = run_qvr("synth", "--config", "configs/synth-smoke.yaml", f"spec.templates=[{', '.join(chosen)}]",
+                     f"run.root={tmp_path}", "--json", *overrides)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return result.summary
 
 
-def test_synth_writes_verified_tasks_deterministically(tmp_path):
+def test_synth_writes_verified_tasks_deterministically(tmp_path, ray_session):
     first = synth(tmp_path / "a")
     assert set(first) >= {"tasks", "areas", "templates", "reference_pass_rate", "mutant_kill_rate", "tasks_per_s", "output"}
     assert first["tasks"] == 6 and first["templates"] == 3 and first["rejected"] == 0
@@ -54,7 +50,7 @@ def test_synth_writes_verified_tasks_deterministically(tmp_path):
     assert kept and not {task.prompt for task in kept} & {task.prompt for task in tasks}
 
 
-def test_failing_specs_are_reported_not_dropped(tmp_path):
+def test_failing_specs_are_reported_not_dropped(tmp_path, ray_session):
     summary = synth(tmp_path, "spec.min_mutants_killed=99")
     assert summary["tasks"] == 0 and summary["rejected"] == 6
     rejected = [json.loads(line) for line in (Path(summary["run_dir"]) / "rejected.jsonl").read_text().splitlines()]
@@ -63,7 +59,7 @@ def test_failing_specs_are_reported_not_dropped(tmp_path):
     assert all("mutants fail the tests" in item["reason"] for item in rejected)
 
 
-def test_sample_buckets_from_a_local_model(tmp_path):
+def test_sample_buckets_from_a_local_model(tmp_path, ray_session):
     from actors.rollout.testing import save_tiny_model
 
     model = save_tiny_model(tmp_path / "tiny-model")

@@ -104,12 +104,12 @@ def test_a_trajectory_is_its_answers_and_feedback_with_the_policys_tokens_masked
 
 
 def test_the_engines_logprobs_are_the_learners_on_the_policys_tokens(engine):
-    from actors.learner.algorithms.grpo import Sample, collate
     from actors.learner.policy import token_logprobs
+    from actors.learner.samples import TrainSample, collate_samples
 
     trajectories, _, _ = rollout(engine, TurnsConfig(max_turns=2, stop_on_pass=False))
-    samples = [Sample(t.prompt_ids, t.completion_ids, t.logprobs, 0.0, loss_mask=t.loss_mask) for t in trajectories]
-    batch = collate(samples, pad_id=engine.tokenizer.pad_token_id)
+    samples = [TrainSample(t.prompt_ids, t.completion_ids, t.logprobs, 0.0, loss_mask=t.loss_mask) for t in trajectories]
+    batch = collate_samples(samples, pad_id=engine.tokenizer.pad_token_id)
     with torch.no_grad():
         learner, _ = token_logprobs(engine.model, batch)
     mask = batch["completion_mask"]
@@ -142,14 +142,15 @@ def test_the_reward_is_the_final_answers_shaped_by_the_turns_taken(engine):
 
 def test_the_loss_and_its_metrics_ignore_feedback_tokens():
     """A hand-built 2-turn trajectory: answer [1 1], feedback [0 0 0], answer [1]."""
-    from actors.learner.algorithms.grpo import GrpoConfig, Sample, collate, grpo_loss
+    from actors.learner.algorithms.grpo import GrpoConfig, grpo_loss
+    from actors.learner.samples import TrainSample, collate_samples
 
     config = GrpoConfig(group_size=2, beta=0.0, importance_cap=2.0, aggregation="token-mean")
     mask = [1.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     rollout_logprobs = [-1.0, -2.0, 0.0, 0.0, 0.0, -1.5]
-    samples = [Sample([7, 8], [11, 12, 20, 21, 22, 13], rollout_logprobs, advantage=1.0, loss_mask=mask),
-               Sample([7, 8], [14, 15], [-0.5, -0.5], advantage=-1.0)]
-    batch = collate(samples)
+    samples = [TrainSample([7, 8], [11, 12, 20, 21, 22, 13], rollout_logprobs, advantage=1.0, loss_mask=mask),
+               TrainSample([7, 8], [14, 15], [-0.5, -0.5], advantage=-1.0)]
+    batch = collate_samples(samples)
     assert batch["completion_mask"].tolist() == [mask, [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]]
     learner = torch.tensor([[-1.1, -1.9, -40.0, -40.0, -40.0, -1.5], [-0.5, -0.7, 0.0, 0.0, 0.0, 0.0]],
                            requires_grad=True)
@@ -167,7 +168,8 @@ def test_the_loss_and_its_metrics_ignore_feedback_tokens():
 
 
 def test_score_step_counts_only_the_policys_tokens():
-    from actors.learner.algorithms.grpo import GrpoConfig, score_step
+    from actors.learner.algorithms.grpo import Grpo, GrpoConfig
+    from actors.learner.scoring import score_step
     from actors.rollout.engine import RolloutCompletion
 
     task = Task(task_id="t", family="test", harness="program", prompt="p", tests="")
@@ -177,7 +179,7 @@ def test_score_step_counts_only_the_policys_tokens():
                                      prompt_token_ids=[9])]
     verdicts = [Verdict(task_id="t", sample_idx=index, status=status, tests_passed=0, tests_total=1, reward=reward)
                 for index, (status, reward) in enumerate([("passed", 1.0), ("failed", 0.0)])]
-    batch, stats = score_step(0, [task], completions, verdicts, GrpoConfig(group_size=2), 1, 4)
+    batch, stats = score_step(0, [task], completions, verdicts, Grpo(GrpoConfig(group_size=2)), 1, 4)
     assert batch[0].num_items == 4.0  # 2 policy tokens + 2, the 2 feedback tokens not counted
     assert batch[0].micro_batches[0]["completion_mask"].tolist() == [[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0]]
     assert stats["generated_tokens"] == 4.0

@@ -1,6 +1,9 @@
 """The learner: a Ray Train + DeepSpeed train loop that runs a whole RL run on each rank.
 
-``algorithms/`` holds the losses (one module each, chosen by name); ``policy`` loads the model
-and scores tokens; ``experience`` is what the producer hands the ranks; ``producer`` samples,
-verifies and scores; ``train_loop`` is the per-rank loop; ``checkpoint`` saves and restores it.
+``algorithms/`` holds the algorithms (a class each, their contract in ``algorithms/base.py``, chosen
+by their config's name; GRPO's advantage estimators and policy losses are registries of their own);
+``policy`` loads the model and scores tokens; ``experience`` is what the ranks train on; ``producer``
+samples and verifies, ``scoring`` turns a step's verdicts into the ranks' batches (``samples`` are
+its units); ``sums`` are the metrics' named additive sums; ``train_loop`` is the per-rank loop;
+``checkpoint`` saves and restores it.
 """

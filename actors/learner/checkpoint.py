@@ -53,8 +53,12 @@ def latest(root: str | Path) -> Path | None:
     Complete means Ray Train registered it after every rank had reported: its checkpoint
     manager's snapshot names it. A directory whose upload was cut short (the job killed while
     ranks were still reporting) is never chosen. Without a snapshot (checkpoints written outside
-    Ray Train), the highest step wins."""
+    Ray Train), the highest step wins. Of a run directory only its own ``checkpoints`` folder is
+    searched: a run may hold another run's checkpoints (GRPO's bootstrapped tiny policy is an SFT
+    run inside it), and those are never this run's."""
     root = Path(root)
+    if (root / "checkpoints").is_dir():
+        root = root / "checkpoints"
     registered = []
     for snapshot in root.rglob(RAY_TRAIN_SNAPSHOT):
         result = json.loads(snapshot.read_text()).get("latest_checkpoint_result") or {}

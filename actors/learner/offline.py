@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from actors.config import Config
 from actors.learner.experience import RankBatch, shard
+
+if TYPE_CHECKING:
+    from actors.learner.algorithms.base import OfflineAlgorithm
 
 ROW_ID = "row_id"
 """The column that numbers the rows 0..N-1 (the order the permutation applies to)."""
@@ -78,28 +81,27 @@ def read_rows(iterator: Any) -> list[dict[str, Any]]:
              for key, value in row.items()} for row in rows]
 
 
-def rank_batch(algorithm: Any, config: Any, rows: list[dict[str, Any]], step: int, rank: int, world: int,
+def rank_batch(algorithm: OfflineAlgorithm, rows: list[dict[str, Any]], step: int, rank: int, world: int,
                micro_batch_size: int, pad_id: int) -> RankBatch:
     """This rank's share of ``rows`` (all of the step's rows, every rank's), collated by the algorithm."""
     share = shard(rows, world, micro_batch_size)[rank]
     return RankBatch(step=step, micro_batches=[algorithm.collate(micro, pad_id) for micro in share],
-                     num_items=algorithm.count(rows, config), samples=sum(len(micro) for micro in share))
+                     num_items=algorithm.count(rows), samples=sum(len(micro) for micro in share))
 
 
 class OfflineSource:
     """The offline counterpart of the ExperienceProducer, local to each rank."""
 
-    def __init__(self, rows: list[dict[str, Any]], plan: OfflinePlan, algorithm: Any, config: Any, rank: int,
+    def __init__(self, rows: list[dict[str, Any]], plan: OfflinePlan, algorithm: OfflineAlgorithm, rank: int,
                  world: int, micro_batch_size: int, pad_id: int) -> None:
         if len(rows) != plan.rows:
             raise ValueError(f"the dataset has {len(rows)} rows, the plan {plan.rows}")
-        self.rows, self.plan, self.algorithm, self.config = rows, plan, algorithm, config
+        self.rows, self.plan, self.algorithm = rows, plan, algorithm
         self.rank, self.world, self.micro_batch_size, self.pad_id = rank, world, micro_batch_size, pad_id
 
     def get_batch(self, step: int) -> RankBatch:
         rows = [self.rows[index] for index in step_rows(self.plan, step)]
-        return rank_batch(self.algorithm, self.config, rows, step, self.rank, self.world, self.micro_batch_size,
-                          self.pad_id)
+        return rank_batch(self.algorithm, rows, step, self.rank, self.world, self.micro_batch_size, self.pad_id)
 
 
 class MetricsBoard:

@@ -3,9 +3,10 @@
 One Ray actor per run. A background thread, for step after step: takes the step's tasks,
 asks the RolloutGroup for G samples per task, streams each group into the VerifierPool (the
 verification service: the join, isolation calibration, backpressure) the moment it is sampled
-(verification overlaps generation), and hands completions and verdicts to the online algorithm's
-``score_step`` (GRPO: rewards, group advantages, what the loss keeps, dealt to the ranks). The
-producer knows no algorithm: it asks the one it is given how many samples each prompt needs. It runs at most ``max_policy_lag``
+(verification overlaps generation), and hands completions and verdicts to
+:func:`actors.learner.scoring.score_step` with the online algorithm (GRPO: rewards, group
+advantages, what the loss keeps, dealt to the ranks). The producer knows no algorithm: it asks the
+one it is given how many samples each prompt needs. It runs at most ``max_policy_lag``
 steps ahead of the weights the learner has published: 0 is on-policy (step t samples with the
 weights after step t-1), 1 lets step t+1's generation overlap step t's training.
 
@@ -29,8 +30,10 @@ from pydantic import Field
 
 from actors.config import Config
 from actors.contracts import Task, Verdict
-from actors.learner.algorithms import algorithm_of
+from actors.learner.algorithms import algorithm_for
+from actors.learner.algorithms.base import AlgorithmConfig, OnlineAlgorithm
 from actors.learner.experience import RankBatch
+from actors.learner.scoring import score_step
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.engine import RolloutCompletion
 from actors.rollout.turns import TurnsConfig
@@ -62,12 +65,12 @@ class ProducerConfig(Config):
 
 
 class ExperienceProducer:
-    def __init__(self, tasks: list[Task], config: ProducerConfig, algorithm: Config, rollout: RolloutConfig,
+    def __init__(self, tasks: list[Task], config: ProducerConfig, algorithm: AlgorithmConfig, rollout: RolloutConfig,
                  sampling: SamplingConfig, verifier: VerifierConfig, pool: PoolConfig, world_size: int,
                  micro_batch_size: int, group: Any = None, verifier_pool: Any = None,
                  hidden_paths: list[str] | tuple[str, ...] = (), evaluator: Any = None,
                  turns: TurnsConfig | None = None) -> None:
-        """``algorithm``: an online algorithm's typed config (its module scores the samples).
+        """``algorithm``: an online algorithm's typed config (its algorithm scores the samples).
         ``group`` / ``verifier_pool``: ready-made ones to use instead of starting a RolloutGroup
         and a VerifierPool from the configs (anything with the same methods). ``hidden_paths``:
         what the pool hides from every sandbox (the task files, the run directory). ``evaluator``:
@@ -81,11 +84,11 @@ class ExperienceProducer:
         logging.basicConfig(level=logging.INFO)
         if not tasks:
             raise ValueError("the producer needs at least one task")
-        self.tasks, self.config, self.algorithm_config = tasks, config, algorithm
-        self.algorithm = algorithm_of(algorithm)
-        if not getattr(self.algorithm, "ONLINE", False):
-            raise ValueError(f"algorithm {type(algorithm).name!r} trains offline; the producer serves online ones")
-        self.sampling = sampling.model_copy(update={"n": self.algorithm.samples_per_prompt(algorithm)})
+        self.tasks, self.config = tasks, config
+        self.algorithm = algorithm_for(algorithm)
+        if not isinstance(self.algorithm, OnlineAlgorithm):
+            raise ValueError(f"algorithm {algorithm.name!r} trains offline; the producer serves online ones")
+        self.sampling = sampling.model_copy(update={"n": self.algorithm.samples_per_prompt()})
         self.world_size, self.micro_batch_size = world_size, micro_batch_size
         # One group per request, so verification starts on each group as soon as it is sampled.
         self.group = group if group is not None else RolloutGroup(rollout, shard_prompts=1)
@@ -239,8 +242,8 @@ class ExperienceProducer:
             completions, verdicts, timing = asyncio.run(self._sample_and_verify(keyed, sampling))
         else:
             completions, verdicts, timing, turn_stats = asyncio.run(self._sample_and_verify_turns(keyed, sampling))
-        batch, stats = self.algorithm.score_step(step, keyed, completions, verdicts, self.algorithm_config,
-                                                 self.world_size, self.micro_batch_size, timing)
+        batch, stats = score_step(step, keyed, completions, verdicts, self.algorithm, self.world_size,
+                                  self.micro_batch_size, timing)
         stats.update(turn_stats)
         stats["policy_lag"] = float(step - version)
         stats["rollout_tokens_per_s"] = stats["generated_tokens"] / max(timing["generate_s"], 1e-9)

@@ -8,7 +8,8 @@ batch (online: from the ExperienceProducer; offline: from the dataset shard, see
 micro-batches, take one optimizer step, and online (rank 0, after gathering ZeRO-3 shards)
 publish the new weights to the rollout workers. Offline runs score their held-out rows before
 the first and after the last step. Every ``checkpoint_every`` steps all ranks report a checkpoint to Ray Train.
-The loss is whatever the configured algorithm module defines; this loop knows none of it.
+The loss and its metrics are the configured algorithm's (actors/learner/algorithms/base.py: its
+``batch_loss`` and ``report``, over named sums); this loop knows no algorithm.
 """
 
 from __future__ import annotations
@@ -19,18 +20,23 @@ import os
 import random
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SerializeAsAny
 
 from actors.config import Config
 from actors.learner import checkpoint
-from actors.learner.algorithms import algorithm_of
+from actors.learner.algorithms import algorithm_for
+from actors.learner.algorithms.base import AlgorithmConfig
 from actors.learner.config import LearnerConfig, lr_factor
 from actors.learner.experience import has_items
 from actors.learner.offline import OfflinePlan
 from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs, training_dtype
+from actors.learner.sums import Sums, all_reduce
 from actors.rollout.config import RolloutConfig
+
+if TYPE_CHECKING:
+    from actors.learner.algorithms.base import Algorithm, OfflineAlgorithm
 
 log = logging.getLogger("qvr.learner")
 
@@ -42,8 +48,8 @@ class LoopSpec(Config):
     learner: LearnerConfig
     """The learner's own settings."""
 
-    algorithm: SerializeAsAny[Config]
-    """The algorithm's typed config (its class names the module: actors/learner/algorithms)."""
+    algorithm: SerializeAsAny[AlgorithmConfig]
+    """The algorithm's typed config (its name picks the algorithm: actors/learner/algorithms)."""
 
     model: str
     """Starting weights (already resolved: the learner's or the rollout's model)."""
@@ -105,15 +111,15 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         raise TypeError(f"train_loop_config['spec'] must be a LoopSpec, got {type(spec).__name__}")
     producer = loop_config.get("producer")  # online: the ExperienceProducer actor
     board = loop_config.get("board")  # offline: the MetricsBoard actor
-    learner, algo_config = spec.learner, spec.algorithm
-    algorithm = algorithm_of(algo_config)
+    learner = spec.learner
+    algorithm = algorithm_for(spec.algorithm)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.manual_seed(learner.seed + rank)
     np.random.seed(learner.seed + rank)
     random.seed(learner.seed + rank)
 
-    model, reference = load_policy(learner, spec.model, with_reference=algorithm.needs_reference(algo_config))
+    model, reference = load_policy(learner, spec.model, with_reference=algorithm.needs_reference())
     skip_inference_comm_build()
     ds_config = deepspeed_config(learner, bf16=training_dtype(learner) == torch.bfloat16)
     engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
@@ -129,21 +135,20 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             start_step = int(checkpoint.load(engine, directory, rank)["step"])
         log.info("rank %d restored step %d", rank, start_step)
 
-    names = ("loss", *algorithm.SUMMED, *LOOP_SUMMED)
     reporter = producer if producer is not None else board
     offline = heldout = None
     if spec.offline is not None:
         from actors.learner.offline import OfflineSource, read_rows
 
         pad_id = int(getattr(engine.module.config, "pad_token_id", None) or 0)
-        offline = OfflineSource(read_rows(ray.train.get_dataset_shard("train")), spec.offline, algorithm,
-                                algo_config, rank, world, learner.micro_batch_size, pad_id)
+        offline = OfflineSource(read_rows(ray.train.get_dataset_shard("train")), spec.offline, algorithm, rank, world,
+                                learner.micro_batch_size, pad_id)
         heldout = read_rows(ray.train.get_dataset_shard("heldout")) if spec.offline.heldout else None
 
         def evaluate(step: int) -> None:
             if not heldout:
                 return
-            values = evaluate_rows(engine, heldout, algorithm, algo_config, reference, learner, rank, world, pad_id)
+            values = evaluate_rows(engine, heldout, algorithm, reference, learner, rank, world, pad_id)
             if rank == 0:
                 ray.get(reporter.finish_step.remote(step, {f"heldout/{k}": v for k, v in values.items()}))
 
@@ -187,10 +192,10 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             group["lr"] = learner.lr * lr_factor(learner.schedule, step, spec.steps)
         lr = float(engine.get_lr()[0])  # what the optimizer will use, read back
         learn_started = time.monotonic()
-        sums = learn(engine, batch, algorithm, algo_config, reference, learner.lora.enabled, world)
+        totals, sums = learn(engine, batch, algorithm, reference, learner.lora.enabled, world)
         trained = has_items(batch.num_items)
         learn_s = time.monotonic() - learn_started
-        dist.all_reduce(sums)
+        all_reduce(totals, sums)
         grad_norm = engine.get_global_grad_norm() if trained else None
 
         publish_started = time.monotonic()
@@ -198,14 +203,13 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         loaded_s = publish(version, changed=trained)
         publish_s = time.monotonic() - publish_started
 
-        values = dict(zip(names, sums.tolist()))
         metrics = {
-            "step": step, "loss": values["loss"], **algorithm.report(values),
-            "entropy": values["entropy"] / max(values["all_tokens"], 1.0),
+            "step": step, "loss": totals["loss"], **algorithm.report(sums),
+            "entropy": totals["entropy"] / max(totals["all_tokens"], 1.0),
             "grad_norm": float(grad_norm) if grad_norm is not None else 0.0, "lr": lr,
             "time/wait_batch_s": waited, "time/learn_s": learn_s, "time/publish_s": publish_s,
-            "time/load_weights_s": loaded_s, "learner_tokens_per_s": values["all_tokens"] / max(learn_s, 1e-9),
-            "input_tokens": values["input_tokens"], "tokens_per_s": values["input_tokens"] / max(learn_s, 1e-9),
+            "time/load_weights_s": loaded_s, "learner_tokens_per_s": totals["all_tokens"] / max(learn_s, 1e-9),
+            "input_tokens": totals["input_tokens"], "tokens_per_s": totals["input_tokens"] / max(learn_s, 1e-9),
             "policy_version": version,
         }
         done = version == spec.steps
@@ -232,31 +236,30 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         previous_step_end = time.monotonic()
 
 
-def evaluate_rows(engine: Any, rows: list[dict[str, Any]], algorithm: Any, algo_config: Any, reference: Any,
+def evaluate_rows(engine: Any, rows: list[dict[str, Any]], algorithm: OfflineAlgorithm, reference: Any,
                   learner: LearnerConfig, rank: int, world: int, pad_id: int) -> dict[str, float]:
     """The algorithm's loss and metrics on held-out rows, without gradients: every rank scores its
     share, the sums are all-reduced (every rank calls it: ZeRO-3 forwards are collective)."""
     import torch
-    import torch.distributed as dist
 
     from actors.learner.offline import rank_batch
 
     engine.eval()
-    batch = rank_batch(algorithm, algo_config, rows, 0, rank, world, learner.micro_batch_size, pad_id)
-    sums = torch.zeros(1 + len(algorithm.SUMMED), dtype=torch.float64)
+    batch = rank_batch(algorithm, rows, 0, rank, world, learner.micro_batch_size, pad_id)
+    totals, sums = Sums(loss=0.0), Sums()
     with torch.no_grad():
         for micro in batch.micro_batches:
             micro = {key: value.to(engine.device) for key, value in micro.items()}
             logprobs, _ = token_logprobs(engine, micro)
             ref_logprobs = None
-            if algorithm.needs_reference(algo_config):
+            if algorithm.needs_reference():
                 with reference_context(engine.module, reference, learner.lora.enabled) as ref:
                     ref_logprobs, _ = token_logprobs(ref, micro)
-            loss, metrics = algorithm.batch_loss(micro, logprobs, ref_logprobs, algo_config, batch.num_items)
-            sums += torch.tensor([float(loss), *algorithm.micro_sums(metrics)], dtype=torch.float64)
-    dist.all_reduce(sums)
-    values = dict(zip(("loss", *algorithm.SUMMED), sums.tolist()))
-    return {"loss": values["loss"], **algorithm.report(values)}
+            loss, micro_sums = algorithm.batch_loss(micro, logprobs, ref_logprobs, batch.num_items)
+            totals.add({"loss": float(loss)})
+            sums.add(micro_sums)
+    all_reduce(totals, sums)
+    return {"loss": totals["loss"], **algorithm.report(sums)}
 
 
 def prepare_reference(reference: Any, learner: LearnerConfig, ds_config: dict[str, Any], device: Any) -> Any:
@@ -274,20 +277,20 @@ def prepare_reference(reference: Any, learner: LearnerConfig, ds_config: dict[st
     return reference.to(device)
 
 
-def learn(engine: Any, batch: Any, algorithm: Any, algo_config: Any, reference: Any, lora: bool, world: int) -> Any:
+def learn(engine: Any, batch: Any, algorithm: Algorithm, reference: Any, lora: bool, world: int) -> tuple[Sums, Sums]:
     """The algorithm's optimizer steps on this rank's share of a batch (one, or its
     ``updates_per_batch``): gradients accumulate over its micro-batches, DeepSpeed reduces them at
-    the last one. Returns this rank's sums of the first step, in the order loss, the algorithm's
-    ``SUMMED``, :data:`LOOP_SUMMED` (all-reduced by the caller). A batch with nothing to learn from
-    (GRPO: every group zero-variance) takes no step: Adam's moments would still move the weights."""
+    the last one. Returns this rank's sums of the first step: the loop's (:data:`LOOP_SUMS`) and the
+    algorithm's (all-reduced by the caller). A batch with nothing to learn from (GRPO: every group
+    zero-variance) takes no step: Adam's moments would still move the weights."""
     import torch
 
     engine.train()
-    sums = torch.zeros(1 + len(algorithm.SUMMED) + len(LOOP_SUMMED), dtype=torch.float64)
+    totals, sums = Sums.fromkeys(LOOP_SUMS, 0.0), Sums()
     if not has_items(batch.num_items):
-        return sums
-    needs_reference = algorithm.needs_reference(algo_config)
-    updates = algorithm.updates_per_batch(algo_config) if hasattr(algorithm, "updates_per_batch") else 1
+        return totals, sums
+    needs_reference = algorithm.needs_reference()
+    updates = algorithm.updates_per_batch()
     ref_cache: dict[int, Any] = {}
     for update in range(updates):
         for index, micro in enumerate(batch.micro_batches):
@@ -299,20 +302,20 @@ def learn(engine: Any, batch: Any, algorithm: Any, algo_config: Any, reference: 
             if needs_reference and index not in ref_cache:
                 with torch.no_grad(), reference_context(engine.module, reference, lora) as ref:
                     ref_cache[index], _ = token_logprobs(ref, micro)
-            loss, metrics = algorithm.batch_loss(micro, logprobs, ref_cache.get(index), algo_config, batch.num_items)
+            loss, micro_sums = algorithm.batch_loss(micro, logprobs, ref_cache.get(index), batch.num_items)
             # DeepSpeed averages gradients over ranks; each rank's loss is already its share of the sum.
             engine.backward(loss * world, scale_wrt_gas=False)
             if update == 0:
                 mask = micro["completion_mask"]
-                sums += torch.tensor([loss.detach().item(), *algorithm.micro_sums(metrics),
-                                      float((entropy * mask).sum()), float(mask.sum()),
-                                      float(micro["attention_mask"].sum())], dtype=torch.float64)
+                totals.add({"loss": loss.detach().item(), "entropy": float((entropy * mask).sum()),
+                            "all_tokens": float(mask.sum()), "input_tokens": float(micro["attention_mask"].sum())})
+                sums.add(micro_sums)
         engine.step()
-    return sums
+    return totals, sums
 
 
-LOOP_SUMMED = ("entropy", "all_tokens", "input_tokens")
-"""Sums the loop adds after the algorithm's: entropy over the scored tokens, scored tokens, input tokens."""
+LOOP_SUMS = ("loss", "entropy", "all_tokens", "input_tokens")
+"""The loop's own sums: the loss, entropy over the scored tokens, scored tokens, input tokens."""
 
 
 def _published_weights(engine: Any, learner: LearnerConfig, rank: int) -> dict[str, Any] | None:

@@ -166,7 +166,7 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run,
         original = resolve_config(type(config), Path(config.resume) / "config.yaml")
         config = original.model_copy(update={"resume": config.resume, "learner": original.learner.model_copy(
             update={"fail_at_steps": config.learner.fail_at_steps})})
-        algorithm = getattr(config, type(algorithm).name)
+        algorithm = getattr(config, algorithm.name)
         resume_from = checkpoint.latest(run.path)
         if resume_from is None:
             raise FileNotFoundError(f"--resume {run.path}: no checkpoint in it")
@@ -220,7 +220,7 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run,
     history: list[dict[str, float]] = []
     heldout: dict[str, dict[str, float]] = {}
     learn_s = tokens = 0.0
-    with ThreadPoolExecutor(1) as pool, StepProgress(plan.steps, type(algorithm).name) as progress:
+    with ThreadPoolExecutor(1) as pool, StepProgress(plan.steps, algorithm.name) as progress:
         fitting = pool.submit(trainer.fit)
         while True:
             finished = fitting.done()
@@ -257,7 +257,7 @@ def run_offline(config: OfflineJobConfig, algorithm: Any, kind: Kind, run: Run,
         from pipelines.offline.evaluation import evaluate_policies
 
         evaluations = evaluate_policies(config.eval, {0: model, plan.steps: str(policy)}, plan.steps, run)
-    shown = HELDOUT_KEYS[type(algorithm).name]
+    shown = HELDOUT_KEYS[algorithm.name]
     return {
         "steps": len(history), "wall_s": round(wall_s, 1),
         "tokens_per_s": round(tokens / max(learn_s, 1e-9), 1),

@@ -1,58 +1,38 @@
-"""Learner algorithms: one module each, chosen by name. The producer and the train loop are algorithm-blind.
+"""Learner algorithms: one class each (:mod:`actors.learner.algorithms.base` is their contract),
+chosen by the name their typed config carries. The producer and the train loop are algorithm-blind.
 
-An algorithm module defines:
-
-- ``Config``: its pydantic config, with a class variable ``name`` (its registry name); jobs hand
-  the typed config itself to the producer and the ranks, and :func:`algorithm_of` finds the module;
-- ``needs_reference(config) -> bool``: whether the loss wants reference-policy logprobs;
-- ``batch_loss(micro_batch, logprobs, ref_logprobs, config, num_items) -> (loss, metrics)``: the
-  loss of one micro-batch (a dict of tensors the module collated itself) as a share of the whole
-  batch's (``num_items``: the batch's global denominator(s), all ranks), so gradients summed over
-  micro-batches and ranks are the batch's;
-- ``SUMMED``, ``micro_sums(metrics) -> list[float]`` and ``report(sums) -> dict``: the metrics it
-  logs, as sums that add up over micro-batches and ranks, and the step's values from the totals
-  (``SUMMED`` starts with ``tokens``: the trained tokens).
-
-Optionally, ``updates_per_batch(config) -> int`` (default 1): optimizer steps on each batch; from
-the second on, each micro-batch carries ``logprobs_before_update`` (the policy's logprobs before
-the batch's first step).
-
-and either, online (sampled and verified each step, by ``actors.learner.producer``):
-
-- ``ONLINE = True``, ``samples_per_prompt(config)``, ``score_step(step, tasks, completions, verdicts,
-  config, world_size, micro_batch_size, timing) -> (rank batches, stats)``;
-
-or offline (a Ray Data dataset, by ``actors.learner.offline``):
-
-- ``ROW_FIELDS``: the tokenized columns a row has; ``collate(rows, pad_id)`` -> micro-batch;
-  ``count(rows, config) -> dict`` -> the global denominators of a batch of rows.
-
-A new algorithm is one module here plus one line in :data:`ALGORITHMS`.
+A new algorithm is one module here (its config, a subclass of ``OnlineAlgorithm`` or
+``OfflineAlgorithm``) plus one line in :data:`ALGORITHMS`; an online one is also a member of the
+online job's union (:mod:`actors.learner.algorithms.online`). GRPO's advantage estimators and policy
+losses are plug-ins of their own (``advantages/``, ``policy_losses/``).
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from actors.learner.algorithms.base import Algorithm, AlgorithmConfig
 
 ALGORITHMS: dict[str, str] = {
-    "grpo": "actors.learner.algorithms.grpo",
-    "sft": "actors.learner.algorithms.sft",
-    "dpo": "actors.learner.algorithms.dpo",
-    "orpo": "actors.learner.algorithms.orpo",
+    "grpo": "actors.learner.algorithms.grpo:Grpo",
+    "sft": "actors.learner.algorithms.sft:Sft",
+    "dpo": "actors.learner.algorithms.dpo:Dpo",
+    "orpo": "actors.learner.algorithms.orpo:Orpo",
 }
 
 
-def algorithm_module(name: str) -> ModuleType:
+def algorithm_class(name: str) -> type[Algorithm]:
     if name not in ALGORITHMS:
         raise KeyError(f"unknown algorithm {name!r}; known: {', '.join(sorted(ALGORITHMS))}")
-    return importlib.import_module(ALGORITHMS[name])
+    module, _, attribute = ALGORITHMS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
-def algorithm_of(config: Any) -> ModuleType:
-    """The module of an algorithm's typed config."""
-    name = getattr(type(config), "name", None)
+def algorithm_for(config: AlgorithmConfig) -> Algorithm:
+    """The algorithm of a typed config, holding it."""
+    name = getattr(config, "name", None)
     if not isinstance(name, str):
-        raise TypeError(f"{type(config).__name__} is not an algorithm config (no class variable 'name')")
-    return algorithm_module(name)
+        raise TypeError(f"{type(config).__name__} is not an algorithm config (it has no name)")
+    return algorithm_class(name)(config)

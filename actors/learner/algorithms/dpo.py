@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from actors.config import Config
-from actors.learner.algorithms.preference import ROW_FIELDS, collate_pairs, sequence_logps
+from actors.learner.algorithms.base import AlgorithmConfig
+from actors.learner.algorithms.preference import PreferenceAlgorithm, reward_sums, sequence_logps, valid_pairs
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import torch
 
-__all__ = ["ROW_FIELDS"]
 
-
-class DpoConfig(Config):
+class DpoConfig(AlgorithmConfig):
     """The DPO objective."""
 
     name: ClassVar[str] = "dpo"
@@ -34,23 +34,6 @@ class DpoConfig(Config):
     beta: float = Field(0.2, gt=0.0, le=100.0)
     """Inverse temperature of the implicit reward (Rafailov et al. 2023); 0.2 in the IBM Qiskit paper.
     Larger keeps the policy closer to the reference."""
-
-
-Config = DpoConfig
-ONLINE = False
-
-
-def needs_reference(config: DpoConfig) -> bool:
-    return True
-
-
-def collate(rows: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
-    return collate_pairs(rows, pad_id)
-
-
-def count(rows: list[dict[str, Any]], config: DpoConfig) -> float:
-    """The batch's denominator: its pairs."""
-    return float(len(rows))
 
 
 def dpo_loss(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor, config: DpoConfig,
@@ -66,40 +49,32 @@ def dpo_loss(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Ten
     ref_logps = sequence_logps(ref_logprobs.to(dtype), mask)
     chosen, rejected = logps.chunk(2)
     ref_chosen, ref_rejected = ref_logps.chunk(2)
-    valid = (mask.chunk(2)[0].sum(dim=1) > 0).to(dtype)
+    valid = valid_pairs(mask, dtype)
     chosen_rewards = config.beta * (chosen - ref_chosen)
     rejected_rewards = config.beta * (rejected - ref_rejected)
     per_pair = -F.logsigmoid(chosen_rewards - rejected_rewards)
     pairs = valid.sum()
     denominator = pairs.clamp(min=1) if num_items is None else max(float(num_items), 1.0)
     loss = (per_pair * valid).sum() / denominator
-    margin = (chosen_rewards - rejected_rewards).detach()
-    metrics = {
-        "tokens": mask.sum().detach(), "pairs": pairs.detach(),
-        "reward_chosen": (chosen_rewards.detach() * valid).sum(), "reward_rejected": (rejected_rewards.detach() * valid).sum(),
-        "margin": (margin * valid).sum(), "correct": ((margin > 0).to(dtype) * valid).sum(),
-        "logp_chosen": (chosen.detach() * valid).sum(), "logp_rejected": (rejected.detach() * valid).sum(),
-    }
+    metrics = {"tokens": mask.sum().detach(), **reward_sums(chosen_rewards, rejected_rewards, valid),
+               "logp_chosen": (chosen.detach() * valid).sum(), "logp_rejected": (rejected.detach() * valid).sum()}
     return loss, metrics
 
 
-def batch_loss(micro: dict[str, Any], logprobs: Any, ref_logprobs: Any, config: DpoConfig, num_items: float
-               ) -> tuple[Any, dict[str, Any]]:
-    if ref_logprobs is None:
-        raise ValueError("DPO needs the reference policy's logprobs")
-    return dpo_loss(logprobs, ref_logprobs, micro["completion_mask"], config, num_items)
+class Dpo(PreferenceAlgorithm[DpoConfig]):
+    config_type = DpoConfig
 
+    def needs_reference(self) -> bool:
+        return True
 
-SUMMED = ("tokens", "pairs", "reward_chosen", "reward_rejected", "margin", "correct", "logp_chosen", "logp_rejected")
+    def batch_loss(self, micro: dict[str, Any], logprobs: torch.Tensor, ref_logprobs: torch.Tensor | None,
+                   num_items: float) -> tuple[torch.Tensor, dict[str, float]]:
+        if ref_logprobs is None:
+            raise ValueError("DPO needs the reference policy's logprobs")
+        loss, metrics = dpo_loss(logprobs, ref_logprobs, micro["completion_mask"], self.config, num_items)
+        return loss, {name: float(value) for name, value in metrics.items()}
 
-
-def micro_sums(metrics: dict[str, Any]) -> list[float]:
-    return [float(metrics[name]) for name in SUMMED]
-
-
-def report(sums: dict[str, float]) -> dict[str, float]:
-    pairs = max(sums["pairs"], 1.0)
-    return {"accuracy": sums["correct"] / pairs, "margin": sums["margin"] / pairs,
-            "rewards/chosen": sums["reward_chosen"] / pairs, "rewards/rejected": sums["reward_rejected"] / pairs,
-            "logps/chosen": sums["logp_chosen"] / pairs, "logps/rejected": sums["logp_rejected"] / pairs,
-            "pairs": sums["pairs"], "trained_tokens": sums["tokens"]}
+    def report(self, sums: Mapping[str, float]) -> dict[str, float]:
+        pairs = max(sums["pairs"], 1.0)
+        return {**super().report(sums), "logps/chosen": sums["logp_chosen"] / pairs,
+                "logps/rejected": sums["logp_rejected"] / pairs}

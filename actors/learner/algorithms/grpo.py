@@ -1,11 +1,12 @@
-"""GRPO's loss as pure functions of tensors: group advantages and the clipped, KL-regularised objective.
+"""GRPO (Group Relative Policy Optimization, DeepSeekMath, arXiv 2402.03300): PPO without a value
+model. Each prompt is sampled G times; a completion's advantage is relative to its group's rewards,
+and every token of it gets that advantage in a policy loss, plus ``beta`` times an estimate of
+KL(policy || reference).
 
-GRPO (Group Relative Policy Optimization, DeepSeekMath, arXiv 2402.03300) is PPO without a value
-model: each prompt is sampled G times, and a completion's advantage is its reward minus the mean
-reward of its group (divided by the group's std). Every token of the completion gets that advantage
-in PPO's clipped surrogate, plus ``beta`` times an estimate of KL(policy || reference).
-
-Variants this module exposes as options of :class:`GrpoConfig`:
+The advantage estimator and the policy loss are plug-ins chosen by name (``advantage``: grpo's
+group-normalised one or RLOO's leave-one-out, :mod:`actors.learner.algorithms.advantages`;
+``policy_loss``: PPO-clip, GSPO or CISPO, :mod:`actors.learner.algorithms.policy_losses`); what
+surrounds the policy term is this module's :func:`grpo_loss`. Variants that are options here:
 
 - Dr. GRPO (Liu et al., "Understanding R1-Zero-Like Training", arXiv 2503.20783): no division by the
   group std, and no per-sequence length normalisation (``seq-mean-token-sum``); both bias GRPO.
@@ -25,41 +26,58 @@ elsewhere: the rollout's and the optimizer's configs).
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from actors.config import Config
+from actors.learner.algorithms.advantages import ADVANTAGE_ESTIMATORS
+from actors.learner.algorithms.base import AlgorithmConfig, OnlineAlgorithm
+from actors.learner.algorithms.policy_losses import POLICY_LOSSES
 
 if TYPE_CHECKING:  # torch is imported where a loss is computed: the config alone stays light for the CLI
+    from collections.abc import Mapping
+
     import torch
 
-    from actors.contracts import Task, Verdict
-    from actors.learner.experience import RankBatch
-    from actors.rollout.engine import RolloutCompletion
+    from actors.learner.samples import Rollout, TrainSample
 
-log = logging.getLogger("qvr.grpo")
+AdvantageName = Literal[ADVANTAGE_ESTIMATORS.names()]
+PolicyLossName = Literal[POLICY_LOSSES.names()]
 
 
-class GrpoConfig(Config):
-    """The GRPO objective: advantages, clipping, KL penalty, aggregation and which samples count."""
+class GrpoConfig(AlgorithmConfig):
+    """The GRPO objective: advantages, policy loss, clipping, KL penalty, aggregation and which samples count."""
 
-    name: ClassVar[str] = "grpo"
+    name: Literal["grpo"] = "grpo"
+    """Which online algorithm this section configures: grpo is GRPO (arXiv 2402.03300) and, by the
+    options below, Dr. GRPO, DAPO, RLOO, GSPO and CISPO."""
 
     group_size: int = Field(32, ge=2, le=4096)
-    """G: completions sampled per prompt; advantages are relative to the group's mean reward."""
+    """G: completions sampled per prompt; advantages are relative to the group's rewards."""
+
+    advantage: AdvantageName = "grpo"
+    """The advantage estimator. grpo: reward minus the group's mean, divided by its std unless
+    normalize_std is off (DeepSeekMath, arXiv 2402.03300); rloo: reward minus the mean of the other
+    G - 1 rewards, unscaled (RLOO, arXiv 2402.14740)."""
 
     normalize_std: bool = True
-    """Divide advantages by the group's reward std (GRPO). False is Dr. GRPO, which drops it as a
-    bias towards groups whose rewards barely differ."""
+    """The grpo estimator: divide advantages by the group's reward std (GRPO). False is Dr. GRPO
+    (arXiv 2503.20783), which drops it as a bias towards groups whose rewards barely differ."""
+
+    policy_loss: PolicyLossName = "ppo-clip"
+    """The per-token policy loss. ppo-clip: PPO's clipped surrogate on each token's ratio (GRPO,
+    arXiv 2402.03300); gspo: the same on the sequence's length-normalised ratio (GSPO, arXiv
+    2507.18071); cispo: REINFORCE weighted by the capped, gradient-free ratio (CISPO, MiniMax-M1,
+    arXiv 2506.13585)."""
 
     clip_low: float = Field(0.2, ge=0.0, lt=1.0)
-    """The probability ratio is clipped below at 1 - clip_low (PPO's epsilon)."""
+    """The probability ratio is clipped below at 1 - clip_low (PPO's epsilon); ppo-clip and gspo
+    (GSPO's paper uses 3e-4); cispo has no lower bound."""
 
     clip_high: float = Field(0.2, ge=0.0, le=10.0)
-    """The ratio is clipped above at 1 + clip_high; DAPO's clip-higher uses 0.28 to keep exploring."""
+    """The ratio is clipped above at 1 + clip_high; DAPO's clip-higher (arXiv 2503.14476) uses 0.28
+    to keep exploring, GSPO 4e-4. cispo caps its importance weight at 1 + clip_high (MiniMax-M1's
+    epsilon_high^IS; TRL's and ScaleRL's epsilon_max 5.0 is clip_high 4.0)."""
 
     aggregation: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"] = "token-mean"
     """How per-token losses become one number. token-mean: sum over all tokens / token count (DAPO,
@@ -100,34 +118,6 @@ class GrpoConfig(Config):
     TRL's ``num_iterations``). The ratio's denominator stays the policy before the batch's first
     update, so PPO's clipping bounds the later ones. Where sampling and verifying cost far more than
     a learner step (small models, CPU), mu > 1 learns more from every verified sample."""
-
-
-def group_advantages(
-    rewards: torch.Tensor, group_size: int, normalize_std: bool = True, eps: float = 1e-4
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Advantages of contiguous groups (samples 0..G-1 answer prompt 0, ...) and zero-variance flags.
-
-    advantage = reward - group mean, divided by (unbiased group std + eps) when ``normalize_std``.
-    Returns ``(advantages [B], zero_variance [B] bool)``; zero_variance marks every sample of a group
-    whose rewards are all equal.
-    """
-    import torch
-
-    if rewards.dim() != 1:
-        raise ValueError(f"rewards must be 1-D [B], got shape {tuple(rewards.shape)}")
-    if group_size < 2:
-        raise ValueError(f"group_size must be >= 2 (a group of one has no baseline), got {group_size}")
-    if rewards.numel() % group_size:
-        raise ValueError(f"len(rewards) = {rewards.numel()} is not a multiple of group_size = {group_size}")
-    grouped = rewards.to(torch.promote_types(rewards.dtype, torch.float32)).view(-1, group_size)
-    if not torch.isfinite(grouped).all():
-        raise ValueError("rewards must be finite")
-    advantages = grouped - grouped.mean(dim=1, keepdim=True)
-    if normalize_std:
-        advantages = advantages / (grouped.std(dim=1, keepdim=True) + eps)
-    spread = grouped.max(dim=1, keepdim=True).values - grouped.min(dim=1, keepdim=True).values
-    zero_variance = (spread <= 1e-9).expand_as(grouped)
-    return advantages.reshape(-1), zero_variance.reshape(-1)
 
 
 def _check(name: str, tensor: torch.Tensor | None, shape: torch.Size) -> None:
@@ -187,11 +177,8 @@ def grpo_loss(
     def masked_mean(x: torch.Tensor) -> torch.Tensor:
         return ((x * m).sum() / tokens.clamp(min=1)).detach()
 
-    a = advantages.to(dtype)[:, None]
-    ratio = torch.exp(logprobs - old_logprobs)
-    clipped = torch.clamp(ratio, 1 - config.clip_low, 1 + config.clip_high)
-    per_token = -torch.min(ratio * a, clipped * a)
-    clip_active = ((ratio < 1 - config.clip_low) & (a < 0)) | ((ratio > 1 + config.clip_high) & (a > 0))
+    term = POLICY_LOSSES[config.policy_loss](logprobs, old_logprobs, advantages.to(dtype)[:, None], m, config)
+    per_token = term.per_token
 
     zero = torch.zeros((), dtype=dtype, device=logprobs.device)
     weight_mean, gap = torch.ones_like(zero), zero
@@ -220,9 +207,9 @@ def grpo_loss(
         loss = per_seq.sum() / (sequences.clamp(min=1) if num_items is None else max(num_items, 1.0))
 
     metrics = {
-        "clip_fraction": masked_mean(clip_active.to(dtype)),
+        "clip_fraction": masked_mean(term.clipped.to(dtype)),
         "kl": kl_mean,
-        "ratio_mean": masked_mean(ratio),
+        "ratio_mean": masked_mean(term.ratio),
         "importance_weight_mean": weight_mean,
         "logprob_gap": gap,
         "tokens": tokens.detach(),
@@ -231,154 +218,64 @@ def grpo_loss(
     return loss, metrics
 
 
-# ---------------------------------------------------------------- the learner's interface
-# (actors/learner/algorithms/__init__.py): GRPO is an online algorithm; the producer calls
-# ``samples_per_prompt`` and ``score_step``, the train loop ``needs_reference``, ``batch_loss``,
-# ``micro_sums`` and ``report``.
+class Grpo(OnlineAlgorithm[GrpoConfig]):
+    config_type = GrpoConfig
 
-Config = GrpoConfig
-ONLINE = True
+    def samples_per_prompt(self) -> int:
+        """The group."""
+        return self.config.group_size
 
+    def needs_reference(self) -> bool:
+        return self.config.beta > 0
 
-@dataclass
-class Sample:
-    """One completion as the learner trains on it."""
+    def updates_per_batch(self) -> int:
+        return self.config.updates_per_batch
 
-    prompt_ids: list[int]
-    completion_ids: list[int]
-    rollout_logprobs: list[float]
-    advantage: float
-    truncated: bool = False
-    zero_variance: bool = False
-    loss_mask: list[float] | None = None
-    """Per completion token: 1 = the policy's (trained on), 0 = inserted feedback (a multi-turn
-    rollout's tool message: out of the loss, the logprob gap and the importance weight). None: all 1."""
+    def train_samples(self, rollouts: list[Rollout]) -> list[TrainSample]:
+        """Rewards -> the configured estimator's advantages; zero-variance groups and truncated
+        completions are left out where the config masks them (they would add nothing but denominators)."""
+        import torch
 
-    @property
-    def policy_tokens(self) -> int:
-        return len(self.completion_ids) if self.loss_mask is None else int(sum(self.loss_mask))
+        from actors.learner.samples import TrainSample
 
+        config = self.config
+        rewards = torch.tensor([rollout.reward for rollout in rollouts], dtype=torch.float32)
+        advantages, zero_variance = ADVANTAGE_ESTIMATORS[config.advantage](rewards, config)
+        samples = []
+        for position, rollout in enumerate(rollouts):
+            flat = bool(zero_variance[position])
+            masked = (config.filter_zero_variance and flat) or (config.mask_truncated and rollout.truncated)
+            samples.append(TrainSample.of(rollout, advantage=float(advantages[position]), zero_variance=flat,
+                                          trained=not masked))
+        return samples
 
-def collate(samples: list[Sample], pad_id: int = 0) -> dict[str, Any]:
-    """Samples -> padded tensors (:func:`actors.learner.experience.pad_rows`) plus, per completion
-    token [B, T], ``rollout_logprobs``; per sample ``advantages``, ``truncated``, ``zero_variance``.
-    No samples: one fully masked padding row."""
-    import torch
+    def count(self, samples: list[TrainSample]) -> float:
+        """Tokens for token-mean, sequences otherwise."""
+        if self.config.aggregation == "token-mean":
+            return float(sum(sample.policy_tokens for sample in samples))
+        return float(len(samples))
 
-    from actors.learner.experience import pad_rows
+    def batch_loss(self, micro: dict[str, Any], logprobs: torch.Tensor, ref_logprobs: torch.Tensor | None,
+                   num_items: float) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.config.old_logprobs == "rollout":
+            old = micro["rollout_logprobs"]
+        else:  # the policy before this batch's first update (the loop keeps it for updates 2..mu)
+            old = micro.get("logprobs_before_update", logprobs.detach())
+        loss, metrics = grpo_loss(logprobs, old, micro["advantages"], micro["completion_mask"], self.config,
+                                  ref_logprobs=ref_logprobs, rollout_logprobs=micro["rollout_logprobs"],
+                                  truncated=micro["truncated"], zero_variance=micro["zero_variance"],
+                                  num_items=num_items)
+        tokens = float(metrics["tokens"])
+        # The means are token means: weighted by the tokens, they add up over micro-batches and ranks.
+        return loss, {"tokens": tokens, "sequences": float(metrics["sequences"]),
+                      **{name: float(metrics[name]) * tokens for name in TOKEN_MEANS}}
 
-    padding = not samples
-    if padding:
-        samples = [Sample(prompt_ids=[pad_id], completion_ids=[pad_id], rollout_logprobs=[0.0], advantage=0.0)]
-    masks = None
-    if padding:
-        masks = [[0.0]]
-    elif any(s.loss_mask is not None for s in samples):
-        masks = [s.loss_mask if s.loss_mask is not None else [1.0] * len(s.completion_ids) for s in samples]
-    batch = pad_rows([s.prompt_ids for s in samples], [s.completion_ids for s in samples], pad_id, masks=masks)
-    batch["rollout_logprobs"] = torch.zeros_like(batch["completion_mask"])
-    for row, sample in enumerate(samples):
-        batch["rollout_logprobs"][row, : len(sample.rollout_logprobs)] = torch.tensor(sample.rollout_logprobs)
-    batch["advantages"] = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
-    batch["truncated"] = torch.tensor([s.truncated for s in samples])
-    batch["zero_variance"] = torch.tensor([s.zero_variance for s in samples])
-    return batch
-
-
-def samples_per_prompt(config: GrpoConfig) -> int:
-    """Completions the rollout workers sample per prompt: the group."""
-    return config.group_size
-
-
-def score_step(step: int, tasks: list[Task], completions: list[RolloutCompletion], verdicts: list[Verdict],
-               grpo: GrpoConfig, world_size: int, micro_batch_size: int, timing: dict[str, float] | None = None,
-               ) -> tuple[dict[int, RankBatch], dict[str, float]]:
-    """Verdicts -> rewards -> group advantages -> the samples the loss will use, dealt to ranks;
-    and the step's statistics. ``tasks`` are the step's tasks in order, G samples each. Samples
-    the loss would mask anyway (zero-variance groups, truncated completions) are dropped here, and
-    ``num_items`` counts what is left (tokens for token-mean, sequences otherwise)."""
-    import torch
-
-    from actors.learner.experience import RankBatch, shard
-
-    timing = timing or {}
-    by_key = {(verdict.task_id, verdict.sample_idx): verdict for verdict in verdicts}
-    by_completion = {(c.task_id, c.sample_idx): c for c in completions}
-    keys = [(task.task_id, index) for task in tasks for index in range(grpo.group_size)]
-    missing = [key for key in keys if key not in by_key or key not in by_completion]
-    if missing:
-        raise RuntimeError(f"step {step}: {len(missing)} samples have no completion or verdict, e.g. {missing[:3]}")
-    rewards = torch.tensor([by_key[key].reward for key in keys], dtype=torch.float32)
-    advantages, zero_variance = group_advantages(rewards, grpo.group_size, grpo.normalize_std, grpo.std_eps)
-    samples, kept_tokens = [], 0
-    for position, key in enumerate(keys):
-        completion = by_completion[key]
-        sample = Sample(prompt_ids=completion.prompt_token_ids, completion_ids=completion.token_ids,
-                        rollout_logprobs=completion.logprobs, advantage=float(advantages[position]),
-                        truncated=completion.finish_reason == "length", zero_variance=bool(zero_variance[position]),
-                        loss_mask=list(completion.loss_mask) if getattr(completion, "loss_mask", None) else None)
-        dropped = ((grpo.filter_zero_variance and sample.zero_variance)
-                   or (grpo.mask_truncated and sample.truncated) or not sample.policy_tokens)
-        if not dropped:
-            samples.append(sample)
-            kept_tokens += sample.policy_tokens
-    num_items = float(kept_tokens if grpo.aggregation == "token-mean" else len(samples))
-    shares = shard(samples, world_size, micro_batch_size)
-    batch = {rank: RankBatch(step=step, micro_batches=[collate(micro) for micro in share], num_items=num_items,
-                             samples=sum(len(micro) for micro in share))
-             for rank, share in enumerate(shares)}
-    verdict_list = [by_key[key] for key in keys]
-    lengths = [int(sum(by_completion[key].loss_mask)) if getattr(by_completion[key], "loss_mask", None)
-               else len(by_completion[key].token_ids) for key in keys]  # the policy's own tokens
-    stats = {
-        "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
-        "pass_rate": sum(v.status == "passed" for v in verdict_list) / len(verdict_list),
-        "format_reward": sum(v.reward_parts.get("format", 0.0) for v in verdict_list) / len(verdict_list),
-        "zero_variance_groups": float(zero_variance.float().mean()),
-        "truncated_fraction": sum(by_completion[key].finish_reason == "length" for key in keys) / len(keys),
-        "response_length": sum(lengths) / len(lengths), "samples_trained": float(len(samples)),
-        "generated_tokens": float(sum(lengths)),
-        **{f"time/{name}": value for name, value in timing.items()},
-    }
-    log.info("step %d: %d samples, reward %.3f, pass rate %.2f, %d trained", step, len(keys),
-             stats["reward_mean"], stats["pass_rate"], len(samples))
-    return batch, stats
+    def report(self, sums: Mapping[str, float]) -> dict[str, float]:
+        tokens = max(sums["tokens"], 1.0)
+        return {"kl": sums["kl"] / tokens, "clip_fraction": sums["clip_fraction"] / tokens,
+                "logprob_gap": sums["logprob_gap"] / tokens, "importance_weight": sums["importance_weight_mean"] / tokens,
+                "trained_tokens": sums["tokens"]}
 
 
-def needs_reference(config: GrpoConfig) -> bool:
-    return config.beta > 0
-
-
-def updates_per_batch(config: GrpoConfig) -> int:
-    return config.updates_per_batch
-
-
-def batch_loss(micro: dict[str, torch.Tensor], logprobs: torch.Tensor, ref_logprobs: torch.Tensor | None,
-               config: GrpoConfig, num_items: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The loss of one collated micro-batch as a share of the whole batch's (``num_items``)."""
-    if config.old_logprobs == "rollout":
-        old = micro["rollout_logprobs"]
-    else:  # the policy before this batch's first update (the loop keeps it for updates 2..mu)
-        old = micro.get("logprobs_before_update", logprobs.detach())
-    return grpo_loss(logprobs, old, micro["advantages"], micro["completion_mask"], config,
-                     ref_logprobs=ref_logprobs, rollout_logprobs=micro["rollout_logprobs"],
-                     truncated=micro["truncated"], zero_variance=micro["zero_variance"], num_items=num_items)
-
-
-SUMMED = ("tokens", "sequences", "kl", "clip", "gap", "weight")
-"""What ``micro_sums`` returns: additive over micro-batches and ranks (token-weighted sums of the means)."""
-
-
-def micro_sums(metrics: dict[str, torch.Tensor]) -> list[float]:
-    """One micro-batch's metrics as sums, in :data:`SUMMED` order."""
-    tokens = float(metrics["tokens"])
-    return [tokens, float(metrics["sequences"]), float(metrics["kl"]) * tokens,
-            float(metrics["clip_fraction"]) * tokens, float(metrics["logprob_gap"]) * tokens,
-            float(metrics["importance_weight_mean"]) * tokens]
-
-
-def report(sums: dict[str, float]) -> dict[str, float]:
-    """The step's metrics from the all-reduced sums."""
-    tokens = max(sums["tokens"], 1.0)
-    return {"kl": sums["kl"] / tokens, "clip_fraction": sums["clip"] / tokens, "logprob_gap": sums["gap"] / tokens,
-            "importance_weight": sums["weight"] / tokens, "trained_tokens": sums["tokens"]}
+TOKEN_MEANS = ("kl", "clip_fraction", "logprob_gap", "importance_weight_mean")
+"""The loss's metrics that are means over its tokens."""

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from actors.config import Config
-from actors.learner.algorithms.preference import ROW_FIELDS, collate_pairs, sequence_logps
+from actors.learner.algorithms.base import AlgorithmConfig
+from actors.learner.algorithms.preference import PreferenceAlgorithm, reward_sums, sequence_logps, valid_pairs
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import torch
 
-__all__ = ["ROW_FIELDS"]
 
-
-class OrpoConfig(Config):
+class OrpoConfig(AlgorithmConfig):
     """The ORPO objective."""
 
     name: ClassVar[str] = "orpo"
@@ -32,24 +32,6 @@ class OrpoConfig(Config):
     odds_ratio_weight: float = Field(0.1, gt=0.0, le=100.0)
     """lambda, the weight of the log odds ratio term (Hong et al. 2024; TRL's ORPOConfig.beta); 0.1 in
     QSpark's public code."""
-
-
-Config = OrpoConfig
-ONLINE = False
-
-
-def needs_reference(config: OrpoConfig) -> bool:
-    return False
-
-
-def collate(rows: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
-    return collate_pairs(rows, pad_id, full_sequence=True)
-
-
-def count(rows: list[dict[str, Any]], config: OrpoConfig) -> dict[str, float]:
-    """The batch's denominators: the chosen sequences' tokens after the first (the NLL's), and pairs."""
-    return {"tokens": float(sum(len(row["prompt_ids"]) + len(row["chosen_ids"]) - 1 for row in rows)),
-            "pairs": float(len(rows))}
 
 
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
@@ -73,7 +55,7 @@ def orpo_loss(logprobs: torch.Tensor, answer_mask: torch.Tensor, sequence_mask: 
     nll = -(logprobs.chunk(2)[0] * chosen_seq_mask).sum()
     tokens = chosen_seq_mask.sum()
     average = sequence_logps(logprobs, answer_mask, average=True)
-    valid = (answer_mask.chunk(2)[0].sum(dim=1) > 0).to(dtype)
+    valid = valid_pairs(answer_mask, dtype)
     # Padding pairs have no answer tokens (mean log-prob 0, log odds undefined): give them a finite
     # stand-in before the log odds, so neither the loss nor its gradient sees a NaN.
     average = torch.where(valid.repeat(2).bool(), average, torch.full_like(average, -1.0))
@@ -85,32 +67,26 @@ def orpo_loss(logprobs: torch.Tensor, answer_mask: torch.Tensor, sequence_mask: 
     pair_denominator = pairs.clamp(min=1) if num_items is None else max(num_items["pairs"], 1.0)
     weight = config.odds_ratio_weight
     loss = nll / token_denominator - weight * (ratio * valid).sum() / pair_denominator
-    margin = weight * (chosen - rejected).detach()
-    metrics = {
-        "tokens": tokens.detach(), "pairs": pairs.detach(), "nll": nll.detach(),
-        "log_odds_ratio": (ratio.detach() * valid).sum(), "log_odds": (log_odds.detach() * valid).sum(),
-        "reward_chosen": (weight * chosen.detach() * valid).sum(), "reward_rejected": (weight * rejected.detach() * valid).sum(),
-        "margin": (margin * valid).sum(), "correct": ((margin > 0).to(dtype) * valid).sum(),
-    }
+    metrics = {"tokens": tokens.detach(), "nll": nll.detach(), **reward_sums(weight * chosen, weight * rejected, valid),
+               "log_odds_ratio": (ratio.detach() * valid).sum(), "log_odds": (log_odds.detach() * valid).sum()}
     return loss, metrics
 
 
-def batch_loss(micro: dict[str, Any], logprobs: Any, ref_logprobs: Any, config: OrpoConfig,
-               num_items: dict[str, float]) -> tuple[Any, dict[str, Any]]:
-    return orpo_loss(logprobs, micro["completion_mask"], micro["sequence_mask"], config, num_items)
+class Orpo(PreferenceAlgorithm[OrpoConfig]):
+    config_type = OrpoConfig
+    full_sequence = True
 
+    def count(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        """The batch's denominators: the chosen sequences' tokens after the first (the NLL's), and pairs."""
+        return {"tokens": float(sum(len(row["prompt_ids"]) + len(row["chosen_ids"]) - 1 for row in rows)),
+                "pairs": float(len(rows))}
 
-SUMMED = ("tokens", "pairs", "nll", "log_odds_ratio", "log_odds", "reward_chosen", "reward_rejected", "margin",
-          "correct")
+    def batch_loss(self, micro: dict[str, Any], logprobs: torch.Tensor, ref_logprobs: torch.Tensor | None,
+                   num_items: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, metrics = orpo_loss(logprobs, micro["completion_mask"], micro["sequence_mask"], self.config, num_items)
+        return loss, {name: float(value) for name, value in metrics.items()}
 
-
-def micro_sums(metrics: dict[str, Any]) -> list[float]:
-    return [float(metrics[name]) for name in SUMMED]
-
-
-def report(sums: dict[str, float]) -> dict[str, float]:
-    pairs = max(sums["pairs"], 1.0)
-    return {"nll": sums["nll"] / max(sums["tokens"], 1.0), "log_odds_ratio": sums["log_odds_ratio"] / pairs,
-            "log_odds": sums["log_odds"] / pairs, "accuracy": sums["correct"] / pairs, "margin": sums["margin"] / pairs,
-            "rewards/chosen": sums["reward_chosen"] / pairs, "rewards/rejected": sums["reward_rejected"] / pairs,
-            "pairs": sums["pairs"], "trained_tokens": sums["tokens"]}
+    def report(self, sums: Mapping[str, float]) -> dict[str, float]:
+        pairs = max(sums["pairs"], 1.0)
+        return {"nll": sums["nll"] / max(sums["tokens"], 1.0), "log_odds_ratio": sums["log_odds_ratio"] / pairs,
+                "log_odds": sums["log_odds"] / pairs, **super().report(sums)}

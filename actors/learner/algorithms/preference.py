@@ -1,9 +1,18 @@
-"""What DPO and ORPO share: preference rows (prompt, chosen, rejected) collated as one batch of
-2B sequences, the B chosen ones first, as TRL's trainers concatenate them. Not an algorithm."""
+"""What DPO and ORPO share: preference rows (prompt, chosen, rejected) collated as one batch of 2B
+sequences, the B chosen ones first, as TRL's trainers concatenate them; per-sequence logprobs; the
+implicit rewards' metrics (preference accuracy, margin, rewards of each side) as sums; and
+:class:`PreferenceAlgorithm`, the base of both."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from actors.learner.algorithms.base import AlgorithmConfigT, OfflineAlgorithm
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import torch
 
 ROW_FIELDS = ("prompt_ids", "chosen_ids", "rejected_ids")
 
@@ -45,3 +54,39 @@ def sequence_logps(logprobs: Any, mask: Any, average: bool = False) -> Any:
     m = mask.to(logprobs.dtype)
     total = (logprobs * m).sum(dim=1)
     return total / m.sum(dim=1).clamp(min=1) if average else total
+
+
+def valid_pairs(answer_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[B]: 1 for a real pair, 0 for padding (its chosen answer has no token)."""
+    return (answer_mask.chunk(2)[0].sum(dim=1) > 0).to(dtype)
+
+
+def reward_sums(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, valid: torch.Tensor
+                ) -> dict[str, torch.Tensor]:
+    """The implicit rewards' sums over the real pairs: pairs, each side's reward, the margin and the
+    pairs whose margin is positive (TRL's ``rewards/*`` metrics once divided by the pairs)."""
+    margin = (chosen_rewards - rejected_rewards).detach()
+    return {"pairs": valid.sum().detach(), "reward_chosen": (chosen_rewards.detach() * valid).sum(),
+            "reward_rejected": (rejected_rewards.detach() * valid).sum(), "margin": (margin * valid).sum(),
+            "correct": ((margin > 0).to(valid.dtype) * valid).sum()}
+
+
+class PreferenceAlgorithm(OfflineAlgorithm[AlgorithmConfigT]):
+    """An offline algorithm on preference pairs: rows, collation, counts and the reward metrics."""
+
+    row_fields = ROW_FIELDS
+    full_sequence: ClassVar[bool] = False
+    """Collate every token after the first (ORPO's NLL needs the prompt's), not the answers alone."""
+
+    def collate(self, rows: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
+        return collate_pairs(rows, pad_id, full_sequence=self.full_sequence)
+
+    def count(self, rows: list[dict[str, Any]]) -> Any:
+        """The batch's denominator: its pairs."""
+        return float(len(rows))
+
+    def report(self, sums: Mapping[str, float]) -> dict[str, float]:
+        pairs = max(sums["pairs"], 1.0)
+        return {"accuracy": sums["correct"] / pairs, "margin": sums["margin"] / pairs,
+                "rewards/chosen": sums["reward_chosen"] / pairs, "rewards/rejected": sums["reward_rejected"] / pairs,
+                "pairs": sums["pairs"], "trained_tokens": sums["tokens"]}

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from actors.config import Config
+from actors.learner.algorithms.base import AlgorithmConfig, OfflineAlgorithm
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import torch
 
 
-class SftConfig(Config):
+class SftConfig(AlgorithmConfig):
     """What SFT trains on."""
 
     name: ClassVar[str] = "sft"
@@ -26,31 +28,6 @@ class SftConfig(Config):
     loss_on: Literal["completion", "all"] = "completion"
     """completion: only the answer's tokens count (the IBM paper's SFT); all: every token after the
     first (prompt included), for plain-text corpora (its extended pretraining)."""
-
-
-Config = SftConfig
-ONLINE = False
-ROW_FIELDS = ("prompt_ids", "completion_ids")
-"""A row: the prompt's tokens and the target's. With ``loss_on: all`` the data preparation puts the
-sequence's first token in ``prompt_ids`` and the rest in ``completion_ids``."""
-
-
-def needs_reference(config: SftConfig) -> bool:
-    return False
-
-
-def collate(rows: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
-    """Rows -> :func:`actors.learner.experience.pad_rows` tensors; no rows: one masked padding row."""
-    from actors.learner.experience import pad_rows
-
-    if not rows:
-        return pad_rows([[pad_id]], [[pad_id]], pad_id, masks=[[0.0]])
-    return pad_rows([list(row["prompt_ids"]) for row in rows], [list(row["completion_ids"]) for row in rows], pad_id)
-
-
-def count(rows: list[dict[str, Any]], config: SftConfig) -> float:
-    """The batch's denominator: its target tokens."""
-    return float(sum(len(row["completion_ids"]) for row in rows))
 
 
 def sft_loss(logprobs: torch.Tensor, mask: torch.Tensor, num_items: float | None = None
@@ -65,17 +42,29 @@ def sft_loss(logprobs: torch.Tensor, mask: torch.Tensor, num_items: float | None
     return nll / denominator, {"tokens": tokens.detach(), "nll": nll.detach()}
 
 
-def batch_loss(micro: dict[str, Any], logprobs: Any, ref_logprobs: Any, config: SftConfig, num_items: float
-               ) -> tuple[Any, dict[str, Any]]:
-    return sft_loss(logprobs, micro["completion_mask"], num_items)
+class Sft(OfflineAlgorithm[SftConfig]):
+    config_type = SftConfig
+    row_fields = ("prompt_ids", "completion_ids")
+    """A row: the prompt's tokens and the target's. With ``loss_on: all`` the data preparation puts the
+    sequence's first token in ``prompt_ids`` and the rest in ``completion_ids``."""
 
+    def collate(self, rows: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
+        """Rows -> :func:`actors.learner.experience.pad_rows` tensors; no rows: one masked padding row."""
+        from actors.learner.experience import pad_rows
 
-SUMMED = ("tokens", "nll")
+        if not rows:
+            return pad_rows([[pad_id]], [[pad_id]], pad_id, masks=[[0.0]])
+        return pad_rows([list(row["prompt_ids"]) for row in rows], [list(row["completion_ids"]) for row in rows],
+                        pad_id)
 
+    def count(self, rows: list[dict[str, Any]]) -> float:
+        """The batch's denominator: its target tokens."""
+        return float(sum(len(row["completion_ids"]) for row in rows))
 
-def micro_sums(metrics: dict[str, Any]) -> list[float]:
-    return [float(metrics["tokens"]), float(metrics["nll"])]
+    def batch_loss(self, micro: dict[str, Any], logprobs: torch.Tensor, ref_logprobs: torch.Tensor | None,
+                   num_items: float) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, metrics = sft_loss(logprobs, micro["completion_mask"], num_items)
+        return loss, {name: float(value) for name, value in metrics.items()}
 
-
-def report(sums: dict[str, float]) -> dict[str, float]:
-    return {"nll": sums["nll"] / max(sums["tokens"], 1.0), "trained_tokens": sums["tokens"]}
+    def report(self, sums: Mapping[str, float]) -> dict[str, float]:
+        return {"nll": sums["nll"] / max(sums["tokens"], 1.0), "trained_tokens": sums["tokens"]}
