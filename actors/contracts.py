@@ -40,7 +40,7 @@ class Task:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from actors.verify.sandbox.harnesses import HARNESSES
+        from actors.verify.sandbox.harnesses.registry import HARNESSES
 
         if self.harness not in HARNESSES:
             raise ValueError(f"task {self.task_id!r}: harness {self.harness!r} is not one of {sorted(HARNESSES)}")

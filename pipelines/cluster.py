@@ -92,7 +92,7 @@ def _number(value: float) -> str:
 
 
 def pool_demand(pool: Any, section: str = "pool", phase: str = "main") -> Demand:
-    """The verifier pool's workers (actors/verify/pool.py asks for exactly this per worker)."""
+    """The verifier pool's workers (actors/verify/pool/pool.py asks for exactly this per worker)."""
     slots = pool.slots_per_worker
     bundle = {"CPU": slots * pool.cpus_per_slot}
     settings = {"CPU": f"{section}.slots_per_worker={slots} x {section}.cpus_per_slot={_number(pool.cpus_per_slot)}"}

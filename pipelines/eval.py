@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 
 from actors.rollout.config import RolloutConfig
 from actors.verify.config import VerifierConfig
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
 from pipelines.evaluation.benchmarks import BenchmarkConfig, EvalPlan
 from pipelines.job import JobConfig
 from pipelines.runs import Run
@@ -205,7 +205,7 @@ def prepare(config: Config) -> tuple[list[Any], dict[str, str], dict[str, list[A
 
 def run(config: Config, run: Run) -> dict[str, Any]:
     from actors.contracts import Task  # noqa: F401 - the contracts before Ray pickles tasks
-    from actors.verify.pool import VerifierPool
+    from actors.verify.pool.pool import VerifierPool
     from pipelines.cluster import pool_demand, rollout_demand
     from pipelines.evaluation.runner import evaluate
     from pipelines.job import connect_ray

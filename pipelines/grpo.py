@@ -26,7 +26,7 @@ from actors.learner.producer import ProducerConfig
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.turns import TurnsConfig
 from actors.verify.config import VerifierConfig
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
 from pipelines.evaluation.hook import TrainingEvalConfig, eval_line
 from pipelines.job import CheckpointSettings, JobConfig, add_resume_argument, local_or_hub, resume_overrides, resume_path  # noqa: F401
 from pipelines.progress import StepProgress

@@ -28,7 +28,7 @@ from pydantic import Field
 from actors.config import Config
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.verify.config import VerifierConfig
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 from pipelines.tasks.quasar.synth import QuasarSynthSpec
@@ -193,7 +193,7 @@ def _scalar(value: Any) -> Any:
 
 
 def run(config: Config, run: Run) -> dict[str, Any]:
-    from actors.verify.pool import VerifierPool
+    from actors.verify.pool.pool import VerifierPool
     from pipelines.cluster import pool_demand, rollout_demand
     from pipelines.job import connect_ray
     from pipelines.tasks.templates import TEMPLATES

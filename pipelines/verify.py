@@ -18,7 +18,7 @@ from typing import Any
 
 from actors.verify.config import VerifierConfig
 from actors.verify.feedback import FeedbackConfig
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig, load_tasks
@@ -121,7 +121,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     import asyncio
 
     from actors.contracts import write_parquet
-    from actors.verify.pool import VerifierPool
+    from actors.verify.pool.pool import VerifierPool
     from actors.verify.verifier import pair_jobs, reference_jobs
     from pipelines.cluster import pool_demand
     from pipelines.job import connect_ray

@@ -81,7 +81,7 @@ def ray_session():
         connect_ray(RayConfig(**TEST_RAY))
     yield ray
     if ray.is_initialized():
-        from actors.verify.qpu import GATEWAY_NAME
+        from actors.verify.qpu.gateway import GATEWAY_NAME
 
         try:
             ray.kill(ray.get_actor(GATEWAY_NAME))

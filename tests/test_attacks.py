@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from actors.contracts import Task
-from actors.verify.config import SandboxConfig, VerifierConfig
+from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
+from actors.verify.sandbox.config import SandboxConfig
 from actors.verify.sandbox.isolation import ETC_ENTRIES, SYSTEM_PATHS
 from actors.verify.sandbox.zygote import SANDBOX_UIDS
 from actors.verify.verifier import Verifier
@@ -65,6 +66,7 @@ def host(tmp_path_factory):
     yield {"secret_dir": str(secret_dir), "credentials": str(credentials), "victim": str(victim),
            "project_victim": str(project_victim), "port": listener.getsockname()[1], "sock": unix_path,
            "connections": connections, "home": str(Path.home()), "top_level": repr(sorted(allowed_top_level())),
+           "tmp_shown": repr(sorted(interpreter_paths_under_tmp())),
            "etc": repr(sorted(ETC_ENTRIES))}
     stop.set()
     thread.join()
@@ -105,6 +107,19 @@ def allowed_top_level() -> set[str]:
         for form in (os.path.abspath(path), os.path.realpath(path)) if path else ():
             names.add(form.strip("/").split("/")[0])
     return names
+
+
+def interpreter_paths_under_tmp() -> set[str]:
+    """The interpreter's folders that lie under /tmp (a checkout there with its .venv): the sandbox
+    shows them there, with the empty folders on their way, and nothing else of /tmp."""
+    paths = set()
+    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path):
+        for form in (os.path.abspath(path), os.path.realpath(path)) if path else ():
+            if form.startswith("/tmp/") and Path(form).exists():
+                paths.add(form)
+    # The project is never shown, even on sys.path (pytest's root); its .venv is.
+    venv = os.path.realpath(sys.prefix)
+    return {path for path in paths if not (Path(path).is_relative_to(ROOT.resolve()) and not path.startswith(venv))}
 
 
 # The project as a candidate finds it: through the path of a module already in memory.
@@ -191,8 +206,17 @@ ATTACKS = {
                               "if extra: leak('top level ' + repr(sorted(extra)))\n"
                               "extra = set(os.listdir('/etc')) - set({etc})\n"
                               "if extra: leak('etc ' + repr(sorted(extra)))\n"
+                              "shown = {tmp_shown}\n"  # an interpreter under /tmp: the folders on its way, empty
                               "for path in ('/tmp', os.getcwd()):\n"
-                              "    if os.listdir(path): leak('files in ' + path + ': ' + repr(os.listdir(path)[:5]))\n"
+                              "    for folder, folders, files in os.walk(path):\n"
+                              "        if any(folder == s or folder.startswith(s + '/') for s in shown):\n"
+                              "            folders[:] = []\n"
+                              "            continue\n"
+                              "        if files: leak('files in ' + folder + ': ' + repr(files[:5]))\n"
+                              "        for name in folders:\n"
+                              "            inner = os.path.join(folder, name)\n"
+                              "            if not any(s == inner or s.startswith(inner + '/') for s in shown):\n"
+                              "                leak('folder ' + inner)\n"
                               "for path in ('/run', '/var', '/home', '/mnt', '/opt/.qvr', '/sys', '/root/.ray'):\n"
                               "    if os.path.exists(path) and os.listdir(path): leak('host folder ' + path)\n", {"passed"}),
     "write_outside_workdir": (PROGRAM, LEAK + "import os\n"

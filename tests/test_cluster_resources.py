@@ -16,7 +16,7 @@ import pytest
 
 from actors.learner.config import LearnerConfig
 from actors.rollout.config import RolloutConfig
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
 from pipelines.cluster import (
     Demand,
     describe_cluster,

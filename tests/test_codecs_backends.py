@@ -3,7 +3,8 @@
 import pytest
 from qiskit_ibm_runtime.fake_provider import FakeLimaV2, FakeManilaV2
 
-from actors.verify.sandbox.codecs import CannotCross, backends, decode, encode
+from actors.verify.sandbox.codecs import backends
+from actors.verify.sandbox.codecs.registry import CannotCross, decode, encode
 
 
 def test_a_backend_crosses_by_name_and_comes_back_warm_and_untouched():

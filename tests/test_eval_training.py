@@ -14,7 +14,7 @@ from actors.learner.producer import ExperienceProducer, ProducerConfig
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.engine import RolloutCompletion
 from actors.verify.config import VerifierConfig
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
 from pipelines.evaluation.benchmarks import BenchmarkConfig
 from pipelines.evaluation.hook import PolicyEvaluator, TrainingEvalConfig
 from pipelines.evaluation.runner import EvalSet

@@ -3,7 +3,8 @@
 import pytest
 
 from actors.verify.extract import extract_code
-from actors.verify.rewards import REWARDS, RewardConfig, RewardInput, reward, score
+from actors.verify.rewards.config import RewardConfig, score
+from actors.verify.rewards.registry import REWARDS, RewardInput, reward
 from pipelines.config import ConfigError, resolve_config
 from pipelines.jobs import job_module
 
@@ -129,7 +130,7 @@ def test_a_reward_reads_outcomes_measures_code_and_family_from_the_checkers_reco
 def test_a_harness_is_one_registered_class():
     from actors.contracts import Task
     from actors.verify.sandbox.harness import count_tests
-    from actors.verify.sandbox.harnesses import HARNESSES, Harness, get, register
+    from actors.verify.sandbox.harnesses.registry import HARNESSES, Harness, get, register
 
     assert {"qhe", "unittest", "program"} <= set(HARNESSES)
     with pytest.raises(ValueError, match="unknown harness 'nope'"):

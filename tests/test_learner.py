@@ -350,7 +350,7 @@ def fake_producer(lag):
     from actors.learner.producer import ExperienceProducer
     from actors.rollout.config import RolloutConfig, SamplingConfig
     from actors.verify.config import VerifierConfig
-    from actors.verify.pool_config import PoolConfig
+    from actors.verify.pool.config import PoolConfig
 
     tasks = [Task(task_id=str(i), family="t", harness="program", prompt=f"p{i}", tests="") for i in range(3)]
     return ExperienceProducer(tasks, ProducerConfig(prompts_per_step=2, max_policy_lag=lag, batch_timeout_s=1),

@@ -326,7 +326,8 @@ def test_only_the_qpu_gateway_pod_holds_the_ibm_token():
 def test_the_gateway_actor_is_pinned_where_the_config_says(monkeypatch):
     import ray
 
-    from actors.verify.qpu import GATEWAY_NAME, QpuConfig, get_gateway
+    from actors.verify.qpu.config import QpuConfig
+    from actors.verify.qpu.gateway import GATEWAY_NAME, get_gateway
 
     seen = []
 

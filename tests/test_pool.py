@@ -12,8 +12,8 @@ import pytest
 from actors.contracts import Completion, Task
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
-from actors.verify.pool import VerifierPool
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
+from actors.verify.pool.pool import VerifierPool
 from tests.conftest import QPU_SAMPLER_PROGRAM
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def test_a_worker_killed_mid_batch_has_its_jobs_rerun(ray_session):
 def poison_worker():
     """A worker that dies (its process exits, as on a segfault or the OOM killer) whenever it is
     handed the poisoned job. The sandboxed child cannot kill its worker, so the test does."""
-    from actors.verify.worker import VerifierWorker
+    from actors.verify.pool.worker import VerifierWorker
 
     class PoisonWorker(VerifierWorker):
         def verify_batch(self, keys, jobs):
@@ -133,7 +133,7 @@ def test_a_job_that_kills_its_worker_every_time_comes_out_as_an_error(ray_sessio
 def test_workers_that_cannot_start_end_the_call_with_their_error(ray_session):
     """No verdict can come from a pool none of whose workers starts (a sandbox the kernel refuses,
     a broken image): the call fails naming why, rather than waiting forever or inventing verdicts."""
-    from actors.verify.worker import VerifierWorker
+    from actors.verify.pool.worker import VerifierWorker
 
     def broken_worker():
         class BrokenWorker(VerifierWorker):

@@ -11,8 +11,8 @@ import pytest
 from actors.contracts import Task
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
-from actors.verify.pool import VerifierPool
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
+from actors.verify.pool.pool import VerifierPool
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,11 @@ import pytest
 from qiskit import QuantumCircuit, transpile
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-from actors.verify.qpu import QpuConfig, QpuError, QpuGateway
-from actors.verify.qpu_evidence import RecordingBackend, rate_under_backlog
-from actors.verify.sandbox.codecs import decode, encode
+from actors.verify.qpu.config import QpuConfig
+from actors.verify.qpu.errors import QpuError
+from actors.verify.qpu.evidence import RecordingBackend, rate_under_backlog
+from actors.verify.qpu.gateway import QpuGateway
+from actors.verify.sandbox.codecs.registry import decode, encode
 from tests.conftest import QPU_SAMPLER_PROGRAM
 
 pytestmark = pytest.mark.slow

@@ -8,11 +8,11 @@ import pytest
 
 from actors.contracts import Task
 from actors.verify.config import VerifierConfig
-from actors.verify.deprecation import code_measures, findings, with_findings
 from actors.verify.executor import VerificationJob
-from actors.verify.qspark_rewards import efficiency
-from actors.verify.rewards import REWARDS, RewardConfig, RewardInput, score
-from actors.verify.sandbox.measures import requests
+from actors.verify.rewards.config import RewardConfig, score
+from actors.verify.rewards.deprecation import code_measures, findings, with_findings
+from actors.verify.rewards.qspark import efficiency
+from actors.verify.rewards.registry import REWARDS, RewardInput, requests
 from actors.verify.sandbox.measures.circuit import parse_target
 from pipelines.config import ConfigError, resolve_config
 from pipelines.jobs import job_module
@@ -127,7 +127,7 @@ def test_measures_are_requested_only_when_a_reward_reads_them():
 
 
 def test_a_failing_or_unknown_provider_reports_an_error_and_nothing_else(monkeypatch):
-    from actors.verify.sandbox.measures import PROVIDERS, Absent, take, trusted
+    from actors.verify.sandbox.measures.registry import PROVIDERS, Absent, take, trusted
 
     def broken(*args):
         raise MemoryError("too big")

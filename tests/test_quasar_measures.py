@@ -1,14 +1,15 @@
-"""QUASAR's measures (actors/verify/sandbox/quasar_measures.py) against hand-computed values on
-1-2 qubit circuits, and the hierarchical reward (actors/verify/quasar_reward.py) tier by tier."""
+"""QUASAR's measures (actors/verify/sandbox/measures/quasar/) against hand-computed values on
+1-2 qubit circuits, and the hierarchical reward (actors/verify/rewards/quasar.py) tier by tier."""
 
 import math
 
 import numpy as np
 import pytest
 
-from actors.verify.quasar_reward import QuasarRewardConfig, hierarchical_reward
-from actors.verify.rewards import RewardConfig, RewardInput, score
-from actors.verify.sandbox import quasar_measures as qm
+from actors.verify.rewards.config import RewardConfig, score
+from actors.verify.rewards.quasar import QuasarRewardConfig, hierarchical_reward
+from actors.verify.rewards.registry import RewardInput
+from actors.verify.sandbox.measures import quasar as qm
 
 HEADER = 'OPENQASM 3.0;\ninclude "stdgates.inc";\n'
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from actors.verify.sandbox.quasar_measures import measure, z_diagonal
+from actors.verify.sandbox.measures.quasar import measure, z_diagonal
 from pipelines.tasks.loader import row_to_task
 from pipelines.tasks.quasar.generate import PROMPT, generate_task, qaoa_circuit, qaoa_state
 from pipelines.tasks.quasar.hub import parse_hamiltonian

@@ -10,7 +10,8 @@ import torch
 
 from actors.contracts import Completion
 from actors.rollout import ObjectStoreTransport, Prompt, RolloutConfig, RolloutGroup, SamplingConfig, start_worker
-from actors.rollout.engine import RolloutCompletion, make_engine
+from actors.rollout.engine import RolloutCompletion
+from actors.rollout.factory import make_engine
 from actors.rollout.prompts import PromptRenderer
 from actors.rollout.testing import build_tokenizer, random_state_dict, save_tiny_model
 from actors.rollout.transport import chunk_weights, layer_of

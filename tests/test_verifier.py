@@ -10,8 +10,9 @@ import time
 import pytest
 
 from actors.contracts import Completion, Task
-from actors.verify.config import SandboxConfig, VerifierConfig
+from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
+from actors.verify.sandbox.config import SandboxConfig
 from actors.verify.sandbox.harness import count_tests
 from actors.verify.verifier import Verifier, pair_jobs, reference_jobs
 from pipelines.tasks.loader import TaskSourceConfig, load_tasks

@@ -38,7 +38,7 @@ from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.engine import RolloutCompletion
 from actors.rollout.turns import TurnsConfig
 from actors.verify.config import VerifierConfig
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
 
 log = logging.getLogger("qvr.producer")
 
@@ -79,7 +79,7 @@ class ExperienceProducer:
         the policy after ``step`` optimizer steps, and its metrics join that step's. ``turns``:
         multi-turn rollouts (actors/rollout/turns.py); None or max_turns 1 is single-turn."""
         from actors.rollout.group import RolloutGroup
-        from actors.verify.pool import VerifierPool
+        from actors.verify.pool.pool import VerifierPool
 
         logging.basicConfig(level=logging.INFO)
         if not tasks:

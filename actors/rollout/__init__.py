@@ -6,7 +6,8 @@ replaces those that die. New weights travel through a :class:`WeightTransport`.
 """
 
 from actors.rollout.config import RolloutConfig, SamplingConfig, VllmConfig
-from actors.rollout.engine import RolloutCompletion, RolloutEngine, make_engine
+from actors.rollout.engine import RolloutCompletion, RolloutEngine
+from actors.rollout.factory import make_engine
 from actors.rollout.group import RolloutGroup
 from actors.rollout.prompts import Prompt
 from actors.rollout.transport import ObjectStoreTransport, WeightTransport, make_transport

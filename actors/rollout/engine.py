@@ -3,7 +3,8 @@
 An engine turns rendered prompts into ``n`` samples each (token ids, per-token logprobs, finish
 reason) and swaps its weights in place. Everything above it (prompt rendering, text decoding,
 stop-string cutting, versioning) lives in :class:`RolloutEngine` so the engines cannot drift
-apart; :func:`make_engine` is the only place that knows which engine a config picks.
+apart; :func:`actors.rollout.factory.make_engine` is the only place that knows which engine a config
+picks.
 """
 
 from __future__ import annotations
@@ -157,16 +158,3 @@ class RolloutEngine(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional: engines without resources keep the default
         """Free the engine's resources; the default has none to free."""
-
-
-def make_engine(config: RolloutConfig) -> RolloutEngine:
-    """The engine ``config.engine`` names; nothing else in qvr branches on it."""
-    if config.engine == "vllm":
-        from actors.rollout.vllm_engine import VllmEngine
-
-        return VllmEngine(config)
-    if config.engine == "transformers":
-        from actors.rollout.hf_engine import TransformersEngine
-
-        return TransformersEngine(config)
-    raise ValueError(f"unknown rollout engine {config.engine!r}; known: vllm, transformers")

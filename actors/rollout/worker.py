@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.rollout.config import RolloutConfig, SamplingConfig
-from actors.rollout.engine import RolloutCompletion, make_engine
+from actors.rollout.engine import RolloutCompletion
+from actors.rollout.factory import make_engine
 from actors.rollout.prompts import PromptLike
 from actors.rollout.transport import make_transport
 

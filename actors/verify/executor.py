@@ -29,10 +29,11 @@ from typing import Any
 
 from actors.contracts import Task, Verdict
 from actors.verify.config import VerifierConfig
-from actors.verify.deprecation import with_findings as with_deprecation_findings
-from actors.verify.rewards import RewardInput, score
+from actors.verify.rewards.config import score
+from actors.verify.rewards.deprecation import with_findings as with_deprecation_findings
+from actors.verify.rewards.registry import RewardInput
 from actors.verify.sandbox.harness import RESULT_FD_ENV, count_tests
-from actors.verify.sandbox.measures import trusted as trusted_measures
+from actors.verify.sandbox.measures.registry import trusted as trusted_measures
 from actors.verify.sandbox.zygote import child_environment
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])

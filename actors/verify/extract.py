@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
-from actors.verify.sandbox.harnesses import get
+from actors.verify.sandbox.harnesses.registry import get
 
 _THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL)
 _ANSWER = re.compile(r"<answer>(.*?)(</answer>|\Z)", re.DOTALL)

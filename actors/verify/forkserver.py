@@ -73,7 +73,7 @@ class ForkServer:
             self.close()
             raise RuntimeError(f"zygote for slot {self.slot} did not start (exit {self.process.poll()})")
         self.huge_mb = int(ready.get("huge_mb", 0))
-        """MiB of the zygote's memory folded into huge pages (see actors/verify/hugepages.py)."""
+        """MiB of the zygote's memory folded into huge pages (see actors/verify/sandbox/hugepages.py)."""
         self.features = self._agree_on_features(ready.get("probe", {}))
 
     def _agree_on_features(self, probe: dict[str, str | None]) -> list[str]:

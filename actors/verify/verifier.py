@@ -24,8 +24,8 @@ from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob, make_verdict, no_code_verdict, run_subprocess, timed
 from actors.verify.extract import extract_code
 from actors.verify.forkserver import ForkServer
-from actors.verify.qpu import gateway_handler
-from actors.verify.sandbox.measures import requests
+from actors.verify.qpu.gateway import gateway_handler
+from actors.verify.rewards.registry import requests
 
 
 def pair_jobs(tasks: Iterable[Task], completions: Iterable[Completion]) -> list[VerificationJob]:

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from actors.config import Config
 from actors.verify.config import VerifierConfig
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
 from pipelines.benches.verifier import small_jobs
 
 log = logging.getLogger("qvr.bench")
@@ -31,7 +31,7 @@ class PoolBenchConfig(Config):
 
 
 def _timed_pool(workers: int, config: PoolBenchConfig, jobs: list) -> float:
-    from actors.verify.pool import VerifierPool
+    from actors.verify.pool.pool import VerifierPool
 
     pool = VerifierPool(VerifierConfig(), PoolConfig(workers=workers, cpus_per_slot=config.cpus_per_slot, batch_size=2))
     try:

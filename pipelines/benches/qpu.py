@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import Field
 
 from actors.config import Config
-from actors.verify.qpu import QpuConfig, QpuGateway
-from actors.verify.qpu_evidence import RecordingBackend, rate_under_backlog, rate_violations
+from actors.verify.qpu.config import QpuConfig
+from actors.verify.qpu.evidence import RecordingBackend, rate_under_backlog, rate_violations
+from actors.verify.qpu.gateway import QpuGateway
 
 
 class QpuBenchConfig(Config):
@@ -49,7 +50,7 @@ class QpuBenchConfig(Config):
 def run(config: QpuBenchConfig) -> dict[str, Any]:
     from qiskit import QuantumCircuit
 
-    from actors.verify.sandbox.codecs import encode
+    from actors.verify.sandbox.codecs.registry import encode
 
     qpu = QpuConfig(time_scale=config.time_scale, noise=False, max_retries=config.max_retries, backoff_s=1.0,
                     limits={"max_pending": config.max_pending, "jobs_per_minute": config.jobs_per_minute})

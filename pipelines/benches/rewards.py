@@ -97,7 +97,7 @@ def jobs(count: int) -> list[VerificationJob]:
 
 def lint_cost(samples: list[VerificationJob], repeats: int = 20) -> float:
     """Seconds per sample of the deprecation measures alone (parent side)."""
-    from actors.verify.deprecation import code_measures
+    from actors.verify.rewards.deprecation import code_measures
 
     started = time.perf_counter()
     for _ in range(repeats):
@@ -111,8 +111,8 @@ def circuit_measures_cost(samples: list[VerificationJob], repeats: int = 3) -> f
     programs run here (no fork, no crossing): what the checker adds per sample, without noise
     from the sandbox."""
     from actors.verify.sandbox.harness import fresh_namespace
-    from actors.verify.sandbox.harnesses import Candidate
-    from actors.verify.sandbox.measures import PROVIDERS, Absent
+    from actors.verify.sandbox.harnesses.registry import Candidate
+    from actors.verify.sandbox.measures.registry import PROVIDERS, Absent
 
     class Local(Candidate):
         def __init__(self, namespace: dict[str, Any]) -> None:
@@ -154,7 +154,7 @@ def cpu_s(verifier: Any) -> float:
 
 def run(config: RewardsBenchConfig) -> dict[str, Any]:
     from actors.verify.config import VerifierConfig
-    from actors.verify.rewards import RewardConfig
+    from actors.verify.rewards.config import RewardConfig
     from actors.verify.verifier import Verifier
 
     samples = jobs(config.jobs)

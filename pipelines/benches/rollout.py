@@ -94,7 +94,7 @@ def start_direct(config: RolloutConfig, torch_threads: int) -> Any:
     than the whole actor round trip, which would hide what the comparison is for."""
     import torch
 
-    from actors.rollout.engine import make_engine
+    from actors.rollout.factory import make_engine
 
     torch.set_num_threads(torch_threads)
     return make_engine(config)

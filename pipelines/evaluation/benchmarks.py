@@ -152,7 +152,7 @@ def resolve_prompt_mode(mode: PromptMode, continues_prompt: bool, has_chat_templ
 def render_prompt(task: Any, benchmark: BenchmarkConfig, mode: str, task_id: str | None = None) -> Any:
     """The rollout prompt for ``task``: its text to continue, or chat messages."""
     from actors.rollout.prompts import Prompt
-    from actors.verify.sandbox.harnesses import get
+    from actors.verify.sandbox.harnesses.registry import get
 
     task_id = task_id or task.task_id
     if mode == "completion":

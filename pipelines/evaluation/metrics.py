@@ -8,7 +8,10 @@
   IBM paper's table reports it.
 - per difficulty tier (QHE's basic / intermediate / difficult) and per area (synthetic tasks),
   the format rate (think/answer tags and exactly one code block: the IBM paper's format reward),
-  and why samples failed (:func:`failure_kind`).
+  and why samples failed (:func:`failure_kind`);
+- a task family's own numbers (e.g. QUASAR's, :mod:`pipelines.evaluation.quasar`): a function
+  registered here with :func:`family_metrics`; this module imports none of them (the package
+  loads them).
 
 Everything here is plain Python on rows (dicts with at least task_id, mode, status), so the
 reports, the eval job and the in-training hook compute the very same numbers.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 TIERS = ("basic", "intermediate", "difficult")
@@ -31,6 +34,24 @@ FAILURE_KINDS = ("passed", "no_code", "syntax_error", "import_error", "timeout",
 an import fails; the wall-clock limit; the tests ran and disagreed (an assertion, failed test
 methods); another exception; killed (memory, output or process limits); an error of the
 verification itself (e.g. its worker was lost every time)."""
+
+FamilyMetrics = Callable[[Sequence[dict[str, Any]]], dict[str, Any] | None]
+FAMILY_METRICS: dict[str, FamilyMetrics] = {}
+"""Task family -> its metrics from a benchmark's pass@k rows (None when none of its tasks is
+there), reported under the family's name."""
+
+
+def family_metrics(family: str) -> Callable[[FamilyMetrics], FamilyMetrics]:
+    """Register a task family's own metrics (its rows' ``@k`` numbers also become flat scalars)."""
+
+    def register(fn: FamilyMetrics) -> FamilyMetrics:
+        if family in FAMILY_METRICS:
+            raise ValueError(f"metrics of family {family!r} are registered twice")
+        FAMILY_METRICS[family] = fn
+        return fn
+
+    return register
+
 
 _SYNTAX = re.compile(r"\b(SyntaxError|IndentationError|TabError)\b")
 _IMPORT = re.compile(r"\b(ImportError|ModuleNotFoundError)\b")
@@ -166,9 +187,7 @@ def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict
                        for row in rows)
     isolation = Counter(row["isolation"] for row in rows if row.get("isolation"))
     formatted = [bool(row["format_ok"]) for row in rows if row.get("format_ok") is not None]
-    from pipelines.evaluation.quasar import quasar_metrics  # QUASAR's SCR/SREV/HQCR/RE for family quasar
-
-    quasar = quasar_metrics(passk_rows)
+    families = {family: value for family, metrics_of in FAMILY_METRICS.items() if (value := metrics_of(passk_rows))}
     return {
         "pass_at_1_by_turn": pass_at_1_by_turn(passk_rows),
         "n": n, "tasks": metrics["tasks"], "samples": len(rows),
@@ -183,7 +202,7 @@ def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict
         "isolation": dict(sorted(isolation.items())),
         "curve": {"k": [int(k) for k in curve], "mean": [mean for mean, _ in curve.values()],
                   "std": [std for _, std in curve.values()]},
-        **({"quasar": quasar} if quasar else {}),
+        **families,
     }
 
 
@@ -218,9 +237,10 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, fl
             flat[f"{prefix}pass@{k}/{tier}"] = value
     if metrics.get("format_rate") is not None:
         flat[f"{prefix}format_rate"] = metrics["format_rate"]
-    for name, value in (metrics.get("quasar") or {}).items():
-        if "@" in name and value is not None:
-            flat[f"{prefix}quasar/{name}"] = value
+    for family in FAMILY_METRICS:
+        for name, value in (metrics.get(family) or {}).items():
+            if "@" in name and value is not None:
+                flat[f"{prefix}{family}/{name}"] = value
     samples = max(1, metrics.get("samples", 1))
     for kind, count in metrics.get("failures", {}).items():
         flat[f"{prefix}failures/{kind}"] = count / samples

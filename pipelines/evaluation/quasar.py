@@ -20,7 +20,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from pipelines.evaluation.metrics import pass_at_k
+from pipelines.evaluation.metrics import family_metrics, pass_at_k
 
 SREV_TOLERANCE = 0.2
 """|E - E*| at or below this is a success (arXiv 2510.00967, SREV)."""
@@ -46,6 +46,7 @@ def criteria(measures: dict[str, float]) -> dict[str, bool]:
             "hqcr": valid and measures.get("re_bits") is not None and measures["re_bits"] < HQCR_THRESHOLD}
 
 
+@family_metrics("quasar")
 def quasar_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int] = KS) -> dict[str, Any] | None:
     """``{"tasks", "n", "scr@1", "srev@1", "hqcr@1", "re@1", ... @10}`` over the rows of family
     quasar (rows: task_id, family, measures; one mode), or None when there are none."""

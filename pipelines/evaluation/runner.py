@@ -82,7 +82,7 @@ def answer_job(task: Task, text: str, key: int, prompt_mode: str) -> Any:
     continues the prompt's code, started on a new line."""
     from actors.verify.executor import VerificationJob
     from actors.verify.extract import extract_code
-    from actors.verify.sandbox.harnesses import get
+    from actors.verify.sandbox.harnesses.registry import get
 
     code = extract_code(text, task.harness)
     if code is not None and prompt_mode == "chat" and get(task.harness).continues_prompt and not task.prompt.endswith("\n"):
@@ -115,7 +115,8 @@ class _Bookkeeping:
         return answer_job(task, sample.text, index, sample.prompt_mode)
 
     def verdict(self, verdict: Any) -> dict[str, Any]:
-        from actors.verify.rewards import RewardInput, format_reward
+        from actors.verify.rewards.default import format_reward
+        from actors.verify.rewards.registry import RewardInput
 
         sample = self.pending.pop((verdict.task_id, verdict.sample_idx))
         task = sample.task
@@ -153,7 +154,7 @@ def _generation_plan(sets: list[EvalSet], plan: EvalPlan, tokenizer: Any, limit:
     """(rollout requests: prompts, sampling, sample templates), samples of prompts too long."""
     from actors.rollout.config import SamplingConfig
     from actors.rollout.prompts import PromptRenderer
-    from actors.verify.sandbox.harnesses import get
+    from actors.verify.sandbox.harnesses.registry import get
 
     has_template = bool(getattr(tokenizer, "chat_template", None))
     renderer = PromptRenderer(tokenizer, "completion")

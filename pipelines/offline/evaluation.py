@@ -17,7 +17,7 @@ from pydantic import model_validator
 
 from actors.rollout.config import RolloutConfig
 from actors.verify.config import VerifierConfig
-from actors.verify.pool_config import PoolConfig
+from actors.verify.pool.config import PoolConfig
 from pipelines.evaluation.hook import TrainingEvalConfig
 
 log = logging.getLogger("qvr.offline")
@@ -51,7 +51,7 @@ def evaluate_policies(config: OfflineEvalConfig, policies: dict[int, str], steps
     """``{"before"|"after": flat metrics}`` of each policy (step -> model folder) that is due; each
     evaluation is logged at its step and printed as one line."""
     from actors.rollout.group import RolloutGroup
-    from actors.verify.pool import VerifierPool
+    from actors.verify.pool.pool import VerifierPool
     from pipelines.evaluation.hook import PolicyEvaluator, eval_line, hidden_paths, load_sets
 
     evaluator = PolicyEvaluator(config, load_sets(config), steps)

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from actors.verify.sandbox.harnesses import get, record
+from actors.verify.sandbox.harnesses.registry import get, record
 
 RESULT_FD_ENV = "QVR_RESULT_FD"
 

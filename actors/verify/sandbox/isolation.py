@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from actors.verify.config import SandboxConfig
+    from actors.verify.sandbox.config import SandboxConfig
 
 
 CLONE_NEWNS = 0x00020000

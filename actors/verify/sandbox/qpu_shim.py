@@ -15,7 +15,7 @@ import itertools
 from types import SimpleNamespace
 from typing import Any
 
-from actors.verify.sandbox.codecs import decode, encode
+from actors.verify.sandbox.codecs.registry import decode, encode
 from actors.verify.sandbox.frames import read_frame, write_frame
 
 

@@ -16,13 +16,13 @@ import time
 import traceback
 from typing import Any
 
-from actors.verify.sandbox.codecs import CannotCross, decode, encode
 from actors.verify.sandbox.codecs.plain import CALLABLE
+from actors.verify.sandbox.codecs.registry import CannotCross, decode, encode
 from actors.verify.sandbox.frames import read_frame, write_frame
 from actors.verify.sandbox.harness import fresh_namespace, guarded
-from actors.verify.sandbox.harnesses import Candidate, get
-from actors.verify.sandbox.measures import Absent
-from actors.verify.sandbox.measures import take as take_measures
+from actors.verify.sandbox.harnesses.registry import Candidate, get
+from actors.verify.sandbox.measures.registry import Absent
+from actors.verify.sandbox.measures.registry import take as take_measures
 
 MAX_ANSWER_BYTES = 96 * 1024 * 1024
 

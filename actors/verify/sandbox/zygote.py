@@ -71,7 +71,7 @@ def warm_up(backends: list[str] = ()) -> None:
     qiskit_aer.AerSimulator().run(transpiled, shots=16, seed_simulator=1).result()
     warm_backends(list(backends))
     preload()
-    from actors.verify.sandbox.quasar_measures import warm as warm_qasm
+    from actors.verify.sandbox.measures.quasar import warm as warm_qasm
 
     warm_qasm()  # the OpenQASM 3 importer and COBYLA of the ``qasm`` harness
     gc.collect()
@@ -131,7 +131,7 @@ def child_environment(home: str) -> dict[str, str]:
 
 class Zygote:
     def __init__(self, settings: dict[str, Any]) -> None:
-        from actors.verify.config import SandboxConfig
+        from actors.verify.sandbox.config import SandboxConfig
         from actors.verify.sandbox.isolation import FEATURES
 
         self.slot: int = settings["slot"]
@@ -172,7 +172,7 @@ class Zygote:
         self._configured = False
         self.huge_pages = bool(settings.get("huge_pages"))
         self.huge_mb = 0
-        """MiB of this zygote's memory folded into huge pages (see actors/verify/hugepages.py)."""
+        """MiB of this zygote's memory folded into huge pages (see actors/verify/sandbox/hugepages.py)."""
 
     # -- isolation probe
 

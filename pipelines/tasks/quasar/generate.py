@@ -97,8 +97,8 @@ def polish(circuit: Any, diagonal: np.ndarray, emin: float, emax: float, setting
     own short runs until they start at their best."""
     from scipy.optimize import minimize
 
-    from actors.verify.sandbox.quasar_measures import optimisation_progress
-    from actors.verify.sandbox.quasar_simulator import compile_template, parametrize
+    from actors.verify.sandbox.measures.quasar import optimisation_progress
+    from actors.verify.sandbox.measures.quasar.simulator import compile_template, parametrize
 
     def rebuilt(template: Any, values: Any) -> Any:
         bound = template.assign_parameters(dict(zip(list(template.parameters), values)), inplace=False)
@@ -132,7 +132,7 @@ def ground_truth(item: Instance, layers: int, seed: int, checker: dict[str, Any]
     settings = {**CHECKER_SETTINGS, **(checker or {})}
     from qiskit import qasm3
 
-    from actors.verify.sandbox.quasar_measures import parse_qasm, probabilities, z_diagonal
+    from actors.verify.sandbox.measures.quasar import parse_qasm, probabilities, z_diagonal
 
     n = item.n_qubits
     paulis, coeffs, _ = to_pauli(item.polynomial, n)

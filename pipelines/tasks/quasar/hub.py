@@ -57,7 +57,7 @@ def parse_hamiltonian(text: str, n: int | None = None) -> tuple[list[str], list[
 
 def hub_row_to_task(row: dict[str, Any], split: str = "") -> Task:
     """One hub row -> a ``qasm`` task of family ``quasar`` (see the module docstring)."""
-    from actors.verify.sandbox.quasar_measures import z_diagonal
+    from actors.verify.sandbox.measures.quasar import z_diagonal
 
     prompt = str(row["prompt"])
     shape = _SHAPE.search(prompt)

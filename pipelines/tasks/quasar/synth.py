@@ -134,7 +134,7 @@ def synthesize(config: Any, run: Any) -> dict[str, Any]:
 
     from actors.contracts import Task
     from actors.verify.executor import VerificationJob
-    from actors.verify.pool import VerifierPool
+    from actors.verify.pool.pool import VerifierPool
     from pipelines.cluster import pool_demand
     from pipelines.job import connect_ray
     from pipelines.tasks.loader import write_task_set

@@ -6,7 +6,7 @@ import base64
 
 import numpy as np
 
-from actors.verify.sandbox.codecs import Codec, register
+from actors.verify.sandbox.codecs.registry import Codec, register
 
 ALLOWED_KINDS = "biufc"  # bool, int, unsigned, float, complex: never object arrays
 MAX_BYTES = 64 * 1024 * 1024

@@ -14,7 +14,7 @@ from __future__ import annotations
 from qiskit_ibm_runtime import fake_provider
 from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
 
-from actors.verify.sandbox.codecs import Codec, register
+from actors.verify.sandbox.codecs.registry import Codec, register
 
 
 def _encode(value: FakeBackendV2, _) -> dict:

@@ -11,7 +11,7 @@ from qiskit.circuit import Instruction
 from qiskit.converters import circuit_to_dag, dag_to_circuit
 from qiskit.dagcircuit import DAGCircuit
 
-from actors.verify.sandbox.codecs import Codec, register
+from actors.verify.sandbox.codecs.registry import Codec, register
 
 MAX_QPY_BYTES = 48 * 1024 * 1024
 

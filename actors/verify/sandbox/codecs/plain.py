@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import math
 
-from actors.verify.sandbox.codecs import Codec, register
+from actors.verify.sandbox.codecs.registry import Codec, register
 
 MAX_BYTES = 16 * 1024 * 1024
 

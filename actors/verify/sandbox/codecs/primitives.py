@@ -8,8 +8,8 @@ from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
 from qiskit.primitives.primitive_job import PrimitiveJob
 from qiskit.result import Counts
 
-from actors.verify.sandbox.codecs import Codec, register
 from actors.verify.sandbox.codecs.arrays import decode_array, encode_array
+from actors.verify.sandbox.codecs.registry import Codec, register
 
 
 def _databin_encode(value: DataBin, child) -> dict:

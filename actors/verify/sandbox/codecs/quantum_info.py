@@ -18,8 +18,8 @@ from qiskit.quantum_info import (
     SuperOp,
 )
 
-from actors.verify.sandbox.codecs import Codec, register
 from actors.verify.sandbox.codecs.arrays import decode_array, encode_array
+from actors.verify.sandbox.codecs.registry import Codec, register
 
 
 def _dims(value) -> list[int]:

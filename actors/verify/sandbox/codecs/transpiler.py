@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from qiskit.transpiler import CouplingMap
 
-from actors.verify.sandbox.codecs import Codec, register
+from actors.verify.sandbox.codecs.registry import Codec, register
 
 register(Codec("couplingmap", (CouplingMap,),
                lambda v, child: {"edges": child([list(edge) for edge in v.get_edges()]), "size": v.size()},

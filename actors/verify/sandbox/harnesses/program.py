@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.verify.sandbox.harnesses import Candidate, Harness, record, register
+from actors.verify.sandbox.harnesses.registry import Candidate, Harness, record, register
 
 
 @register

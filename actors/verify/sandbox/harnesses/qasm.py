@@ -5,7 +5,7 @@ it into an inert Python program, one assignment of a string literal (``repr`` of
 that the shared mode's child and the split mode's solution child run nothing of the candidate's.
 The checker reads the text, parses it itself with qiskit's OpenQASM 3 importer
 (``qiskit.qasm3.loads``; only ``stdgates.inc`` may be included) and computes every measure
-itself (actors/verify/sandbox/quasar_measures.py) against the hidden ground truth in the task's
+itself (actors/verify/sandbox/measures/quasar/) against the hidden ground truth in the task's
 ``tests`` (JSON). In split mode the checker takes the text from the job it was given, not from
 the solution child, so nothing the candidate returns crosses at all. A candidate can change the
 measures only through its circuit: printed text ("Reward: 1.0"), files, or a distribution it
@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from actors.verify.sandbox.harnesses import Candidate, Harness, record, register
+from actors.verify.sandbox.harnesses.registry import Candidate, Harness, record, register
 
 SOURCE_NAME = "QASM_SOURCE"
 """The one name the inert solution program binds."""
@@ -38,7 +38,7 @@ class Qasm(Harness):
         return 2
 
     def run(self, namespace: dict[str, Any], tests: str, entry_point: str | None) -> dict[str, Any]:
-        from actors.verify.sandbox.quasar_measures import measure
+        from actors.verify.sandbox.measures.quasar import measure
 
         truth = json.loads(tests)
         measures = measure(namespace.get(SOURCE_NAME), truth)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.verify.sandbox.harnesses import Candidate, register
 from actors.verify.sandbox.harnesses.qhe import QiskitHumanEval
+from actors.verify.sandbox.harnesses.registry import Candidate, register
 
 
 @register

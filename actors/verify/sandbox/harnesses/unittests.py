@@ -8,7 +8,7 @@ import builtins
 import unittest
 from typing import Any
 
-from actors.verify.sandbox.harnesses import Candidate, Harness, record, register
+from actors.verify.sandbox.harnesses.registry import Candidate, Harness, record, register
 
 
 class _OutcomeResult(unittest.TestResult):

@@ -25,8 +25,8 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from actors.verify.sandbox.harnesses import Candidate, get
-from actors.verify.sandbox.measures import Provider, register
+from actors.verify.sandbox.harnesses.registry import Candidate, get
+from actors.verify.sandbox.measures.registry import Provider, register
 
 SHOTS = 2048
 """QSpark's shot count for the sampling run."""
@@ -111,8 +111,6 @@ def as_circuit(value: Any) -> Any:
 @register
 class CircuitMeasures(Provider):
     name = "circuit"
-    rewards = ("qspark_compile", "qspark_fidelity", "qspark_efficiency", "qspark_depth_penalty",
-               "qspark_qubit_penalty")
 
     def params(self, task: Any) -> dict[str, Any]:
         return {"target": task.metadata.get("circuit") or task.entry_point or "qc",

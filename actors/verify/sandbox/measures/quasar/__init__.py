@@ -15,7 +15,7 @@ the measures the hierarchical reward combines:
 - ``s4 = 0.8/nfev + 0.2*s3_after``: optimisation progress. COBYLA starts from the candidate's
   own angles (each numeric angle of a standard gate is a parameter, equal values share one) and
   runs at most ``cobyla_maxiter`` evaluations with ``tol`` (simulated in numpy:
-  actors/verify/sandbox/quasar_simulator.py); ``nfev`` is the (1-based) evaluation at
+  actors/verify/sandbox/measures/quasar/simulator.py); ``nfev`` is the (1-based) evaluation at
   which it first came within ``progress_tol * (Emax - Emin)`` of the best energy it found (1:
   the candidate's angles were already optimal), ``s3_after`` the s3 of that best energy. A circuit
   without angles has nothing to optimise, and one with more angles than COBYLA can start with in
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from actors.verify.sandbox.quasar_simulator import compile_template, parametrize
+from actors.verify.sandbox.measures.quasar.simulator import compile_template, parametrize
 
 SMOOTHING = 1e-12
 _INCLUDE = re.compile(r'^\s*include\s+"([^"]*)"\s*;', re.MULTILINE)

@@ -36,7 +36,7 @@ import ast
 import math
 import re
 
-from actors.verify.rewards import RewardInput, reward
+from actors.verify.rewards.registry import RewardInput, reward
 
 _TAGS = re.compile(r"<reasoning>.*?</reasoning>\s*<answer>.*?</answer>", re.DOTALL)
 BANNED_MODULES = ("subprocess", "requests", "socket")
@@ -128,14 +128,14 @@ def qspark_imports(result: RewardInput) -> float:
     return 1.0 if any(path.split(".")[0].startswith("qiskit") for path in _imported(tree)) else 0.2
 
 
-@reward("qspark_compile")
+@reward("qspark_compile", reads=("circuit",))
 def qspark_compile(result: RewardInput) -> float:
     """1.0 when the checker's statevector simulation worked, + 0.5 when its 2048-shot run did."""
     statevector_ok = result.measures.get("circuit.statevector_ok") == 1.0
     return 1.0 * statevector_ok + 0.5 * (result.measures.get("circuit.shots_ok") == 1.0)
 
 
-@reward("qspark_fidelity")
+@reward("qspark_fidelity", reads=("circuit",))
 def qspark_fidelity(result: RewardInput) -> float:
     """2 * sqrt(F) with the task's own reference state (0 without one)."""
     return 2.0 * math.sqrt(min(1.0, max(0.0, result.measures.get("circuit.fidelity", 0.0))))
@@ -146,7 +146,7 @@ def efficiency(depth: float, gates: float) -> float:
     return 1.0 / (1.0 + math.log1p(depth) + 0.5 * math.log1p(gates))
 
 
-@reward("qspark_efficiency")
+@reward("qspark_efficiency", reads=("circuit",))
 def qspark_efficiency(result: RewardInput) -> float:
     """1 / (1 + ln(1 + depth) + 0.5 ln(1 + gates)) of the candidate's circuit; 0 without one."""
     measures = result.measures
@@ -163,13 +163,13 @@ def _excess(result: RewardInput, quantity: str) -> float:
     return -min(1.0, max(0.0, mine / max(reference, 1.0) - 1.0))
 
 
-@reward("qspark_depth_penalty")
+@reward("qspark_depth_penalty", reads=("circuit",))
 def qspark_depth_penalty(result: RewardInput) -> float:
     """-(depth / reference depth - 1), clipped to [-1, 0]: deeper than the reference costs."""
     return _excess(result, "depth")
 
 
-@reward("qspark_qubit_penalty")
+@reward("qspark_qubit_penalty", reads=("circuit",))
 def qspark_qubit_penalty(result: RewardInput) -> float:
     """-(qubits / reference qubits - 1), clipped to [-1, 0]: wider than the reference costs."""
     return _excess(result, "qubits")

@@ -22,7 +22,7 @@ import ast
 from collections import Counter
 from typing import Any
 
-from actors.verify.rewards import RewardInput, reward
+from actors.verify.rewards.registry import RewardInput, reward
 
 RULES = ("QKT100", "QKT101", "QKT102", "QKT200", "QKT201", "QKT202")
 """flake8-qiskit-migration 0.5.0's rules: 1xx Qiskit 1.0 removals, 2xx Qiskit 2.0 removals."""
@@ -61,7 +61,7 @@ def with_findings(measures: dict[str, float], task: Any, code: str | None, confi
     """Parent side: a record's ``measures`` with the deprecation measures of this process only
     (any a record claims are dropped), linted when the ``deprecation`` reward has a weight for
     the task's family (else nothing is linted)."""
-    from actors.verify.sandbox.harnesses import get
+    from actors.verify.sandbox.harnesses.registry import get
 
     own = {name: value for name, value in measures.items() if not name.startswith("deprecation.")}
     if not config.weights_for(task.family).get("deprecation"):

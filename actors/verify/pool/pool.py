@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 from actors.contracts import Completion, Task, Verdict
 from actors.verify.config import VerifierConfig
-from actors.verify.pool_config import PoolConfig
-from actors.verify.pool_records import Batch, Calibration, Item, Run, Worker, batch_answer, drop_answer
+from actors.verify.pool.config import PoolConfig
+from actors.verify.pool.records import Batch, Calibration, Item, Run, Worker, batch_answer, drop_answer
 
 if TYPE_CHECKING:  # the sandbox (qiskit) is imported by the workers, not by whoever reads PoolConfig
     from actors.verify.executor import VerificationJob
@@ -65,7 +65,7 @@ class VerifierPool:
                  hidden_paths: Iterable[str | Path] = (), worker_class: type | None = None) -> None:
         import ray
 
-        from actors.verify.worker import VerifierWorker
+        from actors.verify.pool.worker import VerifierWorker
 
         self.verifier = (verifier or VerifierConfig()).model_copy(deep=True)
         hidden = [str(Path(path).resolve()) for path in hidden_paths if path]

@@ -3,7 +3,7 @@ some pubs on a named backend), runs it, and tells the gateway when the backend h
 :class:`FakeRunner` runs qiskit-ibm-runtime's fake backends locally with Aer (with their noise
 models or ideal), with fault injection for tests; :class:`IbmRunner` runs on IBM hardware through
 QiskitRuntimeService and is the only place the IBM token is read. Transient backend errors are
-raised as :class:`~actors.verify.qpu.TransientQpuError` for the gateway's retry policy.
+raised as :class:`~actors.verify.qpu.errors.TransientQpuError` for the gateway's retry policy.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from actors.verify.qpu import QpuConfig, QpuError, TransientQpuError
+from actors.verify.qpu.config import QpuConfig
+from actors.verify.qpu.errors import QpuError, TransientQpuError
 
 
 def fake_backend_class(name: str) -> type:

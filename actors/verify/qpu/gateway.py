@@ -9,8 +9,8 @@ slot of its own, counts as pending while the backend has it, and its run time co
 seconds. Backends are ``fake`` (qiskit-ibm-runtime's fake backends with their noise models, run
 locally, with an optional simulated queue latency) or ``ibm`` (QiskitRuntimeService; the token
 comes from an environment variable or a file that the config names, and is read only inside the
-gateway: it never enters a sandbox); their runners are in :mod:`actors.verify.qpu_runners`.
-:class:`~actors.verify.qpu_evidence.RecordingBackend` is a fake backend that keeps its own record of
+gateway: it never enters a sandbox); their runners are in :mod:`actors.verify.qpu.runners`.
+:class:`~actors.verify.qpu.evidence.RecordingBackend` is a fake backend that keeps its own record of
 what it received (tests and ``qvr bench qpu`` take their evidence from it, not from the gateway).
 
 Times are in *gateway seconds*: real seconds times ``time_scale``, so tests and benchmarks can run
@@ -28,100 +28,14 @@ import itertools
 import logging
 import random
 import time
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from actors.config import Config
+from actors.verify.qpu.config import QpuConfig
+from actors.verify.qpu.errors import QpuError, TransientQpuError
+from actors.verify.qpu.runners import FakeRunner, IbmRunner
 
 log = logging.getLogger("qvr.qpu")
 GATEWAY_NAME = "qvr-qpu-gateway"
-
-
-class QpuLimits(Config):
-    max_pending: int = Field(3, ge=1, le=1000)
-    """Jobs in flight at the backend at once, retries included (IBM's open plan allows 3 pending
-    jobs)."""
-
-    jobs_per_minute: float = Field(30.0, gt=0)
-    """Submissions per rolling minute, retries included: starts take evenly spaced slots
-    (60/jobs_per_minute apart, so bursts are smoothed), and a sliding-window count of the
-    submissions the backend acknowledged guarantees that no window of any alignment ever holds
-    more than ``int(jobs_per_minute)`` at the backend."""
-
-    qpu_seconds_per_window: float = Field(600.0, gt=0)
-    """QPU (run) seconds allowed per rolling ``window_s``, failed runs included. A job starts only
-    if the seconds used in the window, plus the longest recent run reserved for it and for each
-    job in flight, fit."""
-
-    window_s: float = Field(600.0, gt=0)
-    """The rolling window of ``qpu_seconds_per_window``."""
-
-    max_circuits: int = Field(300, ge=1)
-    """Most circuits (pubs) in one job."""
-
-    max_shots: int = Field(100_000, ge=1)
-    """Most shots per pub."""
-
-
-class QpuConfig(Config):
-    backend_kind: Literal["fake", "ibm"] = "fake"
-    """``fake``: qiskit-ibm-runtime's fake backends with noise, run locally. ``ibm``: real
-    hardware through QiskitRuntimeService."""
-
-    backends: list[str] = ["ibm_manila", "ibm_kyoto", "ibm_fez"]
-    """Backends offered to sandboxes (IBM names; a fake backend stands in for each)."""
-
-    least_busy: str = "ibm_manila"
-    """What ``least_busy()`` answers with fake backends."""
-
-    limits: QpuLimits = QpuLimits()
-    """Per-backend limits, shared by every caller."""
-
-    noise: bool = True
-    """Fake backends simulate with their noise models (False: ideal simulation, for load tests)."""
-
-    simulated_latency_s: float = Field(0.0, ge=0)
-    """Extra queue latency per fake job (gateway seconds)."""
-
-    time_scale: float = Field(1.0, gt=0)
-    """Gateway seconds per real second (tests and benchmarks run scaled time)."""
-
-    max_retries: int = Field(4, ge=0, le=20)
-    """Retries of a transient backend error (exponential backoff with jitter); each retry queues
-    again and counts against the limits like any submission."""
-
-    backoff_s: float = Field(2.0, gt=0)
-    """First retry delay (gateway seconds); doubles each retry."""
-
-    token_env: str = "QVR_IBM_TOKEN"
-    """Environment variable holding the IBM Quantum token (``ibm`` backends only)."""
-
-    token_file: str | None = None
-    """A file holding the token instead (read only inside the gateway)."""
-
-    instance: str | None = None
-    """IBM Quantum instance (CRN) for ``ibm`` backends."""
-
-    resource: str | None = None
-    """A custom Ray resource the gateway actor asks for (one unit), so that it runs only on the node
-    that advertises it: ``qpu_gateway`` on KubeRay is the qpu-gateway worker group of
-    platform/kuberay/raycluster.yaml, the only pod that mounts the IBM token (set ``token_file`` to
-    its path there). None: wherever Ray places it (a local Ray, fake backends)."""
-
-    transient_failure_every: int = Field(0, ge=0)
-    """Fault injection for tests: every Nth fake run raises a transient error (0 = never)."""
-
-    always_fail: bool = False
-    """Fault injection for tests: every fake run raises a permanent error."""
-
-
-class TransientQpuError(RuntimeError):
-    """A backend error worth retrying (queue full, network, 5xx)."""
-
-
-class QpuError(RuntimeError):
-    """A job the gateway could not run, with why."""
 
 
 class BackendQueue:
@@ -228,8 +142,6 @@ class QpuGateway:
     ``runner`` replaces the backend (tests and benchmarks pass a :class:`RecordingBackend`)."""
 
     def __init__(self, config: QpuConfig | dict[str, Any] | None = None, runner: Any = None) -> None:
-        from actors.verify.qpu_runners import FakeRunner, IbmRunner
-
         logging.basicConfig(level=logging.INFO)
         self.config = QpuConfig.model_validate(config or {})
         self.runner = runner or (IbmRunner(self.config) if self.config.backend_kind == "ibm" else FakeRunner(self.config))
@@ -256,7 +168,7 @@ class QpuGateway:
     async def run(self, caller: str, backend: str, primitive: str, pubs: Any, options: dict[str, Any]) -> Any:
         """Run one primitive job; returns the encoded PrimitiveResult and the wait (gateway seconds
         not at the backend: in the queue, and in backoff between tries)."""
-        from actors.verify.sandbox.codecs import decode, encode
+        from actors.verify.sandbox.codecs.registry import decode, encode
 
         if backend not in self.config.backends:
             raise QpuError(f"backend {backend!r} is not served; served: {self.config.backends}")

@@ -1,4 +1,4 @@
-"""The records :class:`~actors.verify.pool.VerifierPool` keeps its state in: a job in the pool
+"""The records :class:`~actors.verify.pool.pool.VerifierPool` keeps its state in: a job in the pool
 (:class:`Item`), a call to a worker (:class:`Batch`), a worker (:class:`Worker`), a task's
 isolation calibration (:class:`Calibration`) and one call to the pool (:class:`Run`), with the
 two helpers that read or drop a batch's answer (:func:`batch_answer`, :func:`drop_answer`).

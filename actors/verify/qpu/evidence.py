@@ -15,8 +15,9 @@ import threading
 import time
 from typing import Any
 
-from actors.verify.qpu import QpuConfig, QpuLimits, TransientQpuError
-from actors.verify.qpu_runners import FakeRunner
+from actors.verify.qpu.config import QpuConfig, QpuLimits
+from actors.verify.qpu.errors import TransientQpuError
+from actors.verify.qpu.runners import FakeRunner
 
 
 class RecordingBackend:

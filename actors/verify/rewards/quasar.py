@@ -1,6 +1,6 @@
 """QUASAR's hierarchical reward (arXiv 2510.00967) from the ``qasm`` checker's measures.
 
-The checker (actors/verify/sandbox/quasar_measures.py) computes syntax_valid, m, dw, s2, s3 and
+The checker (actors/verify/sandbox/measures/quasar/) computes syntax_valid, m, dw, s2, s3 and
 s4; this module only combines them, with every weight and threshold in :class:`QuasarRewardConfig`
 (``verifier.rewards.quasar.*``). Two forms:
 
@@ -14,11 +14,12 @@ A verdict without measures (timeout, killed, no code) scores as invalid syntax.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from actors.config import Config
+from actors.verify.rewards.registry import RewardInput, reward
 
 
 class QuasarRewardConfig(Config):
@@ -88,8 +89,10 @@ def hierarchical_reward(measures: dict[str, float], config: QuasarRewardConfig) 
     return m + config.middle_s2 * dw * s2
 
 
-def quasar_reward(result: Any) -> float:
+@reward("quasar")
+def quasar_reward(result: RewardInput) -> float:
     """QUASAR's hierarchical reward of a RewardInput, with the settings of the reward config in
-    force (``result.config.quasar``), defaults otherwise."""
+    force (``result.config.quasar``), defaults otherwise. It reads the ``qasm`` harness's own
+    measures (no measure provider)."""
     config = getattr(getattr(result, "config", None), "quasar", None) or QuasarRewardConfig()
     return hierarchical_reward(result.measures, config)

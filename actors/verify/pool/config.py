@@ -1,6 +1,6 @@
 """PoolConfig: how verification spreads over Ray (workers, slots, batches, backpressure, health
 checks, autoscaling), the ``pool:`` section of every job that verifies. It lives apart from
-:class:`~actors.verify.pool.VerifierPool`: a job reads and validates it when it loads its config,
+:class:`~actors.verify.pool.pool.VerifierPool`: a job reads and validates it when it loads its config,
 and imports the pool only when it verifies.
 """
 
