@@ -119,6 +119,7 @@ def read_inputs(config: Config) -> tuple[list[Any], list[Any] | None]:
 
 def run(config: Config, run: Run) -> dict[str, Any]:
     import asyncio
+    from dataclasses import replace
 
     from actors.contracts import write_parquet
     from actors.verify.pool.pool import VerifierPool
@@ -129,23 +130,23 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     tasks, completions = read_inputs(config)
     # A task without a reference is an error before Ray starts.
     jobs = reference_jobs(tasks) if completions is None else pair_jobs(tasks, completions)
-    inputs = [(job.task.task_id, job.sample_idx) for job in jobs]
+    jobs = [replace(job, context=index) for index, job in enumerate(jobs)]  # each comes back with its place
     unmarked = {task.task_id for task in tasks if "isolation" not in task.metadata}
     connect_ray(config.ray, needs=[pool_demand(config.pool)])
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[*task_source_paths(config.tasks.source), run.path])
-    log.info("%d verifications of %d tasks from %s on %d worker(s) x %d slot(s)", len(inputs), len(tasks),
+    log.info("%d verifications of %d tasks from %s on %d worker(s) x %d slot(s)", len(jobs), len(tasks),
              config.tasks.source, config.pool.workers, config.pool.slots_per_worker)
     progress = Progress(run)
 
-    async def verify_all() -> list[Any]:
-        return [progress.add(verdict) async for verdict in pool.submit(jobs)]
+    async def verify_all() -> list[tuple[Any, Any]]:
+        return [(job, progress.add(verdict)) async for job, verdict in pool.pairs(jobs)]
 
     started = time.monotonic()
     try:
-        order = {key: index for index, key in enumerate(inputs)}
-        verdicts = sorted(asyncio.run(verify_all()), key=lambda verdict: order[(verdict.task_id, verdict.sample_idx)])
+        answered = sorted(asyncio.run(verify_all()), key=lambda pair: pair[0].context)  # in input order
     finally:
         pool.close()
+    verdicts = [verdict for _, verdict in answered]
     wall_s = time.monotonic() - started
     calibrated = [task for task in tasks if task.task_id in unmarked and "isolation" in task.metadata]
     shared_tasks = sorted(task.task_id for task in tasks if task.metadata.get("isolation") == "shared")
@@ -156,7 +157,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     if config.feedback is None:
         write_parquet(verdicts, str(verdicts_path))
     else:
-        write_with_feedback(verdicts, jobs, config, verdicts_path)
+        write_with_feedback(answered, config, verdicts_path)
     if calibrated:
         write_parquet(tasks, str(run.path / "tasks.parquet"))  # the tasks with their isolation marks
     print(format_table(verdicts))
@@ -169,7 +170,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
             "shared_tasks": shared_tasks, "verdicts": str(verdicts_path), "wall_s": round(wall_s, 3)}
 
 
-def write_with_feedback(verdicts: list[Any], jobs: list[Any], config: Config, path: Path) -> None:
+def write_with_feedback(answered: list[tuple[Any, Any]], config: Config, path: Path) -> None:
     """verdicts.parquet with a ``feedback`` column: each verdict's feedback text exactly as
     actors/rollout/turns.py renders it for the policy's next turn."""
     import pyarrow as pa
@@ -178,13 +179,10 @@ def write_with_feedback(verdicts: list[Any], jobs: list[Any], config: Config, pa
     from actors.contracts import to_rows
     from actors.verify.feedback import build_feedback, render_feedback
 
-    by_key = {(job.task.task_id, job.sample_idx): job for job in jobs}
-    texts = []
-    for verdict in verdicts:
-        job = by_key[(verdict.task_id, verdict.sample_idx)]
-        feedback = build_feedback(job.task, verdict, config.feedback, job.code, config.verifier.timeout_s)
-        texts.append(render_feedback(feedback, config.feedback))
-    table = pa.Table.from_pylist(to_rows(verdicts)).append_column("feedback", pa.array(texts, pa.string()))
+    texts = [render_feedback(build_feedback(job.task, verdict, config.feedback, job.code, config.verifier.timeout_s),
+                             config.feedback) for job, verdict in answered]
+    table = pa.Table.from_pylist(to_rows([verdict for _, verdict in answered]))
+    table = table.append_column("feedback", pa.array(texts, pa.string()))
     pq.write_table(table, str(path))
 
 

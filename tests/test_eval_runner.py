@@ -1,5 +1,5 @@
 """The evaluation run without Ray: a scripted rollout group and verifier pool. Verification starts
-while generation goes on, benchmarks with colliding task ids stay apart, chat answers to QHE-style
+while generation goes on, benchmarks with colliding task ids stay apart (under their own ids), chat answers to QHE-style
 prompts run after the prompt, too-long prompts become empty samples, and the numbers add up."""
 
 import asyncio
@@ -22,7 +22,8 @@ def tokenizer():
 
 
 class ScriptedGroup:
-    """Answers each prompt with ``answer(task_id, sample_idx)``, one prompt per shard, slowly."""
+    """Answers each prompt with ``answer(prompt id, sample_idx)``, one prompt per shard, slowly. The
+    sample-and-verify stream names prompts ``{request}:{task id}`` (later turns ``...#turn{t}#{sample}``)."""
 
     def __init__(self, answer, delay_s=0.05, max_model_len=None):
         self.config = RolloutConfig(model="scripted", max_model_len=max_model_len, prompt_format="completion")
@@ -46,16 +47,16 @@ class ScriptedPool:
     def __init__(self):
         self.jobs, self.arrivals = [], []
 
-    async def submit(self, jobs):
+    async def pairs(self, jobs):
         async for job in jobs:
             self.jobs.append(job)
             self.arrivals.append(time.monotonic())
             await asyncio.sleep(0)
             passed = job.code is not None and "PASS" in job.code
             status = "passed" if passed else "error" if job.code is None else "failed"
-            yield Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx, status=status,
-                          tests_passed=int(passed), tests_total=1, reward=float(passed), isolation="split",
-                          stderr_tail={"passed": "", "error": "reason: no code", "failed": "AssertionError"}[status])
+            yield job, Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx, status=status,
+                               tests_passed=int(passed), tests_total=1, reward=float(passed), isolation="split",
+                               stderr_tail={"passed": "", "error": "reason: no code", "failed": "AssertionError"}[status])
 
 
 def program_task(task_id, difficulty="basic", prompt="Write x."):
@@ -73,7 +74,7 @@ def test_verification_overlaps_generation_and_scores_per_task(tokenizer):
     tasks = [program_task(f"t{i}", difficulty="basic" if i < 2 else "difficult") for i in range(4)]
 
     def answer(task_id, index):  # t0 always passes, t1 on sample 1 and greedy, t2 never, t3 on sample 0
-        name = task_id.split("::")[1]
+        name = task_id.split(":", 1)[1]
         ok = {"t0": True, "t1": index == 1, "t2": False, "t3": index == 0}[name]
         return f"```python\nx = 1{'  # PASS' if ok else ''}\n```"
 
@@ -98,14 +99,16 @@ def test_verification_overlaps_generation_and_scores_per_task(tokenizer):
 
 
 def test_benchmarks_with_the_same_task_ids_stay_apart_and_chat_answers_follow_the_prompt(tokenizer):
-    """QHE and QHE-hard share task ids: the pool sees them as qhe::id and qhe_hard::id. A chat
-    answer to a QHE prompt (the whole function in a code block) starts on a new line after it."""
+    """QHE and QHE-hard share task ids: the pool sees each under its own id, and each verdict comes
+    back to its own benchmark. A chat answer to a QHE prompt (the whole function in a code block)
+    starts on a new line after it."""
     sets = [EvalSet("qhe", [qhe_task("qiskitHumanEval/0")], BenchmarkConfig(prompt_mode="chat")),
             EvalSet("qhe_hard", [qhe_task("qiskitHumanEval/0", "qhe_hard")], BenchmarkConfig(prompt_mode="chat"))]
     group = ScriptedGroup(lambda task_id, index: "```python\ndef f():\n    return 1  # PASS\n```")
     pool = ScriptedPool()
     result = evaluate(pool, sets, EvalPlan(), group=group, tokenizer=tokenizer)
-    assert sorted(job.task.task_id for job in pool.jobs) == ["qhe::qiskitHumanEval/0", "qhe_hard::qiskitHumanEval/0"]
+    assert sorted((job.task.task_id, job.task.harness) for job in pool.jobs) == [("qiskitHumanEval/0", "qhe"),
+                                                                                  ("qiskitHumanEval/0", "qhe_hard")]
     codes = {job.task.harness: job.code for job in pool.jobs}
     assert codes["qhe"].startswith("\ndef f():") and codes["qhe_hard"].startswith("def f():")
     assert all(prompt.messages for prompt in group.prompts)  # chat mode: messages through the template
@@ -114,6 +117,7 @@ def test_benchmarks_with_the_same_task_ids_stay_apart_and_chat_answers_follow_th
     assert group.prompts[1].messages[-1]["content"] == "Write f."  # whole-program: the prompt as it is
     assert set(result.metrics) == {"qhe", "qhe_hard"} and all(m["greedy_pass_at_1"] == 1.0 for m in result.metrics.values())
     assert {row["task_id"] for row in result.rows} == {"qiskitHumanEval/0"}
+    assert sorted((row["benchmark"], row["family"]) for row in result.rows) == [("qhe", "qhe"), ("qhe_hard", "qhe_hard")]
 
 
 def test_completion_mode_continues_the_prompt_and_stops_at_top_level_code(tokenizer):
@@ -130,7 +134,7 @@ def test_prompts_too_long_for_the_model_become_empty_samples(tokenizer):
     group = ScriptedGroup(lambda task_id, index: "x = 1  # PASS", max_model_len=128)
     result = evaluate(ScriptedPool(), [EvalSet("s", [program_task("short"), long])], EvalPlan(), group=group,
                       tokenizer=tokenizer)
-    assert [prompt.task_id for prompt in group.prompts] == ["s::short"]
+    assert [prompt.task_id.split(":", 1)[1] for prompt in group.prompts] == ["short"]
     rows = {row["task_id"]: row for row in result.rows}
     assert rows["long"]["finish_reason"] == "prompt_too_long" and rows["long"]["failure"] == "no_code"
     assert result.metrics["s"]["greedy_pass_at_1"] == 0.5
@@ -152,7 +156,7 @@ def test_canonical_and_completions_runs():
 
 def test_hook_returns_flat_metrics_for_the_sinks(tokenizer):
     sets = [EvalSet("heldout", [program_task("a"), program_task("b", difficulty="difficult")])]
-    group = ScriptedGroup(lambda task_id, index: "x = 1  # PASS" if task_id.endswith("::a") else "x = 2")
+    group = ScriptedGroup(lambda task_id, index: "x = 1  # PASS" if task_id.endswith(":a") else "x = 2")
     flat, result = evaluate_policy(group, ScriptedPool(), sets, EvalPlan(), tokenizer=tokenizer)
     assert len(result.rows) == 2
     assert flat["eval/pass@1"] == 0.5 and flat["eval/greedy_pass@1"] == 0.5
@@ -177,7 +181,7 @@ def test_turns_report_pass_at_1_after_each_turn(tokenizer):
     tasks = [program_task(f"t{i}") for i in range(3)]
 
     def answer(task_id, index):
-        name, later = task_id.split("::")[1].split("#")[0], "#turn2#" in task_id
+        name, later = task_id.split(":", 1)[1].split("#")[0], "#turn2#" in task_id
         ok = name == "t0" or (name == "t1" and later)
         return f"```python\nx = 1{'  # PASS' if ok else ''}\n```"
 
@@ -189,8 +193,8 @@ def test_turns_report_pass_at_1_after_each_turn(tokenizer):
     assert metrics["pass_at_1_by_turn"] == pytest.approx([1 / 3, 2 / 3])
     assert metrics["pass_at_k"]["1"] == pytest.approx(2 / 3)  # the final answers'
     later = [prompt for prompt in group.prompts if prompt.token_ids is not None]
-    assert sorted(prompt.task_id for prompt in later) == sorted(
-        [f"synth::t{t}#turn2#{i}" for t in (1, 2) for i in (0, 0, 1)])  # greedy's one, sampled's two; t0 stopped
+    assert sorted(prompt.task_id.split(":", 1)[1] for prompt in later) == sorted(
+        [f"t{t}#turn2#{i}" for t in (1, 2) for i in (0, 0, 1)])  # greedy's one, sampled's two; t0 stopped
     assert all("Verifier: failed" in tokenizer.decode(prompt.token_ids) for prompt in later)
     rows = {(row["mode"], row["task_id"], row["sample_idx"]): row for row in result.rows}
     assert rows[("sampled", "t1", 1)]["status_by_turn"] == ["failed", "passed"]

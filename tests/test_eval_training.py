@@ -31,7 +31,7 @@ class Group:
 
     def stream(self, prompts, sampling):
         for index, prompt in enumerate(prompts):
-            held_out = "::" in prompt.task_id
+            held_out = prompt.messages is not None  # the evaluation's prompts are chat; training's are text
             if held_out:
                 self.eval_versions.append(self.policy_version)
             text = ("x = 1  # PASS" if self.policy_version >= 2 else "x = 2") if held_out else \
@@ -49,19 +49,16 @@ class Group:
 
 
 class Pool:
-    async def stream(self, tasks, completions):  # the producer's training samples
-        async for completion in completions:
-            passed = completion.text == "pass"
-            yield Verdict(task_id=completion.task_id, sample_idx=completion.sample_idx,
-                          status="passed" if passed else "failed", tests_passed=int(passed), tests_total=1,
-                          reward=float(passed))
-
-    async def submit(self, jobs):  # the evaluation's jobs
+    async def pairs(self, jobs):
         async for job in jobs:
-            passed = "PASS" in (job.code or "")
-            yield Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx, status="passed" if passed else "failed",
-                          tests_passed=int(passed), tests_total=1, reward=float(passed),
-                          stderr_tail="" if passed else "AssertionError")
+            if job.text in ("pass", "fail"):  # the producer's training samples
+                passed, stderr_tail = job.text == "pass", ""
+            else:  # the evaluation's
+                passed = "PASS" in (job.code or "")
+                stderr_tail = "" if passed else "AssertionError"
+            yield job, Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx,
+                               status="passed" if passed else "failed", tests_passed=int(passed), tests_total=1,
+                               reward=float(passed), stderr_tail=stderr_tail)
 
     def close(self):
         pass

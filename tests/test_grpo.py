@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -77,8 +78,57 @@ def weights(run_summary: dict) -> dict[str, torch.Tensor]:
     return {name: tensor for file in sorted(folder.glob("*.safetensors")) for name, tensor in load_file(file).items()}
 
 
+class KilledRun:
+    """`qvr grpo` in a process of its own whose rank 1 fails before step 1 and again before step 2;
+    each time Ray Train restarts the ranks from the latest checkpoint. While the second restart is
+    under way (the step-2 checkpoint is registered and nothing newer can be) the whole job (driver,
+    Ray, actors, sandboxes) is SIGKILLed by a watcher thread, so the run can go on beside the
+    uninterrupted one in this process."""
+
+    def __init__(self, root: Path, policy: Path) -> None:
+        self.root, self.stderr = root, root / "stderr.log"
+        with self.stderr.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "qvr"), "grpo", "--config", "configs/grpo-smoke.yaml",
+                 f"run.root={root / 'runs'}", f"rollout.model={policy}", *OVERRIDES, "learner.fail_at_steps=[1, 2]",
+                 "checkpoint.max_failures=2"],
+                cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        self.job: list[int] = []
+        self.watcher = threading.Thread(target=self._kill_at_the_second_restart, daemon=True)
+        self.watcher.start()
+
+    def run_log(self) -> str:  # the ranks' tracebacks go to the run's log file, not the console
+        return "".join(path.read_text(errors="replace") for path in (self.root / "runs").glob("grpo-*/run.log"))
+
+    def _kill_at_the_second_restart(self) -> None:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if "injected failure before step 2" in self.run_log():
+                break
+            time.sleep(0.2)
+        if self.process.poll() is None:
+            self.job = session_processes(self.process.pid)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def wait(self) -> tuple[int, list[int]]:
+        """(the job's exit status, the processes it had when it was killed)."""
+        self.watcher.join()
+        return self.process.returncode, self.job
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, policy, ray_session):
+def killed(tmp_path_factory, policy):
+    run = KilledRun(tmp_path_factory.mktemp("killed"), policy)
+    yield run
+    if run.process.poll() is None:
+        os.killpg(run.process.pid, signal.SIGKILL)
+    run.wait()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, policy, ray_session, killed):
+    # `killed` first: that run goes on in its own process while this one runs here.
     # A checkpoint every 2 steps: step 1 ends without a report to Ray Train, the ranks' own barrier
     # alone keeps rank 1 from asking for step 2's batch before rank 0 has published (it hung once).
     code, summary, output = grpo(tmp_path_factory.mktemp("runs"), policy, "checkpoint.every=2")
@@ -132,43 +182,17 @@ def test_grpo_smoke_learns_from_sandbox_rewards(uninterrupted, policy):
     assert any(not torch.equal(start[name], final[name]) for name in start if name in final)
 
 
-def test_failed_ranks_restart_and_a_killed_run_resumes_to_the_same_parameters(tmp_path, policy, uninterrupted):
+def test_failed_ranks_restart_and_a_killed_run_resumes_to_the_same_parameters(policy, uninterrupted,
+                                                                                 killed):
     from actors.learner.checkpoint import TRAINER_STATE, latest
 
-    # Rank 1 fails before step 1 and again before step 2; each time Ray Train restarts the ranks
-    # from the latest checkpoint. While the second restart is under way (the step-2 checkpoint
-    # is registered and nothing newer can be) the whole job (driver, Ray, actors, sandboxes) is
-    # SIGKILLed.
-    log = tmp_path / "stderr.log"
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "qvr"), "grpo", "--config", "configs/grpo-smoke.yaml",
-             f"run.root={tmp_path / 'runs'}", f"rollout.model={policy}", *OVERRIDES, "learner.fail_at_steps=[1, 2]",
-             "checkpoint.max_failures=2"],
-            cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
-    deadline = time.monotonic() + 600
-
-    def run_log() -> str:  # the ranks' tracebacks go to the run's log file, not the console
-        return "".join(path.read_text(errors="replace") for path in (tmp_path / "runs").glob("grpo-*/run.log"))
-
-    job: list[int] = []
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if "injected failure before step 2" in run_log():
-                job = session_processes(process.pid)
-                os.killpg(process.pid, signal.SIGKILL)
-                break
-            time.sleep(0.2)
-    finally:
-        if process.poll() is None:
-            job = session_processes(process.pid)
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    output = run_log()
-    assert process.returncode == -signal.SIGKILL, log.read_text(errors="replace")[-3000:] + output[-3000:]
+    returncode, job = killed.wait()
+    output = killed.run_log()
+    console = killed.stderr.read_text(errors="replace")
+    assert returncode == -signal.SIGKILL, console[-3000:] + output[-3000:]
     assert "injected failure before step 1" in output
-    assert "injected failure" not in log.read_text(errors="replace")  # a restarted rank is no console matter
-    [run] = (tmp_path / "runs").glob("grpo-*")
+    assert "injected failure" not in console  # a restarted rank is no console matter
+    [run] = (killed.root / "runs").glob("grpo-*")
     # Ray's own processes outlive the driver for a moment and may still register the checkpoint
     # being reported; once every process of the job is gone the newest complete checkpoint is
     # final. Ray Train registers reports asynchronously, so it is step 1 or 2.
@@ -176,7 +200,7 @@ def test_failed_ranks_restart_and_a_killed_run_resumes_to_the_same_parameters(tm
     killed_at = json.loads((latest(run) / TRAINER_STATE).read_text())["step"]
     assert killed_at in (1, 2)
 
-    code, resumed, output = grpo(tmp_path / "runs", policy, "--resume", str(run))
+    code, resumed, output = grpo(killed.root / "runs", policy, "--resume", str(run))
     assert code == 0, output
     assert resumed["run_dir"] == str(run) and resumed["steps_done"] == 3 and resumed["steps"] == 3 - killed_at
     last_row = {}

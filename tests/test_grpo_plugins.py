@@ -26,6 +26,7 @@ from actors.learner.algorithms.advantages import ADVANTAGE_ESTIMATORS
 from actors.learner.algorithms.grpo import Grpo, GrpoConfig, grpo_loss
 from actors.learner.algorithms.policy_losses import POLICY_LOSSES
 from actors.learner.algorithms.registry import Registry
+from actors.learner.samples import Rollout
 from actors.learner.scoring import score_step
 from actors.rollout.engine import RolloutCompletion
 
@@ -117,8 +118,10 @@ def test_the_advantage_estimator_is_chosen_by_config_when_a_step_is_scored():
     verdicts = [Verdict(task_id="t", sample_idx=i, status="failed", tests_passed=0, tests_total=1, reward=reward)
                 for i, reward in enumerate(rewards)]
 
+    rollouts = [Rollout(task, completion, verdict) for completion, verdict in zip(completions, verdicts)]
+
     def advantages(name):
-        batch, _ = score_step(0, [task], completions, verdicts, Grpo(GrpoConfig(group_size=4, advantage=name)), 1, 8)
+        batch, _ = score_step(0, rollouts, Grpo(GrpoConfig(group_size=4, advantage=name)), 1, 8)
         return batch[0].micro_batches[0]["advantages"].tolist()
 
     assert advantages("rloo") == pytest.approx([5 / 6, -1 / 2, 1 / 6, -1 / 2])  # r_i - mean of the other three

@@ -13,7 +13,7 @@ from actors.learner.config import LearnerConfig, LoraConfig
 from actors.learner.experience import RankBatch, shard
 from actors.learner.policy import hf_state_dict, load_policy, reference_context, token_logprobs
 from actors.learner.producer import ProducerConfig, tasks_for_step
-from actors.learner.samples import TrainSample, collate_samples
+from actors.learner.samples import Rollout, TrainSample, collate_samples
 from actors.learner.scoring import score_step
 from actors.learner.train_loop import skip_inference_comm_build
 from actors.rollout.engine import RolloutCompletion
@@ -121,8 +121,10 @@ def test_score_step_turns_verdicts_into_advantages_and_drops_what_the_loss_would
                                                  prompt_token_ids=[1, 2]))
             verdicts.append(Verdict(task_id=name, sample_idx=index, status="passed" if reward == 1.0 else "failed",
                                     tests_passed=int(reward * 2), tests_total=2, reward=reward))
+    rollouts = [Rollout(task, completion, verdict) for task, completion, verdict in
+                zip([task for task in tasks for _ in range(4)], completions, verdicts)]
     grpo = GrpoConfig(group_size=4)
-    batch, stats = score_step(0, tasks, completions, verdicts, Grpo(grpo), world_size=2, micro_batch_size=8)
+    batch, stats = score_step(0, rollouts, Grpo(grpo), world_size=2, micro_batch_size=8)
     kept = [(micro["advantages"][row].item(), int(micro["completion_mask"][row].sum()))
             for rank in (0, 1) for micro in batch[rank].micro_batches for row in range(micro["advantages"].shape[0])]
     assert len(kept) == 7  # group b (all equal) and c's truncated sample are gone
@@ -132,11 +134,11 @@ def test_score_step_turns_verdicts_into_advantages_and_drops_what_the_loss_would
     assert stats["zero_variance_groups"] == pytest.approx(1 / 3)
     assert stats["pass_rate"] == pytest.approx(7 / 12) and stats["samples_trained"] == 7
     assert stats["truncated_fraction"] == pytest.approx(1 / 12)
-    seq_mean, _ = score_step(0, tasks, completions, verdicts, Grpo(grpo.model_copy(update={"aggregation": "seq-mean-token-sum"})),
+    seq_mean, _ = score_step(0, rollouts, Grpo(grpo.model_copy(update={"aggregation": "seq-mean-token-sum"})),
                              world_size=1, micro_batch_size=8)
     assert seq_mean[0].num_items == 7
-    with pytest.raises(RuntimeError, match="no completion or verdict"):
-        score_step(0, tasks, completions[:-1], verdicts, Grpo(grpo), world_size=1, micro_batch_size=8)
+    with pytest.raises(ValueError, match="not groups of 4"):
+        score_step(0, rollouts[:-1], Grpo(grpo), world_size=1, micro_batch_size=8)
 
 
 def test_lora_weights_are_published_merged_and_the_reference_is_the_base(tiny):
@@ -335,12 +337,12 @@ class FakeGroup:
 
 
 class FakePool:
-    async def stream(self, tasks, completions):
-        async for completion in completions:
-            passed = completion.text == "pass"
-            yield Verdict(task_id=completion.task_id, sample_idx=completion.sample_idx,
-                          status="passed" if passed else "failed", tests_passed=int(passed), tests_total=1,
-                          reward=float(passed))
+    async def pairs(self, jobs):
+        async for job in jobs:
+            passed = job.text == "pass"
+            yield job, Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx,
+                               status="passed" if passed else "failed", tests_passed=int(passed), tests_total=1,
+                               reward=float(passed))
 
     def close(self):
         pass

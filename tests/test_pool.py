@@ -13,7 +13,7 @@ from actors.contracts import Completion, Task
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
 from actors.verify.pool.config import PoolConfig
-from actors.verify.pool.pool import VerifierPool
+from actors.verify.pool.pool import VerifierPool, calibration_key
 from tests.conftest import QPU_SAMPLER_PROGRAM
 
 pytestmark = pytest.mark.slow
@@ -168,9 +168,43 @@ def test_calibration_marks_the_task_and_answers_its_reference(ray_session):
         pool.close()
     assert keys(verdicts) == collections.Counter((c.task_id, c.sample_idx) for c in completions)
     assert task.metadata["isolation"] == "shared" and plain.metadata["isolation"] == "split"
-    assert pool.modes == {task.task_id: "shared", plain.task_id: "split"}
+    assert pool.modes == {calibration_key(task): "shared", calibration_key(plain): "split"}
     assert [(v.status, v.isolation) for v in verdicts] == [("passed", "shared"), ("passed", "shared"),
                                                            ("failed", "shared"), ("passed", "split")]
+
+
+def test_pairs_hands_each_job_back_with_its_verdict_and_calibrates_namesakes_apart(ray_session):
+    """pairs(): every job comes back itself, with the context its caller set (here one no worker
+    could take: it stays in the driver), though (task_id, sample_idx) repeats. Two tasks that share
+    an id but not their tests (as QHE and QHE-hard do) are calibrated apart: one needs the shared
+    mode, the other runs split, and each reference is answered by its own calibration."""
+    import threading
+
+    lock = threading.Lock()  # cannot be pickled: a context sent to a worker would fail the batch
+    in_place = Task(task_id="namesake/0", family="test", harness="qhe", prompt="def fill(box: list) -> None:\n",
+                    tests="def check(candidate):\n    box = []\n    candidate(box)\n    assert box == [1]\n",
+                    entry_point="fill", reference_solution="    box.append(1)\n")
+    plain = Task(task_id="namesake/0", family="test", harness="program", prompt="", tests="",
+                 reference_solution="assert True\n")
+    expected = {"in-place reference": ("passed", "shared"), "in-place wrong": ("failed", "shared"),
+                "plain reference": ("passed", "split"), "plain wrong": ("failed", "split")}
+    inputs = [VerificationJob(in_place, in_place.reference_solution, 0, context=("in-place reference", lock)),
+              VerificationJob(in_place, "    pass\n", 0, context=("in-place wrong", lock)),
+              VerificationJob(plain, plain.reference_solution, 0, context=("plain reference", lock)),
+              VerificationJob(plain, "assert False\n", 0, context=("plain wrong", lock))]
+    pool = VerifierPool(VerifierConfig(), PoolConfig(workers=1, slots_per_worker=2, cpus_per_slot=0.5))
+
+    async def run():
+        return [pair async for pair in pool.pairs(inputs)]
+
+    try:
+        pairs = asyncio.run(run())
+    finally:
+        pool.close()
+    assert sorted(id(job) for job, _ in pairs) == sorted(id(job) for job in inputs)  # each job itself, once
+    assert {job.context[0]: (verdict.status, verdict.isolation) for job, verdict in pairs} == expected
+    assert all(job.context[1] is lock for job, _ in pairs)
+    assert in_place.metadata["isolation"] == "shared" and plain.metadata["isolation"] == "split"
 
 
 def test_qpu_tasks_reach_the_gateway_through_the_pool(ray_session):

@@ -11,8 +11,9 @@ from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
 from actors.verify.rewards.config import RewardConfig, score
 from actors.verify.rewards.deprecation import code_measures, findings, with_findings
+from actors.verify.rewards.measures import requests
 from actors.verify.rewards.qspark import efficiency
-from actors.verify.rewards.registry import REWARDS, RewardInput, requests
+from actors.verify.rewards.registry import REWARDS, RewardInput
 from actors.verify.sandbox.measures.circuit import parse_target
 from pipelines.config import ConfigError, resolve_config
 from pipelines.jobs import job_module

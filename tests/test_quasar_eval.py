@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pipelines.evaluation.metrics import benchmark_metrics, flat_metrics, pass_at_k
-from pipelines.evaluation.quasar import quasar_metrics
+from pipelines.tasks.quasar.metrics import quasar_metrics
 
 GOOD = {"syntax_valid": 1.0, "energy": -1.0, "energy_ref": -1.1, "re_bits": 0.05}   # SCR, SREV, HQCR
 FAR = {"syntax_valid": 1.0, "energy": 0.5, "energy_ref": -1.1, "re_bits": 2.0}      # SCR only

@@ -150,31 +150,6 @@ def test_python_is_the_clusters_interpreter_whatever_the_path(ray_head):
     assert status != 0 or f"PYTHON={sys.executable}" not in logs, logs
 
 
-def test_verify_job_through_ray_job_submit(ray_head, tmp_path):
-    address, env = ray_head
-    runs = tmp_path / "runs"
-    submission = f"qvr-test-{os.getpid()}"
-    code, output, logs = submit_job(address, env, submission, [
-        "python", "-m", "pipelines", "verify", "--config", "configs/verify-quickstart.yaml", f"run.root={runs}", "--json"])
-    assert code == 0, output
-
-    status = subprocess.run([ray_cli(), "job", "status", "--address", address, submission],
-                            env=env, capture_output=True, text=True, timeout=60)
-    assert f"Job '{submission}' succeeded" in status.stdout + status.stderr, status.stdout + status.stderr
-
-    summary = json.loads([line for line in logs.splitlines() if line.startswith("{")][-1])
-    assert summary["job"] == "verify" and summary["passed"] == summary["total"] == 5
-
-    printed = re.findall(r"run directory: (\S+)", logs)
-    assert len(printed) == 2 and printed[0] == printed[1] == summary["run_dir"]
-    run_dir = Path(summary["run_dir"])
-    assert run_dir.parent == runs and run_dir.name.startswith("verify-")
-    for name in ("config.yaml", "metrics.jsonl", "run.log", "summary.json", "verdicts.parquet"):
-        assert (run_dir / name).is_file(), name
-    assert list(run_dir.glob("events.out.tfevents.*"))
-    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 5
-
-
 def test_sandbox_sees_nothing_of_the_working_dir_copy(ray_head, tmp_path):
     """Under `ray job submit` the project is the working dir's unpacked copy: a candidate that
     finds it through a module's path cannot read the task file there, nor exec a reference."""
@@ -201,14 +176,28 @@ def test_sandbox_sees_nothing_of_the_working_dir_copy(ray_head, tmp_path):
 
 
 def test_a_recipe_through_ray_job_submit(ray_head, tmp_path):
-    """The whole recipe is one `ray job submit`: its stages join the cluster's Ray, one after another."""
+    """The whole recipe is one `ray job submit`: its stages join the cluster's Ray, one after another;
+    the job succeeds, prints its run directory first and last, and each stage writes its run's files
+    (the second stage is a `qvr verify` job)."""
     address, env = ray_head
+    runs = tmp_path / "runs"
     recipe = write_two_stage_recipe(tmp_path / "recipe.yaml", "submitted")
     submission = f"qvr-test-recipe-{os.getpid()}"
     code, output, logs = submit_job(address, env, submission, [
-        "python", "-m", "pipelines", "recipe", "--config", str(recipe), f"run.root={tmp_path / 'runs'}", "--json"])
+        "python", "-m", "pipelines", "recipe", "--config", str(recipe), f"run.root={runs}", "--json"])
     assert code == 0, output
+    status = subprocess.run([ray_cli(), "job", "status", "--address", address, submission],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert f"Job '{submission}' succeeded" in status.stdout + status.stderr, status.stdout + status.stderr
+
     summary = json.loads([line for line in logs.splitlines() if line.startswith("{")][-1])
     assert [(stage["stage"], stage["status"]) for stage in summary["stages"]] == [("synth", "done"), ("check", "done")]
-    check = json.loads((tmp_path / "runs/recipe-submitted/stages/02-check/summary.json").read_text())
-    assert check["total"] == check["passed"] == 2
+    printed = re.findall(r"run directory: (\S+)", logs)
+    assert printed[0] == printed[-1] == summary["run_dir"] == str(runs / "recipe-submitted")
+    check_dir = runs / "recipe-submitted/stages/02-check"
+    check = json.loads((check_dir / "summary.json").read_text())
+    assert check["job"] == "verify" and check["total"] == check["passed"] == 2
+    for name in ("config.yaml", "metrics.jsonl", "run.log", "summary.json", "verdicts.parquet"):
+        assert (check_dir / name).is_file(), name
+    assert list(check_dir.glob("events.out.tfevents.*"))
+    assert len((check_dir / "metrics.jsonl").read_text().splitlines()) == 2  # one row per verdict

@@ -13,7 +13,8 @@ import torch
 from actors.contracts import Task, Verdict
 from actors.rollout.config import RolloutConfig, SamplingConfig
 from actors.rollout.prompts import Prompt
-from actors.rollout.turns import FeedbackTokens, TurnsConfig, run_turns, shaped_verdicts, turn_stats
+from actors.rollout.stream import Batch, Request, SampleAndVerify
+from actors.rollout.turns import FeedbackTokens, TurnsConfig, shaped_verdict, turn_stats
 from actors.verify.feedback import FeedbackConfig
 
 N = 2
@@ -46,12 +47,13 @@ class ScriptedPool:
     def __init__(self):
         self.keys = []
 
-    async def submit(self, jobs):
+    async def pairs(self, jobs):
         async for job in jobs:
-            self.keys.append((job.task.task_id, job.sample_idx))
-            turn, sample = divmod(job.sample_idx, N)
+            sample = job.sample_idx
+            turn = sum(key[:2] == (job.task.task_id, sample) for key in self.keys)  # answers before this one
+            self.keys.append((job.task.task_id, sample, turn))
             passed = sample % 2 == 0 and turn >= 1
-            yield Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx, status="passed" if passed else "failed",
+            yield job, Verdict(task_id=job.task.task_id, sample_idx=job.sample_idx, status="passed" if passed else "failed",
                           tests_passed=int(passed), tests_total=1, reward=1.0 if passed else 0.0, isolation="split",
                           stderr_tail='Traceback (most recent call last):\n  File "<solution>", line 1, in <module>\n'
                                       "NameError: name 'qc' is not defined")
@@ -62,13 +64,20 @@ TASKS = [Task(task_id=f"t{index}", family="test", harness="program", prompt=f"Wr
 
 
 def rollout(engine, turns, sampling=None):
+    """The trajectories in task order, from the sample-and-verify stream."""
     sampling = sampling or SamplingConfig(n=N, max_tokens=10, temperature=1.0, seed=3)
-    prompts = [Prompt(task_id=task.task_id, text=task.prompt) for task in TASKS]
+    requests = [Request(task, Prompt(task_id=task.task_id, text=task.prompt), context=position)
+                for position, task in enumerate(TASKS)]
     group, pool = LocalGroup(engine), ScriptedPool()
     feedback_tokens = FeedbackTokens(engine.tokenizer, chat=True, role=turns.feedback.role)
-    trajectories, timing = asyncio.run(run_turns(group, pool, TASKS, prompts, sampling, turns, feedback_tokens,
-                                                 max_model_len=1024))
-    return trajectories, group, pool
+    stream = SampleAndVerify(group, pool, [Batch(requests, sampling, feedback_tokens=feedback_tokens)], turns=turns,
+                             max_model_len=1024)
+
+    async def collect():
+        return [item async for item in stream]
+
+    items = sorted(asyncio.run(collect()), key=lambda item: (item.context, item.sample_idx))
+    return [item.trajectory for item in items], group, pool
 
 
 def test_a_trajectory_is_its_answers_and_feedback_with_the_policys_tokens_masked_in(engine):
@@ -134,7 +143,7 @@ def test_forced_turns_and_seeded_later_turns_repeat(engine):
 def test_the_reward_is_the_final_answers_shaped_by_the_turns_taken(engine):
     turns = TurnsConfig(max_turns=3, turn_discount=0.5, turn_penalty=0.1)
     trajectories, _, _ = rollout(engine, turns)
-    verdicts = shaped_verdicts(trajectories, turns)
+    verdicts = [shaped_verdict(trajectory, turns) for trajectory in trajectories]
     assert [(v.task_id, v.sample_idx) for v in verdicts] == [(t.task_id, i) for t in TASKS for i in range(N)]
     # even samples pass at turn 2: 1.0 * 0.5 - 0.1; odd ones fail all 3 turns: 0 * 0.25 - 0.2
     assert [round(v.reward, 6) for v in verdicts] == [0.4, -0.2, 0.4, -0.2]
@@ -169,6 +178,7 @@ def test_the_loss_and_its_metrics_ignore_feedback_tokens():
 
 def test_score_step_counts_only_the_policys_tokens():
     from actors.learner.algorithms.grpo import Grpo, GrpoConfig
+    from actors.learner.samples import Rollout
     from actors.learner.scoring import score_step
     from actors.rollout.engine import RolloutCompletion
 
@@ -179,7 +189,8 @@ def test_score_step_counts_only_the_policys_tokens():
                                      prompt_token_ids=[9])]
     verdicts = [Verdict(task_id="t", sample_idx=index, status=status, tests_passed=0, tests_total=1, reward=reward)
                 for index, (status, reward) in enumerate([("passed", 1.0), ("failed", 0.0)])]
-    batch, stats = score_step(0, [task], completions, verdicts, Grpo(GrpoConfig(group_size=2)), 1, 4)
+    rollouts = [Rollout(task, completion, verdict) for completion, verdict in zip(completions, verdicts)]
+    batch, stats = score_step(0, rollouts, Grpo(GrpoConfig(group_size=2)), 1, 4)
     assert batch[0].num_items == 4.0  # 2 policy tokens + 2, the 2 feedback tokens not counted
     assert batch[0].micro_batches[0]["completion_mask"].tolist() == [[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0]]
     assert stats["generated_tokens"] == 4.0

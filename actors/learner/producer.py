@@ -1,11 +1,11 @@
 """ExperienceProducer: turns tasks into scored, sharded experience for the learner ranks.
 
-One Ray actor per run. A background thread, for step after step: takes the step's tasks,
-asks the RolloutGroup for G samples per task, streams each group into the VerifierPool (the
-verification service: the join, isolation calibration, backpressure) the moment it is sampled
-(verification overlaps generation), and hands completions and verdicts to
-:func:`actors.learner.scoring.score_step` with the online algorithm (GRPO: rewards, group
-advantages, what the loss keeps, dealt to the ranks). The producer knows no algorithm: it asks the
+One Ray actor per run. A background thread, for step after step: takes the step's tasks, samples
+and verifies them through the sample-and-verify stream (actors/rollout/stream.py: G samples per
+task from the RolloutGroup, each group verified by the VerifierPool the moment it is sampled, every
+completion handed over with its own verdict; multi-turn trajectories alike), and hands the rollouts,
+in task order, to :func:`actors.learner.scoring.score_step` with the online algorithm (GRPO:
+rewards, group advantages, what the loss keeps, dealt to the ranks). The producer knows no algorithm: it asks the
 one it is given how many samples each prompt needs. It runs at most ``max_policy_lag``
 steps ahead of the weights the learner has published: 0 is on-policy (step t samples with the
 weights after step t-1), 1 lets step t+1's generation overlap step t's training.
@@ -22,20 +22,18 @@ import logging
 import random
 import threading
 import time
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import Field
 
 from actors.config import Config
-from actors.contracts import Task, Verdict
+from actors.contracts import Task
 from actors.learner.algorithms import algorithm_for
 from actors.learner.algorithms.base import AlgorithmConfig, OnlineAlgorithm
 from actors.learner.experience import RankBatch
+from actors.learner.samples import Rollout
 from actors.learner.scoring import score_step
 from actors.rollout.config import RolloutConfig, SamplingConfig
-from actors.rollout.engine import RolloutCompletion
 from actors.rollout.turns import TurnsConfig
 from actors.verify.config import VerifierConfig
 from actors.verify.pool.config import PoolConfig
@@ -232,72 +230,41 @@ class ExperienceProducer:
 
     def _make_batch(self, step: int) -> tuple[dict[int, RankBatch], dict[str, float]]:
         tasks = tasks_for_step(self.tasks, step, self.config)
-        # Task ids may repeat within a step (few tasks, many prompts): key groups by position.
-        keyed = [replace(task, task_id=f"{index}:{task.task_id}") for index, task in enumerate(tasks)]
         seed = None if self.sampling.seed is None else self.sampling.seed + step * 1_000_003
         sampling = self.sampling.model_copy(update={"seed": seed})
         version = self.version  # a step without an update publishes no weights: the engines keep the old number
-        turn_stats: dict[str, float] = {}
-        if self.turns is None:
-            completions, verdicts, timing = asyncio.run(self._sample_and_verify(keyed, sampling))
-        else:
-            completions, verdicts, timing, turn_stats = asyncio.run(self._sample_and_verify_turns(keyed, sampling))
-        batch, stats = score_step(step, keyed, completions, verdicts, self.algorithm, self.world_size,
-                                  self.micro_batch_size, timing)
+        rollouts, timing, turn_stats = asyncio.run(self._sample_and_verify(tasks, sampling))
+        batch, stats = score_step(step, rollouts, self.algorithm, self.world_size, self.micro_batch_size, timing)
         stats.update(turn_stats)
         stats["policy_lag"] = float(step - version)
         stats["rollout_tokens_per_s"] = stats["generated_tokens"] / max(timing["generate_s"], 1e-9)
         return batch, stats
 
     async def _sample_and_verify(self, tasks: list[Task], sampling: SamplingConfig
-                                 ) -> tuple[list[RolloutCompletion], list[Verdict], dict[str, float]]:
+                                 ) -> tuple[list[Rollout], dict[str, float], dict[str, float]]:
+        """The step's rollouts in task order, ``n`` per task (a task may repeat within a step), each
+        completion with its own verdict (multi-turn: the whole trajectory, its reward shaped by its
+        turns), timing, and the per-turn stats of multi-turn."""
         from actors.rollout.prompts import Prompt
+        from actors.rollout.stream import Batch, Request, SampleAndVerify
+        from actors.rollout.turns import model_len_limit, shaped_verdict, turn_stats
 
-        loop = asyncio.get_running_loop()
-        shards: asyncio.Queue = asyncio.Queue()
-        completions: list[RolloutCompletion] = []
-        started = time.monotonic()
-        timing: dict[str, float] = {}
-
-        def generate() -> None:
-            try:
-                prompts = [Prompt(task_id=task.task_id, text=task.prompt) for task in tasks]
-                for _, shard_completions in self.group.stream(prompts, sampling):
-                    loop.call_soon_threadsafe(shards.put_nowait, shard_completions)
-            except BaseException as error:  # noqa: BLE001 - re-raised on the event loop
-                loop.call_soon_threadsafe(shards.put_nowait, error)
-            finally:
-                timing["generate_s"] = time.monotonic() - started
-                loop.call_soon_threadsafe(shards.put_nowait, None)
-
-        async def sampled() -> AsyncIterator[Any]:
-            while (item := await shards.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                completions.extend(item)
-                for completion in item:
-                    yield completion.to_completion()
-
-        generating = loop.run_in_executor(None, generate)
-        verdicts = [verdict async for verdict in self.pool.stream(tasks, sampled())]
-        await generating
-        timing["verify_s"] = time.monotonic() - started
-        timing["verify_tail_s"] = timing["verify_s"] - timing["generate_s"]
-        return completions, verdicts, timing
-
-    async def _sample_and_verify_turns(self, tasks: list[Task], sampling: SamplingConfig
-                                       ) -> tuple[list[RolloutCompletion], list[Verdict], dict[str, float], dict[str, float]]:
-        """Multi-turn trajectories (actors/rollout/turns.py): each trajectory as one completion with
-        its loss mask, its final verdict with the turn-shaped reward, timing, and per-turn stats."""
-        from actors.rollout.prompts import Prompt
-        from actors.rollout.turns import model_len_limit, run_turns, shaped_verdicts, turn_stats
-
-        prompts = [Prompt(task_id=task.task_id, text=task.prompt) for task in tasks]
-        trajectories, timing = await run_turns(
-            self.group, self.pool, tasks, prompts, sampling, self.turns, self.feedback_tokens,
-            max_model_len=model_len_limit(self.rollout_config), timeout_s=self.verifier_config.timeout_s)
-        completions = [trajectory.completion() for trajectory in trajectories]
-        return completions, shaped_verdicts(trajectories, self.turns), timing, turn_stats(trajectories, self.turns.max_turns)
+        requests = [Request(task, Prompt(task_id=task.task_id, text=task.prompt), context=position)
+                    for position, task in enumerate(tasks)]
+        stream = SampleAndVerify(self.group, self.pool, [Batch(requests, sampling, feedback_tokens=self.feedback_tokens)],
+                                 turns=self.turns, timeout_s=self.verifier_config.timeout_s,
+                                 max_model_len=None if self.turns is None else model_len_limit(self.rollout_config))
+        n = sampling.n
+        rollouts: list[Any] = [None] * (len(tasks) * n)
+        trajectories = []
+        async for item in stream:
+            verdict = item.verdict
+            if item.trajectory is not None:
+                verdict = shaped_verdict(item.trajectory, self.turns)
+                trajectories.append(item.trajectory)
+            rollouts[item.context * n + item.sample_idx] = Rollout(item.task, item.completion, verdict)
+        stats = {} if self.turns is None else turn_stats(trajectories, self.turns.max_turns)
+        return rollouts, stream.timing, stats
 
 
 def tasks_for_step(tasks: list[Task], step: int, config: ProducerConfig) -> list[Task]:

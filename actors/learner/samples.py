@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Rollout:
-    """One sampled completion of a task, joined with its verdict."""
+    """One sampled completion of a task with its own verdict."""
 
     task: Task
     completion: RolloutCompletion

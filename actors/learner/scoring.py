@@ -1,45 +1,33 @@
-"""One online step's completions and verdicts -> the ranks' batches and the step's statistics,
-whatever the algorithm: join each completion with its verdict, let the algorithm score them
-(:meth:`OnlineAlgorithm.train_samples`: advantages, what it leaves out), drop what is not trained,
-deal the rest to the ranks in micro-batches the algorithm collates, and measure the step."""
+"""One online step's rollouts -> the ranks' batches and the step's statistics, whatever the
+algorithm: let the algorithm score the rollouts (each completion with its own verdict, as the
+sample-and-verify stream hands them over; :meth:`OnlineAlgorithm.train_samples`: advantages, what it
+leaves out), drop what is not trained, deal the rest to the ranks in micro-batches the algorithm
+collates, and measure the step."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
 
-from actors.learner.samples import Rollout
-
 if TYPE_CHECKING:
-    from actors.contracts import Task, Verdict
     from actors.learner.algorithms.base import OnlineAlgorithm
     from actors.learner.experience import RankBatch
-    from actors.rollout.engine import RolloutCompletion
+    from actors.learner.samples import Rollout
 
 log = logging.getLogger("qvr.scoring")
 
 
-def join(step: int, tasks: list[Task], completions: list[RolloutCompletion], verdicts: list[Verdict],
-         samples_per_prompt: int) -> list[Rollout]:
-    """The step's rollouts in order: ``samples_per_prompt`` per task, each with its verdict."""
-    by_key = {(verdict.task_id, verdict.sample_idx): verdict for verdict in verdicts}
-    by_completion = {(c.task_id, c.sample_idx): c for c in completions}
-    keyed = [(task, (task.task_id, index)) for task in tasks for index in range(samples_per_prompt)]
-    missing = [key for _, key in keyed if key not in by_key or key not in by_completion]
-    if missing:
-        raise RuntimeError(f"step {step}: {len(missing)} samples have no completion or verdict, e.g. {missing[:3]}")
-    return [Rollout(task=task, completion=by_completion[key], verdict=by_key[key]) for task, key in keyed]
-
-
-def score_step(step: int, tasks: list[Task], completions: list[RolloutCompletion], verdicts: list[Verdict],
-               algorithm: OnlineAlgorithm, world_size: int, micro_batch_size: int,
-               timing: dict[str, float] | None = None) -> tuple[dict[int, RankBatch], dict[str, float]]:
-    """Rank -> its share of the step, and the step's statistics. ``tasks`` are the step's tasks in
-    order. The samples the algorithm leaves out and those without a token of the policy's are
-    dropped here; ``num_items`` is the algorithm's count of what is left."""
+def score_step(step: int, rollouts: list[Rollout], algorithm: OnlineAlgorithm, world_size: int,
+               micro_batch_size: int, timing: dict[str, float] | None = None
+               ) -> tuple[dict[int, RankBatch], dict[str, float]]:
+    """Rank -> its share of the step, and the step's statistics. ``rollouts`` are the step's in task
+    order, ``samples_per_prompt`` per task (a group). The samples the algorithm leaves out and those
+    without a token of the policy's are dropped here; ``num_items`` is the algorithm's count of what
+    is left."""
     from actors.learner.experience import RankBatch, shard
 
-    rollouts = join(step, tasks, completions, verdicts, algorithm.samples_per_prompt())
+    if len(rollouts) % algorithm.samples_per_prompt():
+        raise ValueError(f"step {step}: {len(rollouts)} rollouts are not groups of {algorithm.samples_per_prompt()}")
     trained = [sample for sample in algorithm.train_samples(rollouts) if sample.trained and sample.policy_tokens]
     num_items = algorithm.count(trained)
     shares = shard(trained, world_size, micro_batch_size)

@@ -3,6 +3,8 @@
 :class:`RolloutWorker` (a Ray actor) wraps one engine, vLLM or transformers, chosen by
 :class:`RolloutConfig` alone; :class:`RolloutGroup` spreads prompts over several workers and
 replaces those that die. New weights travel through a :class:`WeightTransport`.
+``stream.SampleAndVerify`` is the one sample-and-verify stream (GRPO and eval): each completion
+comes out with its own verdict; ``turns`` holds what multi-turn rollouts add.
 """
 
 from actors.rollout.config import RolloutConfig, SamplingConfig, VllmConfig

@@ -25,14 +25,15 @@ Decisions:
   change what is sampled.
 - The trajectory's reward is its last answer's, times ``turn_discount`` and minus ``turn_penalty``
   per extra turn.
+
+The loop is the sample-and-verify stream's (actors/rollout/stream.py; single-turn is its case of one
+answer per trajectory). Here are the turns' own parts: the settings, the feedback's tokens, the
+trajectory, the next turn's prompt (:func:`next_prompt`) and the stats.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,11 +130,14 @@ class Turn:
     text: str
     token_ids: list[int]
     finish_reason: str
+    logprobs: list[float] = field(default_factory=list)
     verdict: Verdict | None = None
     code: str | None = None
     """The code that was verified (extracted from ``text``)."""
     feedback: str = ""
     """The feedback text that followed this answer ('' after the last one)."""
+    feedback_ids: list[int] = field(default_factory=list)
+    """The feedback's token ids that followed this answer (none after the last one)."""
 
 
 @dataclass
@@ -143,11 +147,8 @@ class Trajectory:
     task: Task
     sample_idx: int
     index: int
-    """Position among all trajectories of the call (seeds later turns)."""
+    """Position among the trajectories of its batch (seeds later turns)."""
     prompt_ids: list[int] = field(default_factory=list)
-    completion_ids: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    loss_mask: list[float] = field(default_factory=list)
     turns: list[Turn] = field(default_factory=list)
     policy_version: int = 0
 
@@ -155,141 +156,62 @@ class Trajectory:
     def final(self) -> Turn:
         return self.turns[-1]
 
+    @property
+    def completion_ids(self) -> list[int]:
+        """Everything after the prompt: each answer and the feedback that followed it."""
+        return [token for turn in self.turns for part in (turn.token_ids, turn.feedback_ids) for token in part]
+
+    @property
+    def logprobs(self) -> list[float]:
+        """Per completion token: the engine's logprob on the policy's, a 0.0 placeholder on feedback's."""
+        return [value for turn in self.turns for value in (*turn.logprobs, *[0.0] * len(turn.feedback_ids))]
+
+    @property
+    def loss_mask(self) -> list[float]:
+        """Per completion token: 1 on the policy's, 0 on the feedback's."""
+        return [value for turn in self.turns
+                for value in (*[1.0] * len(turn.token_ids), *[0.0] * len(turn.feedback_ids))]
+
     def add_answer(self, completion: RolloutCompletion) -> Turn:
         if not self.turns:
             self.prompt_ids = list(completion.prompt_token_ids)
-        self.completion_ids += completion.token_ids
-        self.logprobs += completion.logprobs
-        self.loss_mask += [1.0] * len(completion.token_ids)
         self.policy_version = completion.policy_version
-        turn = Turn(completion.text, list(completion.token_ids), completion.finish_reason)
+        turn = Turn(completion.text, completion.token_ids, completion.finish_reason, completion.logprobs)
         self.turns.append(turn)
         return turn
 
     def add_feedback(self, text: str, ids: list[int]) -> None:
-        self.final.feedback = text
-        self.completion_ids += ids
-        self.logprobs += [0.0] * len(ids)
-        self.loss_mask += [0.0] * len(ids)
+        self.final.feedback, self.final.feedback_ids = text, list(ids)
 
     def completion(self) -> RolloutCompletion:
         """The whole trajectory as one completion: every answer and feedback after the prompt,
         the final answer's text, the loss mask."""
         return RolloutCompletion(
             task_id=self.task.task_id, sample_idx=self.sample_idx, text=self.final.text,
-            token_ids=list(self.completion_ids), logprobs=list(self.logprobs), policy_version=self.policy_version,
+            token_ids=self.completion_ids, logprobs=self.logprobs, policy_version=self.policy_version,
             finish_reason=self.final.finish_reason, prompt_token_ids=list(self.prompt_ids),
-            loss_mask=list(self.loss_mask))
+            loss_mask=self.loss_mask)
 
 
-MakeJob = Callable[[Task, str, int], Any]
-"""(task, answer text, key index) -> the VerificationJob of that answer (its code extracted)."""
-
-
-def default_job(task: Task, text: str, key: int) -> Any:
-    from actors.verify.executor import VerificationJob
-    from actors.verify.extract import extract_code
-
-    return VerificationJob(task, extract_code(text, task.harness), key, text)
-
-
-async def run_turns(group: Any, pool: Any, tasks: list[Task], prompts: list[Prompt], sampling: SamplingConfig,
-                    turns: TurnsConfig, feedback_tokens: FeedbackTokens, max_model_len: int | None = None,
-                    make_job: MakeJob = default_job, timeout_s: float | None = None,
-                    on_verdict: Callable[[Trajectory, Turn], None] | None = None,
-                    ) -> tuple[list[Trajectory], dict[str, float]]:
-    """Every prompt's ``sampling.n`` trajectories of up to ``turns.max_turns`` answers each (see the
-    module docstring), and timing (generate_s: until the last answer existed; verify_s).
-
-    ``group``: anything with ``stream(prompts, sampling)`` (a RolloutGroup); ``pool``: anything with
-    ``submit(jobs)`` (a VerifierPool). ``tasks[i]`` is ``prompts[i]``'s task. A trajectory whose next
-    prefix would not fit ``max_model_len`` with ``sampling.max_tokens`` ends at its last answer."""
-    if len(tasks) != len(prompts):
-        raise ValueError(f"{len(tasks)} tasks for {len(prompts)} prompts")
-    n = sampling.n
-    loop = asyncio.get_running_loop()
-    jobs_in: asyncio.Queue = asyncio.Queue()
-    started = time.monotonic()
-    timing: dict[str, float] = {}
-    trajectories = {(prompt.task_id, index): Trajectory(task, index, position * n + index)
-                    for position, (prompt, task) in enumerate(zip(prompts, tasks)) for index in range(n)}
-    by_key: dict[tuple[str, int], Trajectory] = {}
-    continuing: dict[str, Trajectory] = {}  # prompt id of a later turn -> its trajectory
-    open_count = len(trajectories)
-    generations: list[asyncio.Future] = []
-
-    def generate(batch: list[Prompt], batch_sampling: SamplingConfig) -> None:
-        try:
-            for _, shard in group.stream(batch, batch_sampling):
-                loop.call_soon_threadsafe(jobs_in.put_nowait, shard)
-        except BaseException as error:  # noqa: BLE001 - re-raised on the event loop
-            loop.call_soon_threadsafe(jobs_in.put_nowait, error)
-        finally:
-            timing["generate_s"] = time.monotonic() - started
-
-    def answered(completion: RolloutCompletion) -> Any:
-        if completion.task_id in continuing:
-            trajectory = continuing.pop(completion.task_id)
-        else:
-            trajectory = trajectories[(completion.task_id, completion.sample_idx)]
-        turn = trajectory.add_answer(completion)
-        key = (len(trajectory.turns) - 1) * n + trajectory.sample_idx
-        by_key[(trajectory.task.task_id, key)] = trajectory
-        job = make_job(trajectory.task, turn.text, key)
-        turn.code = job.code
-        return job
-
-    async def jobs() -> AsyncIterator[Any]:
-        while (item := await jobs_in.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            for completion in item:
-                yield answered(completion)
-
-    def next_turn(trajectory: Trajectory, verdict: Verdict) -> bool:
-        """Queue the trajectory's next answer; False when it cannot continue."""
-        feedback = build_feedback(trajectory.task, verdict, turns.feedback, trajectory.final.code, timeout_s)
-        text = render_feedback(feedback, turns.feedback)
-        ids = feedback_tokens.ids(trajectory.final.token_ids, text)
-        length = len(trajectory.prompt_ids) + len(trajectory.completion_ids) + len(ids)
-        if max_model_len is not None and length + sampling.max_tokens > max_model_len:
-            return False
-        trajectory.add_feedback(text, ids)
-        turn = len(trajectory.turns) + 1
-        prompt_id = f"{trajectory.task.task_id}#turn{turn}#{trajectory.sample_idx}"
-        seed = None if sampling.seed is None else sampling.seed + turn * TURN_SEED_STRIDE + trajectory.index
-        continuing[prompt_id] = trajectory
-        ready.append(Prompt(task_id=prompt_id, token_ids=trajectory.prompt_ids + trajectory.completion_ids, seed=seed))
-        return True
-
-    ready: list[Prompt] = []
-    one = sampling.model_copy(update={"n": 1})
-    generations.append(loop.run_in_executor(None, generate, list(prompts), sampling))
-    try:
-        async for verdict in pool.submit(jobs()):
-            trajectory = by_key.pop((verdict.task_id, verdict.sample_idx))
-            turn = trajectory.final
-            turn.verdict = verdict
-            if on_verdict is not None:
-                on_verdict(trajectory, turn)
-            more = len(trajectory.turns) < turns.max_turns and not (turns.stop_on_pass and verdict.status == "passed")
-            if not (more and next_turn(trajectory, verdict)):
-                open_count -= 1
-            if ready:  # everything ready now goes out at once; nothing waits for other verdicts
-                generations.append(loop.run_in_executor(None, generate, list(ready), one))
-                ready.clear()
-            if open_count == 0:
-                jobs_in.put_nowait(None)
-    finally:
-        for generation in generations:
-            await generation
-    timing["verify_s"] = time.monotonic() - started
-    timing.setdefault("generate_s", timing["verify_s"])
-    timing["verify_tail_s"] = max(0.0, timing["verify_s"] - timing["generate_s"])
-    missing = [key for key, trajectory in trajectories.items() if not trajectory.turns or trajectory.final.verdict is None]
-    if missing:
-        raise RuntimeError(f"{len(missing)} trajectories got no verdict, e.g. {missing[:3]}")
-    return [trajectories[(prompt.task_id, index)] for prompt in prompts for index in range(n)], timing
+def next_prompt(trajectory: Trajectory, turns: TurnsConfig, feedback_tokens: FeedbackTokens, sampling: SamplingConfig,
+                prompt_id: str, max_model_len: int | None = None, timeout_s: float | None = None) -> Prompt | None:
+    """The prompt of ``trajectory``'s next turn, its final answer verified: the checker's feedback
+    appended to the trajectory as tokens, seeded per (seed, turn, trajectory). None where the
+    trajectory ends: it passed (``stop_on_pass``), it has ``max_turns`` answers, or its next prefix
+    would not fit ``max_model_len`` with ``sampling.max_tokens``."""
+    verdict = trajectory.final.verdict
+    if len(trajectory.turns) >= turns.max_turns or (turns.stop_on_pass and verdict.status == "passed"):
+        return None
+    feedback = build_feedback(trajectory.task, verdict, turns.feedback, trajectory.final.code, timeout_s)
+    text = render_feedback(feedback, turns.feedback)
+    ids = feedback_tokens.ids(trajectory.final.token_ids, text)
+    prefix = trajectory.prompt_ids + trajectory.completion_ids + ids
+    if max_model_len is not None and len(prefix) + sampling.max_tokens > max_model_len:
+        return None
+    trajectory.add_feedback(text, ids)
+    turn = len(trajectory.turns) + 1
+    seed = None if sampling.seed is None else sampling.seed + turn * TURN_SEED_STRIDE + trajectory.index
+    return Prompt(task_id=prompt_id, token_ids=prefix, seed=seed)
 
 
 def model_len_limit(rollout: Any) -> int | None:
@@ -325,7 +247,7 @@ def turn_stats(trajectories: list[Trajectory], max_turns: int) -> dict[str, floa
     return stats
 
 
-def shaped_verdicts(trajectories: list[Trajectory], turns: TurnsConfig) -> list[Verdict]:
-    """Each trajectory's final verdict under its own key, with the turn-shaped reward."""
-    return [replace(t.final.verdict, task_id=t.task.task_id, sample_idx=t.sample_idx,
-                    reward=turns.shaped_reward(t.final.verdict.reward, len(t.turns))) for t in trajectories]
+def shaped_verdict(trajectory: Trajectory, turns: TurnsConfig) -> Verdict:
+    """A trajectory's final verdict with the turn-shaped reward."""
+    verdict = trajectory.final.verdict
+    return replace(verdict, reward=turns.shaped_reward(verdict.reward, len(trajectory.turns)))

@@ -30,7 +30,7 @@ from typing import Any
 from actors.contracts import Task, Verdict
 from actors.verify.config import VerifierConfig
 from actors.verify.rewards.config import score
-from actors.verify.rewards.deprecation import with_findings as with_deprecation_findings
+from actors.verify.rewards.measures import take as take_parent_measures
 from actors.verify.rewards.registry import RewardInput
 from actors.verify.sandbox.harness import RESULT_FD_ENV, count_tests
 from actors.verify.sandbox.measures.registry import trusted as trusted_measures
@@ -55,6 +55,9 @@ class VerificationJob:
     sample_idx: int = 0
     text: str | None = None
     """The raw completion, for rewards that judge its form; defaults to ``code``."""
+    context: Any = None
+    """The caller's own, opaque to the pool: :meth:`VerifierPool.pairs` hands each job back with its
+    verdict, context and all (it never goes to a worker)."""
 
     def payload(self, timeout_s: float, isolation: str = "shared", qpu: bool = False,
                 measure_requests: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -116,7 +119,7 @@ def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: Verifier
     if outcome.get("reason"):
         notes.append(f"reason: {outcome['reason']}")
     measures = trusted_measures(measures, outcome.get("isolation", "shared"))
-    measures = with_deprecation_findings(measures, task, job.code, config.rewards)  # from the code's text, here
+    measures = take_parent_measures(measures, task, job.code, config.rewards)  # the parent's own (deprecation)
     reward, parts = score(config.rewards, RewardInput(
         text=job.text if job.text is not None else job.code or "", code=job.code, family=task.family, status=status,
         tests_passed=passed, tests_total=tests_total, outcomes=outcomes, measures=measures))

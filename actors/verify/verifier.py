@@ -25,7 +25,8 @@ from actors.verify.executor import VerificationJob, make_verdict, no_code_verdic
 from actors.verify.extract import extract_code
 from actors.verify.forkserver import ForkServer
 from actors.verify.qpu.gateway import gateway_handler
-from actors.verify.rewards.registry import requests
+from actors.verify.rewards.measures import requests
+from actors.verify.sandbox.config import load_plugins
 
 
 def pair_jobs(tasks: Iterable[Task], completions: Iterable[Completion]) -> list[VerificationJob]:
@@ -98,6 +99,7 @@ class Verifier:
                  executor: Literal["forked", "subprocess", "inprocess", "bare"] = "forked") -> None:
         self.config = config or VerifierConfig()
         self.executor = executor
+        load_plugins(self.config.sandbox.plugins)  # their harnesses, here too (a config unpickled in a worker)
         self.slots = slots or os.cpu_count() or 1
         self.servers: list[ForkServer] = []
         if self.executor != "subprocess":

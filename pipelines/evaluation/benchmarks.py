@@ -149,12 +149,12 @@ def resolve_prompt_mode(mode: PromptMode, continues_prompt: bool, has_chat_templ
     return "chat" if has_chat_template else "completion"
 
 
-def render_prompt(task: Any, benchmark: BenchmarkConfig, mode: str, task_id: str | None = None) -> Any:
+def render_prompt(task: Any, benchmark: BenchmarkConfig, mode: str) -> Any:
     """The rollout prompt for ``task``: its text to continue, or chat messages."""
     from actors.rollout.prompts import Prompt
     from actors.verify.sandbox.harnesses.registry import get
 
-    task_id = task_id or task.task_id
+    task_id = task.task_id
     if mode == "completion":
         return Prompt(task_id=task_id, text=task.prompt)
     default = CONTINUE_INSTRUCTION if get(task.harness).continues_prompt else PROGRAM_INSTRUCTION

@@ -9,9 +9,9 @@
 - per difficulty tier (QHE's basic / intermediate / difficult) and per area (synthetic tasks),
   the format rate (think/answer tags and exactly one code block: the IBM paper's format reward),
   and why samples failed (:func:`failure_kind`);
-- a task family's own numbers (e.g. QUASAR's, :mod:`pipelines.evaluation.quasar`): a function
-  registered here with :func:`family_metrics`; this module imports none of them (the package
-  loads them).
+- each task family's own numbers, from the function its family registers
+  (pipelines/tasks/families: ``Family.metrics``), under the family's name; this module names
+  none of them.
 
 Everything here is plain Python on rows (dicts with at least task_id, mode, status), so the
 reports, the eval job and the in-training hook compute the very same numbers.
@@ -35,22 +35,12 @@ an import fails; the wall-clock limit; the tests ran and disagreed (an assertion
 methods); another exception; killed (memory, output or process limits); an error of the
 verification itself (e.g. its worker was lost every time)."""
 
-FamilyMetrics = Callable[[Sequence[dict[str, Any]]], dict[str, Any] | None]
-FAMILY_METRICS: dict[str, FamilyMetrics] = {}
-"""Task family -> its metrics from a benchmark's pass@k rows (None when none of its tasks is
-there), reported under the family's name."""
+def _family_metrics() -> dict[str, Callable[[Sequence[dict[str, Any]]], dict[str, Any] | None]]:
+    """Task family -> its metrics from a benchmark's pass@k rows (None when none of its tasks is
+    there), as the families registered them (pipelines/tasks/families)."""
+    from pipelines.tasks.families.registry import family_metrics
 
-
-def family_metrics(family: str) -> Callable[[FamilyMetrics], FamilyMetrics]:
-    """Register a task family's own metrics (its rows' ``@k`` numbers also become flat scalars)."""
-
-    def register(fn: FamilyMetrics) -> FamilyMetrics:
-        if family in FAMILY_METRICS:
-            raise ValueError(f"metrics of family {family!r} are registered twice")
-        FAMILY_METRICS[family] = fn
-        return fn
-
-    return register
+    return family_metrics()
 
 
 _SYNTAX = re.compile(r"\b(SyntaxError|IndentationError|TabError)\b")
@@ -187,7 +177,7 @@ def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict
                        for row in rows)
     isolation = Counter(row["isolation"] for row in rows if row.get("isolation"))
     formatted = [bool(row["format_ok"]) for row in rows if row.get("format_ok") is not None]
-    families = {family: value for family, metrics_of in FAMILY_METRICS.items() if (value := metrics_of(passk_rows))}
+    families = {family: value for family, metrics_of in _family_metrics().items() if (value := metrics_of(passk_rows))}
     return {
         "pass_at_1_by_turn": pass_at_1_by_turn(passk_rows),
         "n": n, "tasks": metrics["tasks"], "samples": len(rows),
@@ -237,7 +227,7 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, fl
             flat[f"{prefix}pass@{k}/{tier}"] = value
     if metrics.get("format_rate") is not None:
         flat[f"{prefix}format_rate"] = metrics["format_rate"]
-    for family in FAMILY_METRICS:
+    for family in _family_metrics():
         for name, value in (metrics.get(family) or {}).items():
             if "@" in name and value is not None:
                 flat[f"{prefix}{family}/{name}"] = value

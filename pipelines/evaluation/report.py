@@ -1,6 +1,7 @@
-"""An evaluation's report: ``report.md`` (models x benchmarks, then per tier, per area, format
-and failures, time) and ``passk.png`` (pass@k curves, one panel per benchmark, one line per
-model). Every number in the report is the JSON summary's, as a percentage with two decimals."""
+"""An evaluation's report: ``report.md`` (models x benchmarks, then per tier, per area, each task
+family's own section (pipelines/tasks/families), format and failures, time) and ``passk.png``
+(pass@k curves, one panel per benchmark, one line per model). Every number in the report is the
+JSON summary's, as a percentage with two decimals."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table's lines (a family's report section uses it too)."""
     return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
             *("| " + " | ".join(row) + " |" for row in rows)]
 
@@ -38,6 +40,8 @@ def _ks(results: Results) -> list[str]:
 def render_report(results: Results, title: str = "qvr eval", settings: dict[str, Any] | None = None,
                   timing: dict[str, dict[str, float]] | None = None) -> str:
     """The markdown report of ``results`` (one or more models, side by side)."""
+    from pipelines.tasks.families.registry import report_sections
+
     settings = settings or {}
     benchmarks, ks = _benchmarks(results), _ks(results)
     lines = [f"# {title}", ""]
@@ -46,7 +50,7 @@ def render_report(results: Results, title: str = "qvr eval", settings: dict[str,
     has_greedy = any(m.get("greedy_pass_at_1") is not None for pb in results.values() for m in pb.values())
     if has_greedy:
         lines += ["## Greedy pass@1 (%)", "", "One sample per task at temperature 0.", ""]
-        lines += _table(["model", *benchmarks], [
+        lines += markdown_table(["model", *benchmarks], [
             [model, *(percent(per_benchmark[name]["greedy_pass_at_1"]) if name in per_benchmark else "–"
                       for name in benchmarks)] for model, per_benchmark in results.items()])
         lines.append("")
@@ -62,7 +66,7 @@ def render_report(results: Results, title: str = "qvr eval", settings: dict[str,
             rows.append([model, name, str(metrics["n"]), str(metrics["tasks"]), str(metrics["passed"]),
                          *(f"{percent(metrics['pass_at_k'][k])} ± {percent(metrics['pass_at_k_std'][k])}"
                            if k in metrics["pass_at_k"] else "–" for k in ks)])
-    lines += _table(["model", "benchmark", "n", "tasks", "passed", *(f"pass@{k}" for k in ks)], rows)
+    lines += markdown_table(["model", "benchmark", "n", "tasks", "passed", *(f"pass@{k}" for k in ks)], rows)
     lines.append("")
     tier_rows = []
     tiers = tier_order({tier for pb in results.values() for m in pb.values() for tier in m.get("by_difficulty", {})})
@@ -86,7 +90,7 @@ def render_report(results: Results, title: str = "qvr eval", settings: dict[str,
                 tier_rows.append([model, name, metric, *cells])
     if tier_rows:
         lines += ["## By difficulty (%)", ""]
-        lines += _table(["model", "benchmark", "metric", *(f"{tier} ({_tier_tasks(results, tier)})" for tier in tiers)],
+        lines += markdown_table(["model", "benchmark", "metric", *(f"{tier} ({_tier_tasks(results, tier)})" for tier in tiers)],
                         tier_rows)
         lines.append("")
     area_rows = []
@@ -100,20 +104,10 @@ def render_report(results: Results, title: str = "qvr eval", settings: dict[str,
                                   *(percent(group["pass_at_k"].get(k)) for k in ks)])
     if area_rows:
         lines += ["## By area (%)", ""]
-        lines += _table(["model", "benchmark", "area", "tasks", "greedy pass@1", *(f"pass@{k}" for k in ks)], area_rows)
+        lines += markdown_table(["model", "benchmark", "area", "tasks", "greedy pass@1", *(f"pass@{k}" for k in ks)], area_rows)
         lines.append("")
-    quasar_rows = [[model, name, str(q["tasks"]), str(q["n"]),
-                    *(percent(q.get(f"{metric}@{k}")) for k in (1, 10) for metric in ("scr", "srev", "hqcr")),
-                    *("–" if q.get(f"re@{k}") is None else f"{q[f're@{k}']:.3f}" for k in (1, 10))]
-                   for model, per_benchmark in results.items() for name in benchmarks
-                   if (q := per_benchmark.get(name, {}).get("quasar"))]
-    if quasar_rows:
-        lines += ["## QUASAR (%; RE in bits)", "",
-                  "Tasks of family quasar (arXiv 2510.00967): SCR parses, SREV |E - E*| <= 0.2, HQCR RE < 0.1 "
-                  "(share of tasks with one of k samples meeting it, unbiased estimator); RE = KL(p_gen || p_ref).", ""]
-        lines += _table(["model", "benchmark", "tasks", "n", "SCR@1", "SREV@1", "HQCR@1", "SCR@10", "SREV@10",
-                         "HQCR@10", "RE@1", "RE@10"], quasar_rows)
-        lines.append("")
+    for section in report_sections():  # each task family's own (pipelines/tasks/families)
+        lines += section(results, benchmarks)
     lines += ["## Format and failures", "",
               "Format: think/answer tags and exactly one code block (the IBM paper's format reward). Failures: "
               "samples by what ended them.", ""]
@@ -122,13 +116,13 @@ def render_report(results: Results, title: str = "qvr eval", settings: dict[str,
     rows = [[model, name, str(per_benchmark[name]["samples"]), percent(per_benchmark[name].get("format_rate")),
              *(str(per_benchmark[name].get("failures", {}).get(kind, 0)) for kind in kinds)]
             for model, per_benchmark in results.items() for name in benchmarks if name in per_benchmark]
-    lines += _table(["model", "benchmark", "samples", "format rate", *kinds], rows)
+    lines += markdown_table(["model", "benchmark", "samples", "format rate", *kinds], rows)
     lines.append("")
     timing = {model: t for model, t in (timing or {}).items() if "generate_s" in t}
     if timing:
         lines += ["## Time (s)", "", "Verification runs while the model generates; the last column is what it "
                   "adds after generation ended.", ""]
-        lines += _table(["model", "generate", "verify (from the start)", "after generation"],
+        lines += markdown_table(["model", "generate", "verify (from the start)", "after generation"],
                         [[model, f"{t.get('generate_s', 0):.1f}", f"{t.get('verify_s', 0):.1f}",
                           f"{t.get('verify_tail_s', 0):.1f}"] for model, t in timing.items()])
         lines.append("")

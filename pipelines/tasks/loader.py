@@ -16,10 +16,10 @@ or file name with ``humaneval_hard`` / ``human_eval_hard`` / ``qhe_hard`` is QHE
 neither, off the rows: QHE-shaped rows whose canonical solutions are whole programs (each defines
 its entry point itself, at the top level, so the prompt is a description and not code to continue)
 are QHE-hard (:func:`content_format`), any other QHE-shaped rows QHE. Rows in the Task contract keep
-their own harness; every field must have its type (text where text is due). Rows of QUASAR's hub
-dataset (prompt, circuit_with_params, cost_hamiltonian) become ``qasm`` tasks of family ``quasar``
-(pipelines/tasks/quasar/hub.py). Anything else is an error that names the source, the line (JSONL)
-or row, and the task.
+their own harness; every field must have its type (text where text is due). Rows with the columns
+a task family reads itself (its registered row reader, pipelines/tasks/families: e.g. a hub
+dataset of its own) become that family's tasks. Anything else is an error that names the source,
+the line (JSONL) or row, and the task.
 """
 
 from __future__ import annotations
@@ -164,13 +164,14 @@ def source_format(source: str, format: TaskFormat = "auto") -> str:
 
 def row_to_task(row: dict[str, Any], format: TaskFormat = "auto", benchmark: str = "qhe") -> Task:
     """One row -> Task. With ``format`` auto, a row in the Task contract (it has a ``harness``)
-    keeps its own harness and a QHE-shaped row becomes a task of ``benchmark``; an explicit
-    format accepts only its own shape."""
-    qhe_shaped = QHE_FIELDS <= row.keys() and "harness" not in row
-    if format == "auto" and "harness" not in row and {"prompt", "circuit_with_params", "cost_hamiltonian"} <= row.keys():
-        from pipelines.tasks.quasar.hub import hub_row_to_task  # QUASAR's hub dataset
+    keeps its own harness, a row with a task family's columns becomes that family's task and a
+    QHE-shaped row becomes a task of ``benchmark``; an explicit format accepts only its own shape."""
+    from pipelines.tasks.families.registry import reader_for
 
-        return hub_row_to_task(row)
+    qhe_shaped = QHE_FIELDS <= row.keys() and "harness" not in row
+    family_reader = reader_for(row) if format == "auto" else None  # rows a task family reads itself
+    if family_reader is not None:
+        return family_reader(row)
     if format == "tasks" or (format == "auto" and not qhe_shaped):
         task = from_row(Task, row)
         _check_types(vars(task), TASK_TYPES)  # after from_row: metadata may come as JSON text (Parquet)

@@ -3,14 +3,18 @@ through it, and every input comes out exactly once, as a verdict, whatever fails
 
 The pool runs :class:`VerifierWorker` Ray actors with K sandbox slots each and owns:
 
-- **the (task_id, sample_idx) join**: :meth:`VerifierPool.verify` / :meth:`VerifierPool.stream`
-  pair completions with their tasks and extract the code (:func:`actors.verify.verifier.pair_jobs`);
-  :meth:`VerifierPool.run` / :meth:`VerifierPool.submit` take jobs whose code is already known
-  (references, mutants). A key that appears twice in one call is an error.
+- **each verdict to its job**: :meth:`VerifierPool.pairs` hands every job back with its verdict
+  (and the ``context`` its caller set on it), so callers join nothing; the sample-and-verify stream
+  (actors/rollout/stream.py) verifies through it. :meth:`VerifierPool.run` gives verdicts in input
+  order; :meth:`VerifierPool.verify` pairs completions with their tasks by task_id and extracts the
+  code (:func:`actors.verify.verifier.pair_jobs`); :meth:`VerifierPool.submit` yields bare verdicts
+  as they finish, for callers that know each job by its (task_id, sample_idx): there a key that
+  appears twice in one call is an error.
 - **isolation calibration**: a job whose task is not marked (``metadata["isolation"]``) waits
   while the task's reference runs split, then shared where split fails (the rule of
   :func:`actors.verify.verifier.calibrate_isolation`); the task is then marked in place, once per
-  pool. A job that *is* the reference is answered by that calibration, not run again.
+  pool and task (tasks that share an id but not their tests, QHE's and QHE-hard's, are calibrated
+  apart). A job that *is* the reference is answered by that calibration, not run again.
 - **hiding the task sources**: ``hidden_paths`` (task files, the run directory) are covered in
   every sandbox; a zygote's mount plan is fixed when it starts, so they are given at construction.
 - **backpressure**: the input (any iterable or async iterable, e.g. completions as the rollout
@@ -80,8 +84,8 @@ class VerifierPool:
         self.workers: dict[int, Worker] = {}
         self._next_id = 0
         self.target = self.config.workers
-        self.modes: dict[str, str] = {}
-        """Isolation modes this pool calibrated, by task id."""
+        self.modes: dict[tuple, str] = {}
+        """Isolation modes this pool calibrated, by :func:`calibration_key`."""
         self.metrics = _PoolMetrics()
         self.events: list[tuple[float, str, int]] = []  # (time, what, workers) for tests and reports
         self._runs: set[Run] = set()
@@ -98,38 +102,30 @@ class VerifierPool:
 
         return self.run(pair_jobs(tasks, completions))
 
-    async def stream(self, tasks: Iterable[Task],
-                     completions: Iterable[Completion] | AsyncIterable[Completion]) -> AsyncIterator[Verdict]:
-        """Verdicts as they finish for completions as they come (any iterable or async iterable);
-        each joined to its task by task_id. A completion for an unknown task is an error."""
-        from actors.verify.verifier import pair_jobs
-
-        by_id = {task.task_id: task for task in tasks}
-
-        async def jobs() -> AsyncIterator[VerificationJob]:
-            async for completion in _aiter(completions):
-                task = by_id.get(completion.task_id)
-                for job in pair_jobs([task] if task is not None else [], [completion]):
-                    yield job
-
-        async for _, verdict in self._stream(jobs()):
-            yield verdict
-
     def run(self, jobs: Iterable[VerificationJob]) -> list[Verdict]:
         """Synchronous: one verdict per job, in input order."""
         jobs = list(jobs)
 
-        async def collect() -> list[tuple[int, Verdict]]:
-            return [pair async for pair in self._stream(jobs)]
+        async def collect() -> list[tuple[int, VerificationJob, Verdict]]:
+            return [answer async for answer in self._stream(jobs)]
 
         verdicts: list[Verdict | None] = [None] * len(jobs)
-        for index, verdict in asyncio.run(collect()):
+        for index, _, verdict in asyncio.run(collect()):
             verdicts[index] = verdict
         return verdicts  # type: ignore[return-value]
 
+    async def pairs(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob]
+                    ) -> AsyncIterator[tuple[VerificationJob, Verdict]]:
+        """``(job, verdict)`` as each finishes, for jobs as they come (any iterable or async
+        iterable): every input job comes back exactly once, itself, with the ``context`` its caller
+        set. Nothing is joined by key, so (task_id, sample_idx) may repeat within one call."""
+        async for _, job, verdict in self._stream(jobs, keyed=False):
+            yield job, verdict
+
     async def submit(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob]) -> AsyncIterator[Verdict]:
-        """Verdicts as they finish; every input job yields exactly one."""
-        async for _, verdict in self._stream(jobs):
+        """Verdicts as they finish; every input job yields exactly one, known by its (task_id,
+        sample_idx) (unique within the call)."""
+        async for _, _, verdict in self._stream(jobs):
             yield verdict
 
     # ---------------------------------------------------------------- size
@@ -306,9 +302,11 @@ class VerifierPool:
 
     # ---------------------------------------------------------------- work
 
-    async def _stream(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob]
-                      ) -> AsyncIterator[tuple[int, Verdict]]:
-        run = Run()
+    async def _stream(self, jobs: Iterable[VerificationJob] | AsyncIterable[VerificationJob], keyed: bool = True
+                      ) -> AsyncIterator[tuple[int, VerificationJob, Verdict]]:
+        """(input index, job, verdict) as each finishes. ``keyed``: the caller tells verdicts apart
+        by (task_id, sample_idx), so a key given twice is an error."""
+        run = Run(keyed=keyed)
         self._runs.add(run)
         reader = asyncio.create_task(self._read(jobs, run))
         wake: asyncio.Task | None = None
@@ -331,7 +329,7 @@ class VerifierPool:
                     for index, job in list(run.open.items()):  # unreachable unless the pool has a bug
                         log.error("the pool lost track of %s#%d; reporting it as an error", job.task.task_id,
                                   job.sample_idx)
-                        yield index, self._exhausted(Item(index, job, 0, "lost track of by the pool (a bug)"))
+                        yield index, job, self._exhausted(Item(index, job, 0, "lost track of by the pool (a bug)"))
                     return
                 done, _ = await asyncio.wait([*run.batches, wake], timeout=tick, return_when=asyncio.FIRST_COMPLETED)
                 for future in done:
@@ -356,11 +354,12 @@ class VerifierPool:
                 while run.waiting >= self.config.max_queued:
                     run.room.clear()
                     await run.room.wait()
-                key = (job.task.task_id, job.sample_idx)
-                if key in run.keys:
-                    raise ValueError(f"{key[0]}#{key[1]} appears twice in one call: verdicts are joined by "
-                                     "(task_id, sample_idx)")
-                run.keys.add(key)
+                if run.keyed:
+                    key = (job.task.task_id, job.sample_idx)
+                    if key in run.keys:
+                        raise ValueError(f"{key[0]}#{key[1]} appears twice in one call: verdicts are joined by "
+                                         "(task_id, sample_idx)")
+                    run.keys.add(key)
                 index, run.taken = run.taken, run.taken + 1
                 run.open[index] = job
                 self._intake(run, Item(index, job))
@@ -376,15 +375,16 @@ class VerifierPool:
     def _intake(self, run: Run, item: Item) -> None:
         """Queue an input, or hold it until its task's isolation mode is known."""
         task = item.job.task
-        if "isolation" not in task.metadata and task.task_id in self.modes:
-            task.metadata["isolation"] = self.modes[task.task_id]
+        key = calibration_key(task)
+        if "isolation" not in task.metadata and key in self.modes:
+            task.metadata["isolation"] = self.modes[key]
         if not self._needs_calibration(item.job):
             self._enqueue(run, item)
             return
         run.waiting += 1
-        calibration = run.calibrating.get(task.task_id)
+        calibration = run.calibrating.get(key)
         if calibration is None:
-            calibration = run.calibrating[task.task_id] = Calibration(task)
+            calibration = run.calibrating[key] = Calibration(task)
             self._calibrate(run, task, "split")
         calibration.held.append(item)
 
@@ -397,24 +397,24 @@ class VerifierPool:
         from actors.verify.executor import VerificationJob
 
         job = VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution, 0)
-        run.ready.appendleft(Item(("calibrate", task.task_id, mode), job))
+        run.ready.appendleft(Item(("calibrate", calibration_key(task), mode), job))
 
-    def _calibrated(self, run: Run, task_id: str, mode: str, verdict: Verdict) -> None:
+    def _calibrated(self, run: Run, key: tuple, mode: str, verdict: Verdict) -> None:
         """Split passed (or timed out: load is no reason for the weaker mode): split. Split
         failed: try shared; shared passed: shared, else split (the reference fails either way).
         Then the held jobs go, and the reference's own jobs are answered by the verdict in the
         chosen mode."""
         from actors.verify.verifier import needs_shared_try
 
-        calibration = run.calibrating[task_id]
+        calibration = run.calibrating[key]
         if mode == "split" and needs_shared_try(verdict):
             calibration.split = verdict
             self._calibrate(run, calibration.task, "shared")
             return
         chosen = "shared" if mode == "shared" and verdict.status == "passed" else "split"
         reference = verdict if chosen == mode else calibration.split
-        del run.calibrating[task_id]
-        self.modes[task_id] = chosen
+        del run.calibrating[key]
+        self.modes[key] = chosen
         calibration.task.metadata["isolation"] = chosen
         release = []
         for item in calibration.held:
@@ -455,7 +455,7 @@ class VerifierPool:
                         run.waiting -= 1
                 batch = Batch(run, worker_id, items, started=None if worker.in_flight else now,
                                alone=alone)
-                ref = worker.actor.verify_batch.remote(None, [item.job for item in items])
+                ref = worker.actor.verify_batch.remote(None, [_without_context(item.job) for item in items])
                 batch.reply = ref.future()
                 batch.future = asyncio.wrap_future(batch.reply)
                 run.batches[batch.future] = batch
@@ -490,15 +490,16 @@ class VerifierPool:
 
     def _deliver(self, run: Run, item: Item, verdict: Verdict) -> None:
         if isinstance(item.key, tuple):
-            _, task_id, mode = item.key
-            self._calibrated(run, task_id, mode, verdict)
+            _, key, mode = item.key
+            self._calibrated(run, key, mode, verdict)
         else:
             self._emit(run, item.key, verdict)
 
     def _emit(self, run: Run, index: int, verdict: Verdict) -> None:
-        if run.open.pop(index, None) is not None:
+        job = run.open.pop(index, None)
+        if job is not None:
             self.metrics.verified()
-            run.outbox.append((index, verdict))
+            run.outbox.append((index, job, verdict))
 
     def close(self) -> None:
         import ray
@@ -508,6 +509,18 @@ class VerifierPool:
         self.workers.clear()
         if self._requested and ray.is_initialized():
             self._ask_autoscaler(0)
+
+
+def calibration_key(task: Task) -> tuple:
+    """What a task's isolation mode is found for: its id and everything its reference's run reads
+    (tasks that share an id but not their tests, such as QHE's and QHE-hard's, are two tasks)."""
+    return (task.task_id, task.family, task.harness, task.prompt, task.tests, task.entry_point,
+            task.reference_solution)
+
+
+def _without_context(job: VerificationJob) -> VerificationJob:
+    """The job as a worker gets it: the caller's context stays in the driver."""
+    return job if job.context is None else replace(job, context=None)
 
 
 def _kill(ray: Any, actor: Any) -> None:

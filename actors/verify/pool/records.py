@@ -74,16 +74,20 @@ class Calibration:
 
 @dataclass(eq=False)
 class Run:
-    """The state of one call (submit / stream / run / verify)."""
+    """The state of one call (pairs / submit / run / verify)."""
 
     ready: collections.deque = field(default_factory=collections.deque)
     """Items waiting for a worker, calibration and re-runs first."""
-    calibrating: dict[str, Calibration] = field(default_factory=dict)
+    calibrating: dict[tuple, Calibration] = field(default_factory=dict)
+    """The calibrations under way, by :func:`actors.verify.pool.pool.calibration_key`."""
     batches: dict[Any, Batch] = field(default_factory=dict)
     """asyncio future -> batch, for what is in flight."""
     open: dict[int, VerificationJob] = field(default_factory=dict)
     """Inputs taken and not yet answered."""
     outbox: collections.deque = field(default_factory=collections.deque)
+    """(input index, job, verdict) ready to go to the caller."""
+    keyed: bool = True
+    """The caller tells verdicts apart by (task_id, sample_idx): a key given twice is an error."""
     keys: set = field(default_factory=set)
     taken: int = 0
     waiting: int = 0

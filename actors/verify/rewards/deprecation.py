@@ -5,15 +5,19 @@ APIs as a main failure of code models: ``qiskit.providers.aer``, ``execute``, ``
 flake8-qiskit-migration (pinned in pyproject.toml) knows those removals as rules QKT100-QKT202;
 its AST visitor is called here directly on the code (no flake8 process, no file), and its findings
 are counted by rule into the verdict's measures (``deprecation.QKT100`` ..., ``deprecation.findings``,
-``deprecation.penalty``). The ``deprecation`` reward is ``-RewardConfig.deprecation_penalty`` per
-finding, for any family that gives it a weight.
+``deprecation.penalty``). The ``deprecation`` reward is ``-deprecation_penalty`` per finding
+(its setting, :class:`DeprecationSettings`: ``verifier.rewards.deprecation_penalty``), for any
+family that gives it a weight.
 
-Where it runs: in the verifier's parent process, on the extracted code as text. That is safe: the
-visitor only parses (``ast.parse``) and walks the tree, it never executes the code, so there is
-nothing for a candidate to patch or forge; and it is the model's answer itself, not anything the
-candidate printed. Only the model's own lines count: where the answer continues the task's
-prompt (QHE), the program is linted whole (a continuation need not parse alone) and findings on
-the prompt's lines are dropped.
+Where it runs: in the verifier's parent process, on the extracted code as text: ``deprecation`` is
+a measure provider taken by the parent (:class:`Deprecation`, ``where = "parent"``,
+actors/verify/rewards/measures.py), registered like the checker's providers and taken only when a
+reward reading it has a weight for the task's family. That is safe: the visitor only parses
+(``ast.parse``) and walks the tree, it never executes the code, so there is nothing for a
+candidate to patch or forge; and it is the model's answer itself, not anything the candidate
+printed. Only the model's own lines count: where the answer continues the task's prompt (QHE),
+the program is linted whole (a continuation need not parse alone) and findings on the prompt's
+lines are dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ import ast
 from collections import Counter
 from typing import Any
 
+from pydantic import Field
+
+from actors.config import Config
+from actors.verify.rewards.measures import ParentMeasure, register
 from actors.verify.rewards.registry import RewardInput, reward
 
 RULES = ("QKT100", "QKT101", "QKT102", "QKT200", "QKT201", "QKT202")
@@ -47,29 +55,43 @@ def findings(code: str, prompt: str = "") -> Counter[str] | None:
                    if getattr(problem.node, "lineno", first_line) >= first_line)
 
 
-def code_measures(code: str | None, prompt: str, continues_prompt: bool, penalty: float) -> dict[str, float]:
-    """The verdict's ``deprecation.*`` measures for the model's ``code``."""
+class DeprecationSettings(Config):
+    """The deprecation reward's setting (its field joins RewardConfig)."""
+
+    deprecation_penalty: float = Field(0.1, ge=0.0, le=100.0)
+    """Reward lost per flake8-qiskit-migration finding (QKT100-QKT202: APIs Qiskit 1.0/2.0 removed,
+    e.g. the ``qiskit.providers.aer`` import the IBM paper names) in the model's code: the
+    ``deprecation`` reward is ``-deprecation_penalty * findings`` (actors/verify/rewards/deprecation.py)."""
+
+
+def quantities(code: str | None, prompt: str, continues_prompt: bool, penalty: float) -> dict[str, float]:
+    """The deprecation measures of the model's ``code``, without their ``deprecation.`` prefix."""
     found = findings(code or "", prompt if continues_prompt else "")
     if found is None:
-        return {"deprecation.unparsed": 1.0, "deprecation.findings": 0.0, "deprecation.penalty": 0.0}
+        return {"unparsed": 1.0, "findings": 0.0, "penalty": 0.0}
     total = sum(found.values())
-    return {**{f"deprecation.{rule}": float(found.get(rule, 0)) for rule in RULES},
-            "deprecation.findings": float(total), "deprecation.penalty": penalty * total}
+    return {**{rule: float(found.get(rule, 0)) for rule in RULES}, "findings": float(total), "penalty": penalty * total}
 
 
-def with_findings(measures: dict[str, float], task: Any, code: str | None, config: Any) -> dict[str, float]:
-    """Parent side: a record's ``measures`` with the deprecation measures of this process only
-    (any a record claims are dropped), linted when the ``deprecation`` reward has a weight for
-    the task's family (else nothing is linted)."""
-    from actors.verify.sandbox.harnesses.registry import get
-
-    own = {name: value for name, value in measures.items() if not name.startswith("deprecation.")}
-    if not config.weights_for(task.family).get("deprecation"):
-        return own
-    return {**own, **code_measures(code, task.prompt, get(task.harness).continues_prompt, config.deprecation_penalty)}
+def code_measures(code: str | None, prompt: str, continues_prompt: bool, penalty: float) -> dict[str, float]:
+    """The verdict's ``deprecation.*`` measures for the model's ``code``."""
+    return {f"deprecation.{key}": value for key, value in quantities(code, prompt, continues_prompt, penalty).items()}
 
 
-@reward("deprecation")
+@register
+class Deprecation(ParentMeasure):
+    """flake8-qiskit-migration's findings in the model's code, taken in the parent."""
+
+    name = "deprecation"
+
+    def measure(self, task: Any, code: str | None, config: Any) -> dict[str, float]:
+        from actors.verify.sandbox.harnesses.registry import get
+
+        return quantities(code, task.prompt, get(task.harness).continues_prompt, config.deprecation_penalty)
+
+
+
+@reward("deprecation", reads=("deprecation",), settings=DeprecationSettings)
 def deprecation(result: RewardInput) -> float:
     """``-deprecation_penalty`` per flake8-qiskit-migration finding (QKT100-QKT202) in the model's code."""
     penalty = result.measures.get("deprecation.penalty", 0.0)

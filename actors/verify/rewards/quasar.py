@@ -2,7 +2,9 @@
 
 The checker (actors/verify/sandbox/measures/quasar/) computes syntax_valid, m, dw, s2, s3 and
 s4; this module only combines them, with every weight and threshold in :class:`QuasarRewardConfig`
-(``verifier.rewards.quasar.*``). Two forms:
+(``verifier.rewards.quasar.*``: the reward's own settings, which join RewardConfig through the
+registry as :class:`QuasarSettings`). Tasks of family ``quasar`` are scored by it alone by default
+(its registration's ``families``: ``verifier.rewards.by_family``'s default). Two forms:
 
 - ``public`` (QUASAR's released code): invalid syntax -> ``invalid``; s2 > ``high_s2``:
   ``m + 0.6*dw*s2 + 0.4*s4``; s2 < ``low_s2``: if s3 > ``high_s3`` then
@@ -73,6 +75,13 @@ class QuasarRewardConfig(Config):
     """Paper form: weight of s4 (optimisation progress)."""
 
 
+class QuasarSettings(Config):
+    """The quasar reward's settings (its field joins RewardConfig)."""
+
+    quasar: QuasarRewardConfig = QuasarRewardConfig()
+    """Weights and thresholds of the ``quasar`` reward (QUASAR's hierarchical reward, arXiv 2510.00967)."""
+
+
 def hierarchical_reward(measures: dict[str, float], config: QuasarRewardConfig) -> float:
     """The reward of one verdict's measures (see the module docstring)."""
     if measures.get("syntax_valid", 0.0) != 1.0:
@@ -89,7 +98,7 @@ def hierarchical_reward(measures: dict[str, float], config: QuasarRewardConfig) 
     return m + config.middle_s2 * dw * s2
 
 
-@reward("quasar")
+@reward("quasar", settings=QuasarSettings, families={"quasar": 1.0})
 def quasar_reward(result: RewardInput) -> float:
     """QUASAR's hierarchical reward of a RewardInput, with the settings of the reward config in
     force (``result.config.quasar``), defaults otherwise. It reads the ``qasm`` harness's own

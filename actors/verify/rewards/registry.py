@@ -1,7 +1,9 @@
 """The reward registry: what a reward function receives (:class:`RewardInput`), the named functions
-(:data:`REWARDS`), the measure providers each one reads (:data:`READS`) and :func:`requests`, which
-asks the split checker for those providers. It imports none of the rewards: each reward's module
-registers into it (``@reward``), and the package loads those modules.
+(:data:`REWARDS`), the measures each one reads (:data:`READS`), the settings each one owns
+(:data:`SETTINGS`) and the task families it scores by default (:data:`FAMILY_WEIGHTS`). It imports
+none of the rewards: each reward's module registers into it (``@reward``), and the package loads
+those modules. Which measures a job needs, and where each is taken, is
+:mod:`actors.verify.rewards.measures`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class RewardInput:
     outcomes: dict[str, str] = field(default_factory=dict)
     """Test id -> passed | failed | error | skipped, from the checker's record."""
     measures: dict[str, float] = field(default_factory=dict)
-    """Named numbers the checker computed (e.g. QUASAR's distances), from its record."""
+    """Named numbers the checker (or the parent) computed (e.g. QUASAR's distances)."""
     config: Any = None
     """The :class:`~actors.verify.rewards.config.RewardConfig` in force (set by its ``score``):
     rewards with settings read theirs from it."""
@@ -34,30 +36,39 @@ class RewardInput:
 RewardFn = Callable[[RewardInput], float]
 REWARDS: dict[str, RewardFn] = {}
 READS: dict[str, tuple[str, ...]] = {}
-"""Reward name -> the measure providers (actors/verify/sandbox/measures) whose measures it reads."""
+"""Reward name -> the measures it reads, by provider name: the checker's (actors/verify/sandbox/
+measures) or the parent's (actors/verify/rewards/measures.py)."""
+SETTINGS: dict[str, type] = {}
+"""Reward name -> its settings class: a :class:`~actors.config.Config` whose fields join
+RewardConfig (``verifier.rewards.<field>``), typed, validated and documented there."""
+FAMILY_WEIGHTS: dict[str, dict[str, float]] = {}
+"""Task family -> reward -> weight: RewardConfig.by_family's default, from the registrations."""
 
 
-def reward(name: str, reads: tuple[str, ...] = ()) -> Callable[[RewardFn], RewardFn]:
-    """Register a reward function as ``name``; ``reads`` names the measure providers it needs: the
-    parent asks the split checker for them when the reward has a weight for a task's family."""
+def reward(name: str, reads: tuple[str, ...] = (), settings: type | None = None,
+           families: dict[str, float] | None = None) -> Callable[[RewardFn], RewardFn]:
+    """Register a reward function as ``name``.
+
+    ``reads``: the measure providers it needs (the parent takes or asks for them when the reward
+    has a weight for a task's family). ``settings``: its settings class (a Config whose fields,
+    e.g. ``quasar: QuasarRewardConfig``, join RewardConfig; register it in a module the rewards
+    package loads, since RewardConfig is built once they are all registered). ``families``: task
+    family -> this reward's weight there by default (``verifier.rewards.by_family``'s default)."""
 
     def register(fn: RewardFn) -> RewardFn:
         if name in REWARDS:
             raise ValueError(f"reward {name!r} is registered twice")
         REWARDS[name] = fn
         READS[name] = tuple(reads)
+        if settings is not None:
+            SETTINGS[name] = settings
+        for family, weight in (families or {}).items():
+            FAMILY_WEIGHTS.setdefault(family, {})[name] = weight
         return fn
 
     return register
 
 
-def requests(task: Any, weights: dict[str, float]) -> dict[str, dict[str, Any]]:
-    """The measure providers a job of ``task`` needs under ``weights`` (those a reward with a
-    non-zero weight reads), each with the parameters it takes from the task."""
-    from actors.verify.sandbox.measures.registry import PROVIDERS
-
-    wanted = {provider for name, weight in weights.items() if weight for provider in READS.get(name, ())}
-    unknown = sorted(wanted - set(PROVIDERS))
-    if unknown:
-        raise ValueError(f"rewards read unknown measure providers {unknown}; registered: {sorted(PROVIDERS)}")
-    return {name: provider.params(task) for name, provider in PROVIDERS.items() if name in wanted}
+def default_by_family() -> dict[str, dict[str, float]]:
+    """RewardConfig.by_family's default: each family's weights as its rewards registered them."""
+    return {family: dict(weights) for family, weights in FAMILY_WEIGHTS.items()}

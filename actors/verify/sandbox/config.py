@@ -5,9 +5,18 @@ nothing the sandbox imports reaches the parent's machinery (rewards, the QPU gat
 :class:`~actors.verify.config.VerifierConfig` composes it as ``verifier.sandbox``.
 """
 
-from pydantic import Field
+import importlib
+
+from pydantic import Field, field_validator
 
 from actors.config import Config
+
+
+def load_plugins(modules: list[str]) -> None:
+    """Import plugin modules (``verifier.sandbox.plugins``): each registers its harnesses or
+    measure providers on import (a module already imported is not run again)."""
+    for module in modules:
+        importlib.import_module(module)
 
 
 class SandboxConfig(Config):
@@ -49,3 +58,21 @@ class SandboxConfig(Config):
     allow_weaker_isolation: bool = False
     """Run even where the kernel lacks a feature (namespaces, seccomp): the verifier then says
     which, once. Off by default: the verifier refuses to start instead."""
+
+    plugins: list[str] = []
+    """Modules outside qvr's packages that register harnesses or measure providers (a task family
+    kept elsewhere), by import path. Each zygote imports them when it starts, before it warms and
+    forks (a child's file view holds none of them), and so does the verifier's parent, whose
+    extraction and test counts ask the same registry (validating this setting imports them: a
+    module that cannot be imported is a config error). A plugin module imports only
+    ``actors.verify.sandbox``: it runs in the zygote. The subprocess baseline of
+    ``qvr bench verifier`` knows the package's own harnesses only."""
+
+    @field_validator("plugins")
+    @classmethod
+    def _importable(cls, plugins: list[str]) -> list[str]:
+        try:
+            load_plugins(plugins)
+        except ImportError as error:
+            raise ValueError(f"cannot import a plugin: {error}") from None
+        return plugins

@@ -22,6 +22,16 @@ tests arrive as *sealed frames* (actors/verify/sandbox/frames.py), read into buf
 the children decode and that the zygote wipes once they are forked. A child that scans its own
 memory (copied from the zygote's) therefore finds no earlier job's tests or reference solution,
 and the solution child of a split job is forked before its own job's tests are even read.
+
+How the zygote finds the harnesses (and measure providers) without importing anything of the
+parent: their registries live in this package (``actors/verify/sandbox/harnesses/``,
+``measures/``), and importing a registry runs its package's ``__init__``, whose one import line
+lists the harness modules; each registers itself there. The zygote imports the registry itself
+(below), :func:`preload` imports the rest of this package, and a family kept outside qvr's packages
+names its sandbox module in ``verifier.sandbox.plugins``, which reaches the zygote as data (an
+import path) in its settings. Then :func:`warm_up` asks every registered harness to warm what its
+checks use (:meth:`Harness.warm <actors.verify.sandbox.harnesses.registry.Harness.warm>`): no
+harness is named here, and the import-linter contract keeps the parent's modules out.
 """
 
 from __future__ import annotations
@@ -39,8 +49,10 @@ import traceback
 from typing import Any
 
 from actors.verify.sandbox.codecs.backends import warm as warm_backends
+from actors.verify.sandbox.config import load_plugins
 from actors.verify.sandbox.frames import MAX_FRAME, Held, Sealed, Tail, Whole, read_frame, write_frame, write_raw
 from actors.verify.sandbox.harness import run_job, write_record
+from actors.verify.sandbox.harnesses.registry import HARNESSES
 from actors.verify.sandbox.hugepages import collapse_heap
 from actors.verify.sandbox.qpu_shim import install as install_qpu_shim
 from actors.verify.sandbox.split import run_checker, serve_solution
@@ -51,9 +63,13 @@ SANDBOX_UIDS = 65536  # host uids per verifier host: sandbox_uid_base .. + 65535
 # ---------------------------------------------------------------- the warm process
 
 
-def warm_up(backends: list[str] = ()) -> None:
-    """Import what QHE and synthetic tasks use and run each hot path once, then freeze the heap.
-    ``backends``: fake backends whose Targets the split checker's codec keeps ready."""
+def warm_up(backends: list[str] = (), plugins: list[str] = ()) -> None:
+    """Import what QHE and synthetic tasks use and run each hot path once, then let every harness
+    warm what its checks use, then freeze the heap. ``backends``: fake backends whose Targets the
+    split checker's codec keeps ready; ``plugins``: modules outside this package that register
+    harnesses or measure providers (``verifier.sandbox.plugins``), imported first.
+
+    The harnesses come from their registry, never by name (see the module docstring)."""
     import numpy  # noqa: F401
     import qiskit
     import qiskit_aer
@@ -70,10 +86,10 @@ def warm_up(backends: list[str] = ()) -> None:
     transpiled = qiskit.transpile(circuit, backend=FakeManilaV2(), optimization_level=1, seed_transpiler=1)
     qiskit_aer.AerSimulator().run(transpiled, shots=16, seed_simulator=1).result()
     warm_backends(list(backends))
+    load_plugins(plugins)
     preload()
-    from actors.verify.sandbox.measures.quasar import warm as warm_qasm
-
-    warm_qasm()  # the OpenQASM 3 importer and COBYLA of the ``qasm`` harness
+    for harness in HARNESSES.values():
+        harness.warm()
     gc.collect()
     gc.freeze()
 
@@ -145,7 +161,7 @@ class Zygote:
         self.features: set[str] = set()
         # Where the children's file view is assembled: an empty host directory of this zygote's
         # (the view's mounts exist only in private mount namespaces).
-        self.view_root = tempfile.mkdtemp(prefix=f"qvr-slot{self.slot}-")
+        self.view_root = tempfile.mkdtemp(prefix=f"qvr-slot{self.slot}-{os.getpid()}-")  # whose it is, in its name
         os.chmod(self.view_root, 0o755)
         self.view = file_view(self.sandbox.hidden_paths)
         self._view_built = False
@@ -636,7 +652,7 @@ def _close_all_except(keep: tuple[int, ...]) -> None:
 
 
 def _host_workdir() -> str:
-    return tempfile.mkdtemp(prefix="qvr-sandbox-")
+    return tempfile.mkdtemp(prefix=f"qvr-sandbox-{os.getpid()}-")  # the zygote's pid: whose it is
 
 
 def _kill_tree(pid: int, reaped: bool) -> None:
@@ -668,7 +684,7 @@ def main() -> None:
     zygote = Zygote(settings)
     zygote.control = (requests, replies)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    warm_up(backends=settings.get("warm_backends", []))
+    warm_up(backends=settings.get("warm_backends", []), plugins=settings["sandbox"].get("plugins", []))
     probe = zygote.probe()
     zygote.use({name for name, error in probe.items() if error is None} & zygote.requested)
     write_frame(replies, {"ready": True, "pid": os.getpid(), "probe": probe, "features": sorted(zygote.features),

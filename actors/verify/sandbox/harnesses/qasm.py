@@ -11,6 +11,10 @@ the solution child, so nothing the candidate returns crosses at all. A candidate
 measures only through its circuit: printed text ("Reward: 1.0"), files, or a distribution it
 writes into the program are never read.
 
+Its answer is the first fenced block tagged qasm / openqasm / qasm3 / openqasm3 (else the first
+fenced block that holds ``OPENQASM``), else the text from ``OPENQASM`` on (:meth:`Qasm.extract`);
+its zygote warms the OpenQASM 3 importer and COBYLA before it forks (:meth:`Qasm.warm`).
+
 Two tests: ``syntax`` (the program parses and can be simulated) and ``distribution`` (its
 output distribution aligns with the reference: s2 >= ``pass_s2`` of the task's settings,
 default 0.9, QUASAR's top tier). The reward is graded (the ``quasar`` reward reads the measures).
@@ -21,15 +25,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from actors.verify.sandbox.harnesses.answers import tagged_program
 from actors.verify.sandbox.harnesses.registry import Candidate, Harness, record, register
 
 SOURCE_NAME = "QASM_SOURCE"
 """The one name the inert solution program binds."""
 
+LANGUAGES = ("qasm", "openqasm", "qasm3", "openqasm3")
+"""Fence tags of an OpenQASM answer."""
+
 
 @register
 class Qasm(Harness):
     name = "qasm"
+
+    def extract(self, answer: str) -> str | None:
+        return tagged_program(answer, LANGUAGES, "OPENQASM")
+
+    def warm(self) -> None:
+        from actors.verify.sandbox.measures.quasar import warm
+
+        warm()  # the OpenQASM 3 importer and COBYLA
 
     def solution(self, prompt: str, completion: str) -> str:
         return f"{SOURCE_NAME} = {completion!r}\n"

@@ -1,12 +1,20 @@
 """The harness registry: what a harness is (:class:`Harness`), what its checker may ask of the
 candidate (:class:`Candidate`), the registered harnesses and the one record shape they report.
 It imports none of the harnesses: each registers itself, and the package loads them.
+
+A harness owns everything of its test format on both sides of the sandbox's wall: which code of a
+model's answer it runs (:meth:`Harness.extract`, asked by the parent's extract.py), what its
+zygote must have in memory before it forks (:meth:`Harness.warm`, called by the zygote for every
+registered harness), the candidate's program, the tests and the split checker's bindings. Nothing
+outside this package names a harness to decide how it behaves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from actors.verify.sandbox.harnesses.answers import python_program
 
 
 class Candidate:
@@ -36,6 +44,18 @@ class Harness:
     clean_exit_passes = False
     """``sys.exit(0)`` before the tests finished counts as a pass (only where finishing the
     program is the test)."""
+
+    def extract(self, answer: str) -> str | None:
+        """The code to run from a model's answer (``<think>`` blocks already dropped, the
+        ``<answer>`` tag's content taken), or None when there is none. Default: the first fenced
+        python block, else the first fenced block, else the raw text (which must parse unless the
+        answer continues the prompt)."""
+        return python_program(answer, self.continues_prompt)
+
+    def warm(self) -> None:
+        """Import and run once, in the zygote before it forks, what this harness's checks use (a
+        child's file view holds nothing of qvr, and a first import there would cost every job).
+        Default: nothing beyond the zygote's own warm-up (Qiskit, Aer, a transpile, a simulation)."""
 
     def solution(self, prompt: str, completion: str) -> str:
         """The candidate's program."""

@@ -15,8 +15,10 @@ parameters), which travel in the job's hidden frame beside the tests, so the sol
 sees them (a provider's parameters may hold the task's reference solution). The parent asks for a
 provider when a reward that reads it has a weight for the task's family: a reward names the
 providers it reads where it registers (``@reward(name, reads=(...))``), and the parent's
-:func:`actors.verify.rewards.registry.requests` turns that into a job's requests. A provider knows
-nothing of the rewards. The default rewards ask for none and pay nothing.
+:func:`actors.verify.rewards.measures.requests` turns that into a job's requests. A provider knows
+nothing of the rewards. The default rewards ask for none and pay nothing. These providers say
+``where = "checker"``; the parent takes measures of its own (actors/verify/rewards/measures.py,
+``where = "parent"``: e.g. the deprecation findings, read off the code's text).
 
 A new provider is one module in this package with one ``@register`` class
 (:mod:`~actors.verify.sandbox.measures.registry`), plus its name in the import line at the bottom

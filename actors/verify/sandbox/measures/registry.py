@@ -16,6 +16,9 @@ class Provider:
     """One source of measures. Subclass it, set ``name``, decorate with :func:`register`."""
 
     name = ""
+    where = "checker"
+    """Where its measures are taken: in the split checker, the clean child (the parent's own
+    measures, taken from what it holds, register in actors/verify/rewards/measures.py)."""
 
     def params(self, task: Any) -> dict[str, Any]:
         """Parent side: what the checker needs from the task (JSON data; hidden from the candidate)."""

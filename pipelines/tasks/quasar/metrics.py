@@ -11,6 +11,9 @@ SCR, SREV and HQCR at k: the share of tasks with at least one of k samples meeti
 with pass@k's unbiased estimator (Chen et al. 2021), averaged over tasks. RE at 1: its mean over
 the samples that parse; at k: the mean over tasks of the lowest RE among a task's first k samples
 that parse. Needs n >= k samples per task (a k above that is left out).
+
+:func:`report_section` is their table in an evaluation's ``report.md``. Both are registered with
+the family (pipelines/tasks/families/quasar.py).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from pipelines.evaluation.metrics import family_metrics, pass_at_k
+from pipelines.evaluation.metrics import pass_at_k
+from pipelines.evaluation.report import markdown_table, percent
 
 SREV_TOLERANCE = 0.2
 """|E - E*| at or below this is a success (arXiv 2510.00967, SREV)."""
@@ -46,7 +50,6 @@ def criteria(measures: dict[str, float]) -> dict[str, bool]:
             "hqcr": valid and measures.get("re_bits") is not None and measures["re_bits"] < HQCR_THRESHOLD}
 
 
-@family_metrics("quasar")
 def quasar_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int] = KS) -> dict[str, Any] | None:
     """``{"tasks", "n", "scr@1", "srev@1", "hqcr@1", "re@1", ... @10}`` over the rows of family
     quasar (rows: task_id, family, measures; one mode), or None when there are none."""
@@ -71,3 +74,20 @@ def quasar_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int] = KS) -> di
                       if (found := [m["re_bits"] for m in samples[:k] if "re_bits" in m])]
         result[f"re@{k}"] = statistics.fmean(values) if values else None
     return result
+
+
+def report_section(results: dict[str, dict[str, dict[str, Any]]], benchmarks: list[str]) -> list[str]:
+    """The QUASAR table of report.md: one row per model and benchmark with tasks of family quasar."""
+    rows = [[model, name, str(q["tasks"]), str(q["n"]),
+             *(percent(q.get(f"{metric}@{k}")) for k in KS for metric in ("scr", "srev", "hqcr")),
+             *("–" if q.get(f"re@{k}") is None else f"{q[f're@{k}']:.3f}" for k in KS)]
+            for model, per_benchmark in results.items() for name in benchmarks
+            if (q := per_benchmark.get(name, {}).get("quasar"))]
+    if not rows:
+        return []
+    lines = ["## QUASAR (%; RE in bits)", "",
+             "Tasks of family quasar (arXiv 2510.00967): SCR parses, SREV |E - E*| <= 0.2, HQCR RE < 0.1 "
+             "(share of tasks with one of k samples meeting it, unbiased estimator); RE = KL(p_gen || p_ref).", ""]
+    lines += markdown_table(["model", "benchmark", "tasks", "n", "SCR@1", "SREV@1", "HQCR@1", "SCR@10", "SREV@10",
+                             "HQCR@10", "RE@1", "RE@10"], rows)
+    return lines + [""]
