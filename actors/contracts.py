@@ -1,4 +1,4 @@
-"""The data contracts of DESIGN.md: Task, Completion, Verdict.
+"""The data contracts (docs/architecture.md): Task, Completion, Verdict.
 
 Plain dataclasses in memory; Arrow/Parquet on disk through :func:`to_table` / :func:`from_table`.
 JSON-valued fields (``metadata``, ``reward_parts``, ``outcomes``, ``measures``) are dicts in memory and JSON strings on disk,

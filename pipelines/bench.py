@@ -15,7 +15,6 @@ from pipelines.benches.verifier import VerifierBenchConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 
-HELP = "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout, rewards, templates)"
 BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu",
            "rollout": "pipelines.benches.rollout", "rewards": "pipelines.benches.rewards",
            "templates": "pipelines.benches.templates"}

@@ -13,8 +13,6 @@ from actors.learner.algorithms.dpo import DpoConfig
 from pipelines.offline.job import OfflineJobConfig, add_arguments, overrides_from, run_path  # noqa: F401
 from pipelines.runs import Run
 
-HELP = "DPO (sigmoid loss, beta) on prompt/chosen/rejected pairs with Ray Data + Ray Train + DeepSpeed"
-
 
 class Config(OfflineJobConfig):
     dpo: DpoConfig = DpoConfig()

@@ -32,7 +32,6 @@ from pipelines.job import JobConfig
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig
 
-HELP = "pass@k of models (or completions, or the references) on QHE, QHE-hard, HumanEval and task files"
 log = logging.getLogger("qvr.eval")
 
 

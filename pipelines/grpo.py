@@ -33,7 +33,6 @@ from pipelines.progress import StepProgress
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig
 
-HELP = "GRPO: sample with the rollout workers, reward in the sandbox, learn with Ray Train + DeepSpeed"
 log = logging.getLogger("qvr.grpo")
 
 

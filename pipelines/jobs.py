@@ -1,14 +1,15 @@
 """The registry of jobs: one entry per job that exists. A new job is one module plus one line here.
 
-A job module defines ``HELP`` (one line, the same as its entry here), ``Config`` (a
+A job module defines ``Config`` (a
 :class:`pipelines.job.JobConfig`), ``run(config, run) -> dict`` (the summary, printed as JSON with
 ``--json``) and optionally ``add_arguments(parser)`` / ``overrides_from(args)`` for flags that are
 shorthands of config fields.
 
-The registry carries each job's help so that ``qvr --help`` imports no job module, and a job
-module (with the config modules it imports) imports only pydantic/yaml at top level: ray, torch,
-transformers, qiskit, vllm and deepspeed are imported inside the functions that use them, so that
-``qvr <job> --help`` and a config error answer at once (tests/test_cli.py checks this).
+The registry carries each job's one-line help (its only copy) so that ``qvr --help`` imports no
+job module, and a job module (with the config modules it imports) imports only pydantic/yaml at
+top level: ray, torch, transformers, qiskit, vllm and deepspeed are imported inside the functions
+that use them, so that ``qvr <job> --help`` and a config error answer at once (tests/test_cli.py
+checks this).
 """
 
 from __future__ import annotations

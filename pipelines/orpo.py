@@ -13,8 +13,6 @@ from actors.learner.algorithms.orpo import OrpoConfig
 from pipelines.offline.job import OfflineJobConfig, add_arguments, overrides_from, run_path  # noqa: F401
 from pipelines.runs import Run
 
-HELP = "ORPO (NLL + lambda * log odds ratio, no reference) on prompt/chosen/rejected pairs"
-
 
 class Config(OfflineJobConfig):
     orpo: OrpoConfig = OrpoConfig()

@@ -24,7 +24,6 @@ from actors.config import Config as BaseConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 
-HELP = "preference pairs from buckets A/B: a seeded accepted sample vs its most similar rejected one (Ray Data)"
 log = logging.getLogger("qvr.pairs")
 
 

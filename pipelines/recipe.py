@@ -29,7 +29,6 @@ from actors.config import Config as BaseConfig
 from pipelines.job import JobConfig
 from pipelines.runs import Run
 
-HELP = "a recipe: jobs chained from one YAML (synth -> sft/pairs -> dpo -> grpo -> eval), resumable by stage"
 log = logging.getLogger("qvr.recipe")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w-]*)\.([\w.]+)\}")
 NAME = re.compile(r"^[A-Za-z_][\w-]*$")

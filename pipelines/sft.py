@@ -16,8 +16,6 @@ from pipelines.offline.job import OfflineJobConfig, add_arguments, overrides_fro
 from pipelines.offline.teacher import TeacherConfig
 from pipelines.runs import Run
 
-HELP = "SFT: supervised fine-tuning on prompt/completion rows with Ray Data + Ray Train + DeepSpeed"
-
 
 class Config(OfflineJobConfig):
     sft: SftConfig = SftConfig()

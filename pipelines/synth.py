@@ -26,7 +26,6 @@ from pipelines.job import JobConfig
 from pipelines.runs import Run
 from pipelines.tasks.families.registry import synth_family, synth_sections
 
-HELP = "generate verified synthetic Qiskit tasks (prompt, hidden unit tests, reference) with Ray Data"
 log = logging.getLogger("qvr.synth")
 
 

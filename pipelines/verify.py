@@ -23,7 +23,6 @@ from pipelines.job import JobConfig
 from pipelines.runs import Run
 from pipelines.tasks.loader import TaskSourceConfig, load_tasks
 
-HELP = "verify completions (or the tasks' reference solutions) against their hidden unit tests"
 log = logging.getLogger("qvr.verify")
 
 

@@ -88,3 +88,13 @@ def test_relative_links_resolve(page):
         elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
             broken.append(f"{target}: no heading with the anchor #{anchor} in {file.relative_to(ROOT)}")
     assert not broken, f"{page.relative_to(ROOT)}: broken links:\n" + "\n".join(broken)
+
+
+def test_the_architecture_names_only_paths_that_exist():
+    """docs/architecture.md is what a newcomer reads first: every path it names in backticks
+    (anything with a slash) lies in the tree."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = {token for token in re.findall(r"`([^`\s<>]+/[^`\s<>]*)`", text) if not token.startswith(("http", "../"))}
+    assert len(named) > 30
+    missing = sorted(token for token in named if not (ROOT / token).exists())
+    assert missing == [], f"docs/architecture.md names paths that do not exist: {missing}"

@@ -1,4 +1,4 @@
-"""No import circle among the modules of actors/ and pipelines/ (DESIGN.md, house rules).
+"""No import circle among the modules of actors/ and pipelines/ (docs/architecture.md, Floors).
 
 A circle is module A importing module B, anywhere in A (inside a function or under TYPE_CHECKING
 too), and B importing A back, directly or through others; a package's ``__init__`` counts as a
@@ -69,5 +69,5 @@ def test_circles_are_found():
 
 def test_no_import_circle_in_actors_and_pipelines():
     found = circles(grimp.build_graph("actors", "pipelines", cache_dir=None))
-    assert not found, "import circles (break each one; see DESIGN.md, house rules):\n" + "\n".join(
+    assert not found, "import circles (break each one; see docs/architecture.md, Floors):\n" + "\n".join(
         " <-> ".join(component) for component in found)

@@ -10,8 +10,9 @@ from actors.contracts import Task
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob
 from actors.verify.rewards.config import RewardConfig, score
-from actors.verify.rewards.deprecation import code_measures, findings, with_findings
+from actors.verify.rewards.deprecation import code_measures, findings
 from actors.verify.rewards.measures import requests
+from actors.verify.rewards.measures import take as take_parent_measures
 from actors.verify.rewards.qspark import efficiency
 from actors.verify.rewards.registry import REWARDS, RewardInput
 from actors.verify.sandbox.measures.circuit import parse_target
@@ -202,9 +203,9 @@ def test_deprecation_measures_are_the_parents_own():
     task = Task(task_id="t", family="qspark", harness="unittest", prompt="", tests="")
     claimed = {"deprecation.penalty": -5.0, "deprecation.findings": 0.0, "circuit.ok": 1.0}
     code = "from qiskit.providers.aer import AerSimulator\n"
-    assert with_findings(claimed, task, code, RewardConfig()) == {"circuit.ok": 1.0}  # not weighted: nothing linted
+    assert take_parent_measures(claimed, task, code, RewardConfig()) == {"circuit.ok": 1.0}  # not weighted: nothing linted
     weighted = RewardConfig(by_family={"qspark": {"deprecation": 1.0}}, deprecation_penalty=0.3)
-    measures = with_findings(claimed, task, code, weighted)
+    measures = take_parent_measures(claimed, task, code, weighted)
     assert measures["deprecation.penalty"] == pytest.approx(0.3) and measures["deprecation.findings"] == 1.0
 
 

@@ -20,7 +20,7 @@ def load_plugins(modules: list[str]) -> None:
 
 
 class SandboxConfig(Config):
-    """Limits and isolation of each verification child (DESIGN.md, Verification)."""
+    """Limits and isolation of each verification child (docs/verification.md)."""
 
     memory_mb: int = Field(2048, ge=64, le=1024 * 1024)
     """Address space the child may add on top of the zygote's (RLIMIT_AS = zygote VmSize + this)."""
