@@ -109,7 +109,7 @@ def test_fair_across_callers():
 
     async def scenario():
         greedy = [asyncio.create_task(gateway.run("greedy", "ibm_manila", "sampler", pubs, {"shots": 8})) for _ in range(20)]
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one turn of the loop: each greedy task runs to its enqueue (run() awaits only after it)
         polite = asyncio.create_task(gateway.run("polite", "ibm_manila", "sampler", pubs, {"shots": 8}))
         await polite
         return sum(task.done() for task in greedy)
