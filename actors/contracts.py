@@ -12,8 +12,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-Status = Literal["passed", "failed", "error", "timeout", "killed"]
-STATUSES: tuple[str, ...] = ("passed", "failed", "error", "timeout", "killed")
+Status = Literal["passed", "failed", "error", "timeout", "killed", "over_budget"]
+STATUSES: tuple[str, ...] = ("passed", "failed", "error", "timeout", "killed", "over_budget")
+
+UNJUDGED: tuple[str, ...] = ("over_budget",)
+"""Statuses of verdicts that judge nothing. ``over_budget``: the QPU gateway refused one of the
+job's submissions because its run (or its training step) had spent its QPU budget
+(``verifier.qpu.budget_s``, ``budget_per_step_s``), so the code never ran to its end, through no
+fault of its own. The refusal is the gateway's word, seen by the verifier's parent, never text
+from the sandbox (actors/verify/qpu/budget.py). No reward scores such a verdict (``reward`` 0.0
+means nothing, ``reward_parts`` is empty); GRPO leaves it out of the loss and of its group's
+statistics, evaluations count it apart from passes and failures."""
 
 
 @dataclass
@@ -79,11 +88,23 @@ class Verdict:
     isolation: str = "shared"
     duration_s: float = 0.0
     qpu_wait_s: float = 0.0
+    qpu_s: float = 0.0
+    """QPU seconds the job's submissions used at the backend (every try, failed ones too), as the
+    gateway billed them to its run. 0.0 in files written before the field existed."""
     stderr_tail: str = ""
+    cached: bool = False
+    """Answered by the verdict cache (actors/verify/cache), not run again: a kept verdict of the
+    same program, tests, settings and verifier code, or an identical job's that ran at the same
+    time. ``duration_s`` is then the seconds that run took (what the answer saved)."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"verdict status {self.status!r} is not one of {STATUSES}")
+
+    @property
+    def judged(self) -> bool:
+        """Whether the verdict judges the code (its status is not one of :data:`UNJUDGED`)."""
+        return self.status not in UNJUDGED
 
 
 _JSON_FIELDS = {"metadata", "reward_parts", "outcomes", "measures"}

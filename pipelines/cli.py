@@ -15,6 +15,7 @@ import traceback
 from typing import Any
 
 from pipelines.config import ConfigError, dump_config, resolve_config
+from pipelines.job import bill_qpu_to
 from pipelines.jobs import JOBS, job_module
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -92,7 +93,7 @@ def _run_job(name: str, args: argparse.Namespace, config: Any, run_path: Any) ->
     print(f"run directory: {run.path}", flush=True)
     status = 0
     try:
-        summary = module.run(config, run)
+        summary = module.run(bill_qpu_to(config, str(run.path.resolve())), run)
         summary = {"job": name, "run_dir": str(run.path), **summary}
         run.write_summary(summary)
     except ConfigError as error:  # bad input found once the job read it (e.g. no row survived tokenizing),

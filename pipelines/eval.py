@@ -310,6 +310,8 @@ def write_outputs(run: Run, config: Config, results: dict[str, Any], sources: di
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from actors.verify.cache.figures import cache_figures, cache_line
+    from actors.verify.qpu.figures import qpu_figures
     from pipelines.evaluation.report import plot_passk, render_report
 
     rows = [{"model": name, **row} for name, result in results.items() for row in result.rows]
@@ -328,8 +330,10 @@ def write_outputs(run: Run, config: Config, results: dict[str, Any], sources: di
         "models": {name: {"source": sources[name], "benchmarks": metrics, "timing": timing[name]}
                    for name, metrics in per_model.items()},
         "settings": settings, "samples": str(samples_path), "report": str(run.path / "report.md"),
-        "plot": str(plot) if plot else None, "timing": timing[first],
+        "plot": str(plot) if plot else None, "timing": timing[first], **cache_figures(rows),
+        "qpu": qpu_figures(rows),
     }
+    print(cache_line(summary), flush=True)
     return summary
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -118,6 +119,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from actors.learner import checkpoint
     from actors.learner.producer import ExperienceProducer
@@ -164,8 +166,12 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     connect_ray(config.ray, needs=[pool_demand(config.pool), rollout_demand(config.rollout),
                                    learner_demand(config.learner)])
     started = time.monotonic()
-    producer = ray.remote(ExperienceProducer).options(num_cpus=0, max_concurrency=config.learner.workers + 8).remote(
-        tasks, config.producer, config.algorithm, config.rollout, config.sampling, config.verifier, config.pool,
+    # The producer's pool keeps its verdicts in the driver's cache: on the driver's node, at the path resolved here.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    pool = config.pool.model_copy(update={"cache": config.pool.cache.here()})
+    producer = ray.remote(ExperienceProducer).options(num_cpus=0, max_concurrency=config.learner.workers + 8,
+                                                      scheduling_strategy=here).remote(
+        tasks, config.producer, config.algorithm, config.rollout, config.sampling, config.verifier, pool,
         config.learner.workers, config.learner.micro_batch_size,
         hidden_paths=[*task_source_paths(config.tasks.source), *eval_paths, str(run.path.resolve())],
         evaluator=evaluator, turns=config.turns)
@@ -229,11 +235,14 @@ STEP_LINES = 30
 
 
 def progress_line(step: int, steps: int, metrics: dict[str, float]) -> str:
+    qpu = ""
+    if metrics.get("qpu_s") or metrics.get("over_budget"):
+        qpu = f"  QPU {metrics.get('qpu_s', 0):.1f} s, {int(metrics.get('over_budget', 0))} over budget"
     return (f"step {step + 1}/{steps}  reward {metrics.get('reward_mean', 0):.3f}  pass {metrics.get('pass_rate', 0):.2f}"
             f"  loss {metrics.get('loss', 0):+.4f}  kl {metrics.get('kl', 0):.4f}  "
             f"{metrics.get('time/step_s', 0):.1f} s (generate {metrics.get('time/generate_s', 0):.1f}, "
             f"verify {metrics.get('time/verify_s', 0):.1f}, learn {metrics.get('time/learn_s', 0):.1f}, "
-            f"publish {metrics.get('time/publish_s', 0):.2f})")
+            f"publish {metrics.get('time/publish_s', 0):.2f})  cached {metrics.get('cache_hit_rate', 0):.0%}{qpu}")
 
 
 TIME_KEYS = ("time/step_s", "time/generate_s", "time/verify_s", "time/verify_tail_s", "time/wait_batch_s",
@@ -246,9 +255,29 @@ def summarize(history: list[dict[str, float]], wall_s: float) -> dict[str, Any]:
         return {"steps": 0, "wall_s": round(wall_s, 1)}
     mean = {key.split("/")[1]: round(sum(h.get(key, 0.0) for h in history) / len(history), 3) for key in TIME_KEYS}
     return {"steps": len(history), "wall_s": round(wall_s, 1), "seconds_per_step": mean,
-            "reward_mean": [round(h.get("reward_mean", 0.0), 4) for h in history],
-            "pass_rate": [round(h.get("pass_rate", 0.0), 4) for h in history],
-            "learner_tokens_per_s": round(sum(h.get("learner_tokens_per_s", 0.0) for h in history) / len(history), 1)}
+            "reward_mean": [_rounded(h.get("reward_mean", 0.0), 4) for h in history],
+            "pass_rate": [_rounded(h.get("pass_rate", 0.0), 4) for h in history],
+            "learner_tokens_per_s": round(sum(h.get("learner_tokens_per_s", 0.0) for h in history) / len(history), 1),
+            **cache_totals(history), "qpu": qpu_totals(history)}
+
+
+def _rounded(value: float, digits: int) -> float | None:
+    """None where a step judged no sample (every one over the QPU budget: NaN in its metrics)."""
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def qpu_totals(history: list[dict[str, float]]) -> dict[str, Any]:
+    """QPU seconds per step and in all, and the samples the QPU budget refused (never judged)."""
+    per_step = [round(h.get("qpu_s", 0.0), 3) for h in history]
+    return {"qpu_s": round(sum(per_step), 3), "qpu_s_per_step": per_step,
+            "over_budget": int(sum(h.get("over_budget", 0.0) for h in history))}
+
+
+def cache_totals(history: list[dict[str, float]]) -> dict[str, float]:
+    """The verdict cache over the run: samples answered without running, their share, seconds saved."""
+    return {"cache_hits": int(sum(h.get("cache_hits", 0.0) for h in history)),  # every step samples as many
+            "cache_hit_rate": round(sum(h.get("cache_hit_rate", 0.0) for h in history) / len(history), 4),
+            "cache_saved_s": round(sum(h.get("cache_saved_s", 0.0) for h in history), 1)}
 
 
 def plot_rewards(history: list[dict[str, float]], path: Path, evals: list[dict[str, float]] | None = None) -> None:

@@ -127,6 +127,24 @@ def pin_ray_address() -> None:
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
 
 
+def bill_qpu_to(config: Any, run: str) -> Any:
+    """``config`` with every QPU config in it (``verifier.qpu``) billing its jobs to ``run`` (its
+    ``run_id``, where none is set): a run's QPU budget is the run's, whichever of its pools and
+    workers spend it. The config itself is left as it was (copies along the changed path)."""
+    from pydantic import BaseModel
+
+    from actors.verify.qpu.config import QpuConfig
+
+    if isinstance(config, QpuConfig):
+        return config if config.run_id else config.model_copy(update={"run_id": run})
+    updates = {}
+    for name in type(config).model_fields:
+        value = getattr(config, name)
+        if isinstance(value, BaseModel) and (billed := bill_qpu_to(value, run)) is not value:
+            updates[name] = billed
+    return config.model_copy(update=updates) if updates else config
+
+
 def local_or_hub(name: str) -> str:
     path = Path(name).expanduser()
     return str(path.resolve()) if path.exists() else name

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from actors.config import Config as BaseConfig
-from pipelines.job import JobConfig
+from pipelines.job import JobConfig, bill_qpu_to
 from pipelines.runs import Run
 
 log = logging.getLogger("qvr.recipe")
@@ -154,7 +154,8 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         started = time.monotonic()
         stage_run = Run(stage.job, stage_config, stage_config.run, folder)
         try:
-            summary = {"job": stage.job, "run_dir": str(folder), **module.run(stage_config, stage_run)}
+            summary = {"job": stage.job, "run_dir": str(folder),
+                       **module.run(bill_qpu_to(stage_config, str(folder.resolve())), stage_run)}
         except Exception as error:
             stage_run.write_summary({"job": stage.job, "run_dir": str(folder),
                                      "error": f"{type(error).__name__}: {error}"})
@@ -195,7 +196,8 @@ def heldout_pass_at_1(stage: str, summary: dict[str, Any]) -> list[tuple[str, fl
     return found
 
 
-HEADLINE_KEYS = ("tasks", "samples", "bucket_a", "bucket_b", "pairs", "steps", "heldout", "eval", "passed", "total")
+HEADLINE_KEYS = ("tasks", "samples", "bucket_a", "bucket_b", "pairs", "steps", "heldout", "eval", "passed", "total",
+                 "cache_hits", "cache_hit_rate", "cache_saved_s", "qpu")
 
 
 def write_report(folder: Path, stages: list[dict[str, Any]], summaries: dict[str, dict[str, Any]],

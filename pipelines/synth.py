@@ -100,7 +100,11 @@ def sample_buckets(config: Config, run: Run, tasks: list[Any], pool: Any) -> dic
     verdicts = pool.verify(tasks, [completion.to_completion() for completion in completions])
     prompts = {task.task_id: task.prompt for task in tasks}
     buckets: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+    unjudged = 0
     for completion, verdict in zip(completions, verdicts):  # the pool answers in completion order
+        if not verdict.judged:  # over the QPU budget: neither a pass nor a failure to learn from
+            unjudged += 1
+            continue
         row = {"prompt": prompts[completion.task_id], **asdict(completion.to_completion()), "status": verdict.status,
                "tests_passed": verdict.tests_passed, "tests_total": verdict.tests_total, "reward": verdict.reward}
         buckets["a" if verdict.status == "passed" else "b"].append(row)
@@ -109,8 +113,10 @@ def sample_buckets(config: Config, run: Run, tasks: list[Any], pool: Any) -> dic
         paths[name] = run.path / f"bucket_{name}.parquet"
         table = pa.Table.from_pylist(rows) if rows else pa.table({key: [] for key in BUCKET_COLUMNS})
         pq.write_table(table, paths[name])
-    print(f"samples: {len(completions)}; bucket A (passed) {len(buckets['a'])}, bucket B {len(buckets['b'])}")
+    print(f"samples: {len(completions)}; bucket A (passed) {len(buckets['a'])}, bucket B {len(buckets['b'])}"
+          + (f"; {unjudged} over the QPU budget, in neither" if unjudged else ""))
     return {"samples": len(completions), "bucket_a": len(buckets["a"]), "bucket_b": len(buckets["b"]),
+            "over_budget": unjudged,
             "bucket_a_path": str(paths["a"]), "bucket_b_path": str(paths["b"])}
 
 

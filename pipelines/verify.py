@@ -121,7 +121,9 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     from dataclasses import replace
 
     from actors.contracts import write_parquet
+    from actors.verify.cache.figures import cache_figures, cache_line
     from actors.verify.pool.pool import VerifierPool
+    from actors.verify.qpu.figures import qpu_figures
     from actors.verify.verifier import pair_jobs, reference_jobs
     from pipelines.cluster import pool_demand
     from pipelines.job import connect_ray
@@ -162,11 +164,14 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     print(format_table(verdicts))
     by_status = collections.Counter(verdict.status for verdict in verdicts)
     by_isolation = collections.Counter(verdict.isolation for verdict in verdicts)
+    cache = cache_figures(verdicts)
     print(f"{by_status['passed']}/{len(verdicts)} passed in {wall_s:.1f} s; by status: {dict(sorted(by_status.items()))}; "
           f"by isolation: {dict(sorted(by_isolation.items()))}")
+    print(cache_line(cache))
     return {"total": len(verdicts), "passed": by_status["passed"], "by_status": dict(sorted(by_status.items())),
+            "qpu": qpu_figures(verdicts),
             "by_isolation": {"split": by_isolation["split"], "shared": by_isolation["shared"]},
-            "shared_tasks": shared_tasks, "verdicts": str(verdicts_path), "wall_s": round(wall_s, 3)}
+            "shared_tasks": shared_tasks, "verdicts": str(verdicts_path), "wall_s": round(wall_s, 3), **cache}
 
 
 def write_with_feedback(answered: list[tuple[Any, Any]], config: Config, path: Path) -> None:

@@ -3,6 +3,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,17 @@ EXAMPLES = ROOT / "pipelines" / "tasks" / "examples" / "qiskit-basics.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# The verdict cache (actors/verify/cache): never the user's; a session's own for processes started
+# outside a test (Ray's), each test's own inside it (cache_dir), so no test is answered by another's verdicts.
+os.environ["QVR_CACHE_DIR"] = tempfile.mkdtemp(prefix="qvr-test-verdicts-")
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path_factory, monkeypatch) -> Path:
+    """This test's verdict cache folder (empty at its start)."""
+    folder = tmp_path_factory.mktemp("verdicts")
+    monkeypatch.setenv("QVR_CACHE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ number: the tasks of step t and the sampling seeds are functions of (seed, t).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import threading
@@ -233,25 +234,27 @@ class ExperienceProducer:
         seed = None if self.sampling.seed is None else self.sampling.seed + step * 1_000_003
         sampling = self.sampling.model_copy(update={"seed": seed})
         version = self.version  # a step without an update publishes no weights: the engines keep the old number
-        rollouts, timing, turn_stats = asyncio.run(self._sample_and_verify(tasks, sampling))
+        rollouts, timing, turn_stats = asyncio.run(self._sample_and_verify(tasks, sampling, step))
         batch, stats = score_step(step, rollouts, self.algorithm, self.world_size, self.micro_batch_size, timing)
         stats.update(turn_stats)
         stats["policy_lag"] = float(step - version)
         stats["rollout_tokens_per_s"] = stats["generated_tokens"] / max(timing["generate_s"], 1e-9)
         return batch, stats
 
-    async def _sample_and_verify(self, tasks: list[Task], sampling: SamplingConfig
+    async def _sample_and_verify(self, tasks: list[Task], sampling: SamplingConfig, step: int
                                  ) -> tuple[list[Rollout], dict[str, float], dict[str, float]]:
         """The step's rollouts in task order, ``n`` per task (a task may repeat within a step), each
         completion with its own verdict (multi-turn: the whole trajectory, its reward shaped by its
-        turns), timing, and the per-turn stats of multi-turn."""
+        turns), timing, and the per-turn stats of multi-turn. Their QPU jobs draw on ``step``'s
+        budget (``verifier.qpu.budget_per_step_s``)."""
         from actors.rollout.prompts import Prompt
-        from actors.rollout.stream import Batch, Request, SampleAndVerify
+        from actors.rollout.stream import Batch, Request, SampleAndVerify, answer_job
         from actors.rollout.turns import model_len_limit, shaped_verdict, turn_stats
 
         requests = [Request(task, Prompt(task_id=task.task_id, text=task.prompt), context=position)
                     for position, task in enumerate(tasks)]
-        stream = SampleAndVerify(self.group, self.pool, [Batch(requests, sampling, feedback_tokens=self.feedback_tokens)],
+        batch = Batch(requests, sampling, functools.partial(answer_job, qpu_step=step), self.feedback_tokens)
+        stream = SampleAndVerify(self.group, self.pool, [batch],
                                  turns=self.turns, timeout_s=self.verifier_config.timeout_s,
                                  max_model_len=None if self.turns is None else model_len_limit(self.rollout_config))
         n = sampling.n

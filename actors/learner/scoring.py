@@ -7,6 +7,7 @@ collates, and measure the step."""
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,28 +37,54 @@ def score_step(step: int, rollouts: list[Rollout], algorithm: OnlineAlgorithm, w
              for rank, share in enumerate(shares)}
     stats = {**rollout_stats(rollouts, algorithm.samples_per_prompt()), "samples_trained": float(len(trained)),
              **{f"time/{name}": value for name, value in (timing or {}).items()}}
-    log.info("step %d: %d samples, reward %.3f, pass rate %.2f, %d trained", step, len(rollouts),
-             stats["reward_mean"], stats["pass_rate"], len(trained))
+    log.info("step %d: %d samples, reward %.3f, pass rate %.2f, %d trained, %.1f QPU s, %d over the QPU budget",
+             step, len(rollouts), stats["reward_mean"], stats["pass_rate"], len(trained), stats["qpu_s"],
+             stats["over_budget"])
     return batch, stats
 
 
 def rollout_stats(rollouts: list[Rollout], group_size: int) -> dict[str, float]:
-    """What the step sampled and what the verifier made of it (lengths in the policy's own tokens)."""
+    """What the step sampled and what the verifier made of it (lengths in the policy's own tokens).
+    Rewards, pass and format rates are over the samples whose verdict judges their code (an
+    over_budget verdict's 0.0 is no reward; none judged: NaN, which the metric sinks leave out);
+    ``over_budget`` counts the others, ``qpu_s`` adds the QPU seconds the step's verdicts used."""
+    import torch
+
+    from actors.verify.cache.figures import cache_figures
+    from actors.verify.qpu.figures import qpu_figures
+
+    judged = [rollout for rollout in rollouts if rollout.verdict.judged]
+    rewards = torch.tensor([rollout.reward for rollout in judged], dtype=torch.float32)
+    lengths = [rollout.policy_tokens for rollout in rollouts]
+    count = len(rollouts)
+    stats = {
+        "reward_mean": float(rewards.mean()) if judged else math.nan,
+        "reward_std": float(rewards.std()) if len(judged) > 1 else 0.0,
+        "pass_rate": _share(sum(rollout.verdict.status == "passed" for rollout in judged), len(judged)),
+        "format_reward": _share(sum(rollout.verdict.reward_parts.get("format", 0.0) for rollout in judged), len(judged)),
+        "truncated_fraction": sum(rollout.truncated for rollout in rollouts) / count,
+        "response_length": sum(lengths) / count, "generated_tokens": float(sum(lengths)),
+        **{name: float(value) for name, value in cache_figures(rollout.verdict for rollout in rollouts).items()},
+        **{name: float(value) for name, value in qpu_figures(rollout.verdict for rollout in rollouts).items()},
+    }
+    if group_size > 1:
+        stats["zero_variance_groups"] = flat_group_share(rollouts, group_size)
+    return stats
+
+
+def flat_group_share(rollouts: list[Rollout], group_size: int) -> float:
+    """The share of groups without a learning signal: their judged rewards all equal, or fewer than
+    two judged (the estimator's rule, actors/learner/algorithms/advantages)."""
     import torch
 
     from actors.learner.algorithms.advantages import zero_variance
 
-    rewards = torch.tensor([rollout.reward for rollout in rollouts], dtype=torch.float32)
-    lengths = [rollout.policy_tokens for rollout in rollouts]
-    count = len(rollouts)
-    stats = {
-        "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if count > 1 else 0.0,
-        "pass_rate": sum(rollout.verdict.status == "passed" for rollout in rollouts) / count,
-        "format_reward": sum(rollout.verdict.reward_parts.get("format", 0.0) for rollout in rollouts) / count,
-        "truncated_fraction": sum(rollout.truncated for rollout in rollouts) / count,
-        "response_length": sum(lengths) / count, "generated_tokens": float(sum(lengths)),
-    }
-    if group_size > 1:
-        flat = zero_variance(rewards.view(-1, group_size))
-        stats["zero_variance_groups"] = float(flat.float().mean())
-    return stats
+    flat = []
+    for start in range(0, len(rollouts), group_size):
+        rewards = [rollout.reward for rollout in rollouts[start:start + group_size] if rollout.verdict.judged]
+        flat.append(len(rewards) < 2 or bool(zero_variance(torch.tensor([rewards], dtype=torch.float32)).all()))
+    return sum(flat) / len(flat)
+
+
+def _share(part: float, whole: int) -> float:
+    return part / whole if whole else math.nan

@@ -40,12 +40,13 @@ if TYPE_CHECKING:
     from actors.verify.executor import VerificationJob
 
 
-def answer_job(task: Task, text: str, sample_idx: int) -> VerificationJob:
-    """The verification job of a sampled answer: its code extracted for the task's harness."""
+def answer_job(task: Task, text: str, sample_idx: int, qpu_step: int | None = None) -> VerificationJob:
+    """The verification job of a sampled answer: its code extracted for the task's harness;
+    ``qpu_step``: the training step whose QPU budget it draws on (see VerificationJob)."""
     from actors.verify.executor import VerificationJob
     from actors.verify.extract import extract_code
 
-    return VerificationJob(task, extract_code(text, task.harness), sample_idx, text)
+    return VerificationJob(task, extract_code(text, task.harness), sample_idx, text, qpu_step=qpu_step)
 
 
 MakeJob = Callable[[Task, str, int], "VerificationJob"]

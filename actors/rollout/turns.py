@@ -197,10 +197,12 @@ def next_prompt(trajectory: Trajectory, turns: TurnsConfig, feedback_tokens: Fee
                 prompt_id: str, max_model_len: int | None = None, timeout_s: float | None = None) -> Prompt | None:
     """The prompt of ``trajectory``'s next turn, its final answer verified: the checker's feedback
     appended to the trajectory as tokens, seeded per (seed, turn, trajectory). None where the
-    trajectory ends: it passed (``stop_on_pass``), it has ``max_turns`` answers, or its next prefix
-    would not fit ``max_model_len`` with ``sampling.max_tokens``."""
+    trajectory ends: it passed (``stop_on_pass``), it has ``max_turns`` answers, its answer was not
+    judged (``over_budget``: the QPU budget is spent, a later turn would fare no better), or its
+    next prefix would not fit ``max_model_len`` with ``sampling.max_tokens``."""
     verdict = trajectory.final.verdict
-    if len(trajectory.turns) >= turns.max_turns or (turns.stop_on_pass and verdict.status == "passed"):
+    if (len(trajectory.turns) >= turns.max_turns or (turns.stop_on_pass and verdict.status == "passed")
+            or not verdict.judged):
         return None
     feedback = build_feedback(trajectory.task, verdict, turns.feedback, trajectory.final.code, timeout_s)
     text = render_feedback(feedback, turns.feedback)
@@ -248,6 +250,8 @@ def turn_stats(trajectories: list[Trajectory], max_turns: int) -> dict[str, floa
 
 
 def shaped_verdict(trajectory: Trajectory, turns: TurnsConfig) -> Verdict:
-    """A trajectory's final verdict with the turn-shaped reward."""
+    """A trajectory's final verdict with the turn-shaped reward (an over_budget one has no reward to shape)."""
     verdict = trajectory.final.verdict
+    if not verdict.judged:
+        return verdict
     return replace(verdict, reward=turns.shaped_reward(verdict.reward, len(trajectory.turns)))

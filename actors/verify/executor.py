@@ -1,7 +1,9 @@
 """One verification job, how the subprocess baseline runs it, and how any outcome becomes a Verdict.
 
 An *outcome* is what an executor reports: ``{"status": ok|timeout|killed|error, "record": the
-harness's result record or None, "stderr_tail", "stdout_tail", "reason"?}``. The forked executor
+harness's result record or None, "stderr_tail", "stdout_tail", "reason"?}``, and from the forked
+executor the parent's QPU figures (``qpu_s``; ``over_budget``: the gateway refused a submission,
+actors/verify/qpu/budget.py). The forked executor
 (actors/verify/zygote.py) and the subprocess baseline here report the same shape, so that
 scoring is one function for all of them.
 
@@ -58,6 +60,9 @@ class VerificationJob:
     context: Any = None
     """The caller's own, opaque to the pool: :meth:`VerifierPool.pairs` hands each job back with its
     verdict, context and all (it never goes to a worker)."""
+    qpu_step: int | None = None
+    """The training step whose QPU budget (``verifier.qpu.budget_per_step_s``) the job's QPU
+    seconds count against, besides its run's; None: its run's alone."""
 
     def payload(self, timeout_s: float, isolation: str = "shared", qpu: bool = False,
                 measure_requests: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -118,6 +123,9 @@ def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: Verifier
             status = "passed" if passed == tests_total and not outcome["record"].get("error") else "failed"
     if outcome.get("reason"):
         notes.append(f"reason: {outcome['reason']}")
+    if outcome.get("over_budget"):  # the parent's record of the gateway's refusal, never the sandbox's words
+        status = "over_budget"
+        notes.append(f"not run to its end: {outcome['over_budget']}")
     measures = trusted_measures(measures, outcome.get("isolation", "shared"))
     measures = take_parent_measures(measures, task, job.code, config.rewards)  # the parent's own (deprecation)
     reward, parts = score(config.rewards, RewardInput(
@@ -126,7 +134,7 @@ def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: Verifier
     return Verdict(task_id=task.task_id, sample_idx=job.sample_idx, status=status, tests_passed=passed,
                    tests_total=tests_total, reward=reward, reward_parts=parts, outcomes=outcomes, measures=measures,
                    isolation=outcome.get("isolation", "shared"), qpu_wait_s=float(outcome.get("qpu_wait_s", 0.0)),
-                   duration_s=duration_s,
+                   qpu_s=float(outcome.get("qpu_s", 0.0)), duration_s=duration_s,
                    stderr_tail="\n".join(note for note in notes if note)[-config.sandbox.max_output_bytes:])
 
 

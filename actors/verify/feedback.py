@@ -226,6 +226,7 @@ def _drop_repeats(lines: list[str]) -> list[str]:
 _STATUS_NOTES = {
     "timeout": "Your code did not finish within the time limit.",
     "killed": "Your code was killed: it exceeded a resource limit (memory, CPU or output).",
+    "over_budget": "Your code was not run to its end: the QPU budget is spent (no fault of your code).",
 }
 
 

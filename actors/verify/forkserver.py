@@ -12,6 +12,7 @@ from typing import Any
 
 from actors.verify.config import VerifierConfig
 from actors.verify.executor import boot_code
+from actors.verify.qpu.budget import QpuUse
 from actors.verify.sandbox.frames import read_frame, read_raw, write_frame
 from actors.verify.sandbox.hugepages import MALLOC_TUNABLE
 from actors.verify.sandbox.isolation import FEATURES
@@ -105,14 +106,21 @@ class ForkServer:
         self.can_split = bool(agreed.get("can_split"))
         return agreed["features"]
 
-    def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        """One job's outcome. A zygote that dies is respawned; the job is then reported as an error."""
+    def run(self, job: dict[str, Any], qpu_step: int | None = None) -> dict[str, Any]:
+        """One job's outcome. A zygote that dies is respawned; the job is then reported as an error.
+        The outcome carries what the QPU gateway answered the job, as this process saw it (``qpu_s``,
+        and ``over_budget`` when the budget refused it: see actors/verify/qpu/budget.py); its QPU
+        seconds count against ``qpu_step``'s budget too."""
+        qpu = QpuUse()
+        return qpu.outcome(self._run(job, qpu_step, qpu))
+
+    def _run(self, job: dict[str, Any], qpu_step: int | None, qpu: QpuUse) -> dict[str, Any]:
         outcome, reason = None, "zygote exited"
         try:
             self._send(job)
             header = read_frame(self._replies, job["timeout_s"] + 60)
             while isinstance(header, dict) and "qpu_request" in header:
-                write_frame(self._requests, {"qpu_response": self._answer_qpu(header["qpu_request"])})
+                write_frame(self._requests, {"qpu_response": self._answer_qpu(header["qpu_request"], qpu_step, qpu)})
                 header = read_frame(self._replies, job["timeout_s"] + 60)
             if isinstance(header, dict):
                 parts = {name: read_raw(self._replies, 30) for name in header.get("parts", [])}
@@ -136,13 +144,17 @@ class ForkServer:
         write_frame(self._requests, {key: job[key] for key in content})
         write_frame(self._requests, {key: job.get(key) for key in hidden})
 
-    def _answer_qpu(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _answer_qpu(self, request: dict[str, Any], step: int | None, qpu: QpuUse) -> dict[str, Any]:
+        """The gateway's answer for the sandbox; what it billed and whether it refused, into ``qpu``."""
         if self.qpu_handler is None:
             return {"error": "no QPU gateway here (verify through Ray with verifier.qpu enabled)"}
         try:
-            return self.qpu_handler(request, f"{os.getpid()}-{self.slot}")
+            answer = self.qpu_handler(request, f"{os.getpid()}-{self.slot}", step)
         except Exception as error:  # noqa: BLE001 - becomes an exception in the sandboxed code
+            qpu.failed(error)
             return {"error": f"{type(error).__name__}: {error}"}
+        qpu.add(answer)
+        return answer
 
     @property
     def pid(self) -> int | None:

@@ -96,7 +96,10 @@ class Verifier:
     """Owns ``slots`` execution slots; use as a context manager (or call close())."""
 
     def __init__(self, config: VerifierConfig | None = None, slots: int | None = None,
-                 executor: Literal["forked", "subprocess", "inprocess", "bare"] = "forked") -> None:
+                 executor: Literal["forked", "subprocess", "inprocess", "bare"] = "forked",
+                 qpu_handler: Callable[..., dict] | None = None) -> None:
+        """``qpu_handler``: answers the sandboxes' QPU requests (default, with ``qpu_gateway`` on: the
+        cluster's gateway through Ray, :func:`~actors.verify.qpu.gateway.gateway_handler`)."""
         self.config = config or VerifierConfig()
         self.executor = executor
         load_plugins(self.config.sandbox.plugins)  # their harnesses, here too (a config unpickled in a worker)
@@ -104,7 +107,7 @@ class Verifier:
         self.servers: list[ForkServer] = []
         if self.executor != "subprocess":
             with ThreadPoolExecutor(self.slots) as pool:
-                handler = gateway_handler(self.config.qpu) if self.config.qpu_gateway else None
+                handler = qpu_handler or (gateway_handler(self.config.qpu) if self.config.qpu_gateway else None)
                 starting = [pool.submit(ForkServer, self.config, slot, self.executor, handler)
                             for slot in range(self.slots)]
                 errors = []
@@ -146,7 +149,7 @@ class Verifier:
             # Measures are taken by the split checker only (see sandbox/measures).
             wanted = requests(job.task, self.config.rewards.weights_for(job.task.family)) if mode == "split" else {}
             payload = job.payload(self.config.timeout_s, mode, qpu, wanted)
-            outcome, seconds = timed(self.servers[slot].run, payload)
+            outcome, seconds = timed(self.servers[slot].run, payload, job.qpu_step)
         return make_verdict(job, outcome, self.config, seconds)
 
     def isolation_for(self, task: Task) -> str:

@@ -25,15 +25,19 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from actors.contracts import UNJUDGED
+from actors.verify.qpu.figures import qpu_figures
+
 TIERS = ("basic", "intermediate", "difficult")
 """QHE's difficulty_scale, easiest first (other tiers follow, sorted)."""
 
 FAILURE_KINDS = ("passed", "no_code", "syntax_error", "import_error", "timeout", "wrong_answer", "runtime_error",
-                 "killed", "error")
+                 "killed", "error", "over_budget")
 """Why a sample ended as it did: passed; no code found in the answer; the code does not parse;
 an import fails; the wall-clock limit; the tests ran and disagreed (an assertion, failed test
 methods); another exception; killed (memory, output or process limits); an error of the
-verification itself (e.g. its worker was lost every time)."""
+verification itself (e.g. its worker was lost every time); not judged: the QPU budget refused its
+job (counted here, and left out of pass@k and every rate)."""
 
 def _family_metrics() -> dict[str, Callable[[Sequence[dict[str, Any]]], dict[str, Any] | None]]:
     """Task family -> its metrics from a benchmark's pass@k rows (None when none of its tasks is
@@ -73,12 +77,8 @@ def failure_kind(status: str, stderr_tail: str = "", tests_passed: int = 0) -> s
     """One of :data:`FAILURE_KINDS` for a verdict. Read from the verdict's status and the end of
     its stderr tail (where the checker's own note - the recorded error - comes last); this only
     sorts failures for the report, no reward depends on it."""
-    if status == "passed":
-        return "passed"
-    if status == "timeout":
-        return "timeout"
-    if status == "killed":
-        return "killed"
+    if status in ("passed", "timeout", "killed", "over_budget"):
+        return status
     tail = stderr_tail or ""
     if "reason: no code" in tail:
         return "no_code"
@@ -145,7 +145,12 @@ def passk_mode_of(rows: Sequence[dict[str, Any]]) -> str | None:
 
 def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
     """The numbers of one model on one benchmark, from its verified samples (rows with task_id,
-    mode, status, and optionally difficulty, area, failure, format_ok, isolation).
+    mode, status, and optionally difficulty, area, failure, format_ok, isolation, qpu_s).
+
+    Samples that were not judged (``over_budget``: the QPU budget refused their job) count in
+    ``samples``, ``over_budget`` and ``failures`` only: pass@k and every rate are over the judged
+    ones (a task's n is then its judged samples, and a k above some task's n is left out rather
+    than an error). ``qpu_s``: the QPU seconds every sample's job used.
 
     ``pass_at_k`` (and ``n``, the samples per task behind it) come from the sampled samples when
     there are any, else from the only kind present (greedy: n=1, pass@1 = greedy pass@1).
@@ -154,12 +159,13 @@ def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict
     rows = list(rows)
     if not rows:
         raise ValueError("no samples to score")
-    mode = passk_mode_of(rows)
+    everything, rows = rows, [row for row in rows if row["status"] not in UNJUDGED]
+    mode = passk_mode_of(everything)
     passk_rows = [row for row in rows if row["mode"] == mode]
     counts = per_task(passk_rows)
     n = min(count for count, _ in counts.values()) if counts else 0
     largest = max(ks) if ks else 1
-    if counts and n < largest and mode != "greedy":
+    if counts and n < largest and mode != "greedy" and len(rows) == len(everything):
         short = next(task_id for task_id, (count, _) in counts.items() if count < largest)
         raise ValueError(f"task {short!r} has {counts[short][0]} sample(s), fewer than the largest k ({largest})")
     ks = list(ks) if mode != "greedy" else [1]
@@ -174,13 +180,15 @@ def benchmark_metrics(rows: Sequence[dict[str, Any]], ks: Sequence[int]) -> dict
         if row.get("area"):
             by_area[str(row["area"])].append(row)
     failures = Counter(row.get("failure") or failure_kind(row["status"], row.get("stderr_tail", ""))
-                       for row in rows)
+                       for row in everything)
     isolation = Counter(row["isolation"] for row in rows if row.get("isolation"))
     formatted = [bool(row["format_ok"]) for row in rows if row.get("format_ok") is not None]
-    families = {family: value for family, metrics_of in _family_metrics().items() if (value := metrics_of(passk_rows))}
+    families = {family: value for family, metrics_of in _family_metrics().items()
+                if passk_rows and (value := metrics_of(passk_rows))}
     return {
         "pass_at_1_by_turn": pass_at_1_by_turn(passk_rows),
-        "n": n, "tasks": metrics["tasks"], "samples": len(rows),
+        "n": n, "tasks": len({row["task_id"] for row in everything}), "samples": len(everything),
+        **qpu_figures(everything),
         "passed": sum(row["status"] == "passed" for row in passk_rows),
         "pass_at_k": {k: mean for k, (mean, _) in values.items()},
         "pass_at_k_std": {k: std for k, (_, std) in values.items()},
@@ -200,6 +208,8 @@ def pass_at_1_by_turn(rows: Sequence[dict[str, Any]]) -> list[float]:
     """pass@1 after turn 1, after turn 2, ... (multi-turn samples carry ``status_by_turn``; a
     trajectory that stopped keeps its last status; a single-turn sample has one turn): per task the
     share of samples passed by then, averaged over tasks."""
+    if not rows:
+        return []
     by_turn = [list(row.get("status_by_turn") or [row["status"]]) for row in rows]
     turns = max([len(statuses) for statuses in by_turn] + [int(row.get("max_turns") or 1) for row in rows])
     result = []
@@ -234,4 +244,7 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, fl
     samples = max(1, metrics.get("samples", 1))
     for kind, count in metrics.get("failures", {}).items():
         flat[f"{prefix}failures/{kind}"] = count / samples
+    for name in ("qpu_s", "over_budget"):
+        if metrics.get(name):
+            flat[f"{prefix}{name}"] = metrics[name]
     return flat

@@ -118,6 +118,15 @@ def render_report(results: Results, title: str = "qvr eval", settings: dict[str,
             for model, per_benchmark in results.items() for name in benchmarks if name in per_benchmark]
     lines += markdown_table(["model", "benchmark", "samples", "format rate", *kinds], rows)
     lines.append("")
+    lines += _qpu_section(results, benchmarks)
+    cached = {model: t for model, t in (timing or {}).items() if "cache_hits" in t}
+    if cached:
+        lines += ["## Verdict cache", "", "Verdicts answered without running again: a kept verdict of the same "
+                  "program, tests and settings, or an identical sample's verified at the same time.", ""]
+        lines += markdown_table(["model", "answered by the cache", "hit rate", "verifier seconds saved"],
+                        [[model, str(t["cache_hits"]), percent(t["cache_hit_rate"]), f"{t['cache_saved_s']:.1f}"]
+                         for model, t in cached.items()])
+        lines.append("")
     timing = {model: t for model, t in (timing or {}).items() if "generate_s" in t}
     if timing:
         lines += ["## Time (s)", "", "Verification runs while the model generates; the last column is what it "
@@ -127,6 +136,18 @@ def render_report(results: Results, title: str = "qvr eval", settings: dict[str,
                           f"{t.get('verify_tail_s', 0):.1f}"] for model, t in timing.items()])
         lines.append("")
     return "\n".join(lines)
+
+
+def _qpu_section(results: Results, benchmarks: list[str]) -> list[str]:
+    """QPU seconds and the samples the QPU budget refused, where a benchmark used the QPU."""
+    rows = [[model, name, f"{per_benchmark[name].get('qpu_s', 0.0):.1f}", str(per_benchmark[name].get("over_budget", 0))]
+            for model, per_benchmark in results.items() for name in benchmarks
+            if name in per_benchmark and (per_benchmark[name].get("qpu_s") or per_benchmark[name].get("over_budget"))]
+    if not rows:
+        return []
+    return ["## QPU", "", "QPU seconds the samples' jobs used (every try, as the gateway billed them), and the samples "
+            "the QPU budget (verifier.qpu.budget_s) refused: not judged, left out of pass@k and every rate.", "",
+            *markdown_table(["model", "benchmark", "QPU seconds", "over budget"], rows), ""]
 
 
 def _tier_tasks(results: Results, tier: str) -> str:

@@ -109,7 +109,8 @@ def _row(sample: _Sample, verdict: Any) -> dict[str, Any]:
         "completion_tokens": sample.completion_tokens, "policy_version": sample.policy_version,
         "status": verdict.status, "tests_passed": verdict.tests_passed, "tests_total": verdict.tests_total,
         "reward": verdict.reward, "isolation": verdict.isolation, "duration_s": verdict.duration_s,
-        "qpu_wait_s": verdict.qpu_wait_s, "stderr_tail": verdict.stderr_tail,
+        "cached": verdict.cached,
+        "qpu_wait_s": verdict.qpu_wait_s, "qpu_s": verdict.qpu_s, "stderr_tail": verdict.stderr_tail,
         "measures": json.dumps(verdict.measures, sort_keys=True),
         "failure": failure_kind(verdict.status, verdict.stderr_tail),
         "format_ok": None if sample.mode == "canonical" else
@@ -224,6 +225,7 @@ def evaluate(pool: Any, sets: list[EvalSet], plan: EvalPlan | None = None, group
     pass@1. ``on_row`` sees each verified row as it comes (progress, metrics)."""
     from actors.rollout.stream import SampleAndVerify
     from actors.rollout.turns import model_len_limit
+    from actors.verify.cache.figures import cache_figures
 
     # The driver's verification imports (the job's contract pulls in the sandbox package) before any
     # timing starts: the first sample must not wait seconds for them.
@@ -272,7 +274,8 @@ def evaluate(pool: Any, sets: list[EvalSet], plan: EvalPlan | None = None, group
         own = [row for row in rows if row["benchmark"] == eval_set.name]
         if own:
             metrics[eval_set.name] = benchmark_metrics(own, ks)
-    return EvalResult(rows=rows, metrics=metrics, timing={key: round(value, 3) for key, value in stream.timing.items()})
+    timing = {key: round(value, 3) for key, value in stream.timing.items()}
+    return EvalResult(rows=rows, metrics=metrics, timing={**timing, **cache_figures(rows)})
 
 
 def evaluate_policy(group: Any, pool: Any, sets: list[EvalSet], plan: EvalPlan | None = None,

@@ -116,7 +116,7 @@ async def verify_rendered(rows: Any, pool: Any, mutants: bool = True) -> list[di
             row["reference_status"] = verdict.status
             if verdict.status != "passed":
                 row["error"] = f"reference {verdict.status}: {verdict.stderr_tail[-300:]}"
-        else:
+        elif verdict.judged:  # a mutant the QPU budget kept from running is neither killed nor alive
             row["mutants_total"] += 1
             row["mutants_killed"] += verdict.status != "passed"
     for row, task in rendered.values():
@@ -208,7 +208,8 @@ def _synthesize(config: Any, run: Any, specs: list[dict[str, Any]], pool: Any,
               "templates": len({task.metadata.get("template") for task in accepted}),
               "reference_pass_rate": round(references_passed / max(1, len(rendered)), 4),
               "mutant_kill_rate": round(killed / max(1, mutants), 4),
-              "tasks_per_s": round(len(accepted) / wall_s, 3), "output": str(output), "rejected": len(rejected)}
+              "tasks_per_s": round(len(accepted) / wall_s, 3), "output": str(output), "rejected": len(rejected),
+              **pool.cache_figures()}
     if config.sample.n and accepted:
         result.update(sample_buckets(config, run, accepted, pool))
     run.log_metrics({key: float(value) for key, value in result.items() if isinstance(value, (int, float))}, step=0)

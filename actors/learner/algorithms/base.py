@@ -77,7 +77,8 @@ class OnlineAlgorithm(Algorithm[AlgorithmConfigT]):
     @abstractmethod
     def train_samples(self, rollouts: list[Rollout]) -> list[TrainSample]:
         """The step's rollouts (``samples_per_prompt`` consecutive ones per task) scored for the loss:
-        advantages, and ``trained`` False on those it leaves out."""
+        advantages, and ``trained`` False on those it leaves out, always including those whose
+        verdict judges nothing (``verdict.judged`` False: over_budget; their reward is no reward)."""
 
     def count(self, samples: list[TrainSample]) -> Any:
         """The global denominator of the loss over the samples trained: their policy tokens."""

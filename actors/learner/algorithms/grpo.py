@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from actors.learner.algorithms.advantages import ADVANTAGE_ESTIMATORS
+from actors.learner.algorithms.advantages import ADVANTAGE_ESTIMATORS, judged_advantages
 from actors.learner.algorithms.base import AlgorithmConfig, OnlineAlgorithm
 from actors.learner.algorithms.policy_losses import POLICY_LOSSES
 
@@ -233,18 +233,22 @@ class Grpo(OnlineAlgorithm[GrpoConfig]):
 
     def train_samples(self, rollouts: list[Rollout]) -> list[TrainSample]:
         """Rewards -> the configured estimator's advantages; zero-variance groups and truncated
-        completions are left out where the config masks them (they would add nothing but denominators)."""
+        completions are left out where the config masks them (they would add nothing but denominators).
+        Samples whose verdict judges nothing (over_budget) are always left out, of the loss and of
+        their group's statistics (:func:`judged_advantages`): their 0.0 is no reward."""
         import torch
 
         from actors.learner.samples import TrainSample
 
         config = self.config
         rewards = torch.tensor([rollout.reward for rollout in rollouts], dtype=torch.float32)
-        advantages, zero_variance = ADVANTAGE_ESTIMATORS[config.advantage](rewards, config)
+        judged = torch.tensor([rollout.verdict.judged for rollout in rollouts], dtype=torch.bool)
+        advantages, zero_variance = judged_advantages(ADVANTAGE_ESTIMATORS[config.advantage], rewards, judged, config)
         samples = []
         for position, rollout in enumerate(rollouts):
             flat = bool(zero_variance[position])
-            masked = (config.filter_zero_variance and flat) or (config.mask_truncated and rollout.truncated)
+            masked = (not rollout.verdict.judged or (config.filter_zero_variance and flat)
+                      or (config.mask_truncated and rollout.truncated))
             samples.append(TrainSample.of(rollout, advantage=float(advantages[position]), zero_variance=flat,
                                           trained=not masked))
         return samples

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from actors.config import Config
+from actors.verify.cache.config import CacheConfig
 
 AUTOSCALE_KNOBS = ("min_workers", "max_workers", "scale_up_backlog_per_slot", "scale_down_idle_s")
 
@@ -85,6 +86,9 @@ class PoolConfig(Config):
 
     scale_down_idle_s: float = Field(30.0, gt=0)
     """Retire a worker that had nothing to do for this long (autoscale only)."""
+
+    cache: CacheConfig = CacheConfig()
+    """The verdict cache the pool consults before a job reaches a worker (actors/verify/cache)."""
 
     @model_validator(mode="after")
     def _no_ignored_settings(self) -> PoolConfig:

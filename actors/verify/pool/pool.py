@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.contracts import Completion, Task, Verdict
+from actors.verify.cache.cache import VerdictCache, answer_for
 from actors.verify.config import VerifierConfig
 from actors.verify.pool.config import PoolConfig
 from actors.verify.pool.records import Batch, Calibration, Item, Run, Worker, batch_answer, drop_answer
@@ -72,9 +73,12 @@ class VerifierPool:
         from actors.verify.pool.worker import VerifierWorker
 
         self.verifier = (verifier or VerifierConfig()).model_copy(deep=True)
-        hidden = [str(Path(path).resolve()) for path in hidden_paths if path]
-        self.verifier.sandbox.hidden_paths = list(dict.fromkeys([*self.verifier.sandbox.hidden_paths, *hidden]))
         self.config = config or PoolConfig()
+        self.cache = VerdictCache(self.config.cache, self.verifier) if self.config.cache.enabled else None
+        hidden = [str(Path(path).resolve()) for path in hidden_paths if path]
+        if self.cache is not None:
+            hidden.append(str(self.cache.path.parent))
+        self.verifier.sandbox.hidden_paths = list(dict.fromkeys([*self.verifier.sandbox.hidden_paths, *hidden]))
         options: dict[str, Any] = {"num_cpus": self.config.slots_per_worker * self.config.cpus_per_slot,
                                    "max_restarts": 0}
         if self.config.use_verifier_resource:
@@ -92,6 +96,8 @@ class VerifierPool:
         self._start_failures: list[str] = []
         self._requested = 0
         """Worker bundles asked of the autoscaler and not yet withdrawn."""
+        self.answered: list[tuple[bool, float]] = []
+        """(cached, duration_s) of every verdict this pool handed out (:meth:`cache_figures`)."""
         self._reconcile()
 
     # ---------------------------------------------------------------- the service
@@ -127,6 +133,12 @@ class VerifierPool:
         sample_idx) (unique within the call)."""
         async for _, _, verdict in self._stream(jobs):
             yield verdict
+
+    def cache_figures(self) -> dict[str, float]:
+        """The verdict cache's figures over every verdict this pool handed out (jobs report them)."""
+        from actors.verify.cache.figures import cache_figures
+
+        return cache_figures({"cached": cached, "duration_s": seconds} for cached, seconds in self.answered)
 
     # ---------------------------------------------------------------- size
 
@@ -340,7 +352,9 @@ class VerifierPool:
             reader.cancel()
             if wake is not None:
                 wake.cancel()
+            self._grounded(run.ready)
             for batch in list(run.batches.values()):  # abandoned (the caller stopped, or an error)
+                self._grounded(batch.items)
                 drop_answer(batch)
                 worker = self.workers.get(batch.worker_id)
                 if worker is not None and batch in worker.in_flight:
@@ -383,10 +397,11 @@ class VerifierPool:
             return
         run.waiting += 1
         calibration = run.calibrating.get(key)
-        if calibration is None:
-            calibration = run.calibrating[key] = Calibration(task)
-            self._calibrate(run, task, "split")
-        calibration.held.append(item)
+        if calibration is not None:
+            calibration.held.append(item)
+            return
+        calibration = run.calibrating[key] = Calibration(task, held=[item])
+        self._calibrate(run, task, "split")  # a cached reference verdict answers it at once
 
     def _needs_calibration(self, job: VerificationJob) -> bool:
         task = job.task
@@ -397,7 +412,7 @@ class VerifierPool:
         from actors.verify.executor import VerificationJob
 
         job = VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution, 0)
-        run.ready.appendleft(Item(("calibrate", calibration_key(task), mode), job))
+        self._enqueue(run, Item(("calibrate", calibration_key(task), mode), job), front=True)
 
     def _calibrated(self, run: Run, key: tuple, mode: str, verdict: Verdict) -> None:
         """Split passed (or timed out: load is no reason for the weaker mode): split. Split
@@ -430,12 +445,49 @@ class VerifierPool:
         run.room.set()
 
     def _enqueue(self, run: Run, item: Item, front: bool = False) -> None:
+        if self.cache is not None and item.tries == 0 and item.cache_key is None and self._answered(run, item):
+            return
         if isinstance(item.key, int):
             run.waiting += 1
         if front:
             run.ready.appendleft(item)
         else:
             run.ready.append(item)
+
+    def _answered(self, run: Run, item: Item) -> bool:
+        """Answer the item from the cache, or park it behind its identical twin in flight; else it
+        leads its key's flight and runs."""
+        key = self.cache.key(item.job)
+        if key is None:
+            return False
+        kept = self.cache.lookup(key, item.job)
+        if kept is not None:
+            self._deliver(run, item, kept)
+            return True
+        twins = self.cache.flights.get(key)
+        if twins is not None:
+            twins.append((run, item))
+            return True
+        self.cache.flights[key] = []
+        item.cache_key = key
+        return False
+
+    def _landed(self, item: Item, verdict: Verdict) -> None:
+        """A flight's leader has its verdict: keep it (if it is kept at all), answer its twins."""
+        self.cache.remember(item.cache_key, verdict)
+        for run, twin in self.cache.flights.pop(item.cache_key, []):
+            self._deliver(run, twin, answer_for(verdict, twin.job))
+            run.wake.set()
+
+    def _grounded(self, items: Iterable[Item]) -> None:
+        """Leaders that will never land (their call was abandoned): each parked twin queues again
+        in its own call, where the first becomes the new leader."""
+        for item in list(items):
+            if item.cache_key is None or self.cache is None:
+                continue
+            for run, twin in self.cache.flights.pop(item.cache_key, []):
+                self._enqueue(run, twin)
+                run.wake.set()
 
     def _dispatch(self, run: Run) -> None:
         now = time.monotonic()
@@ -489,6 +541,8 @@ class VerifierPool:
             self._deliver(batch.run, item, verdict)
 
     def _deliver(self, run: Run, item: Item, verdict: Verdict) -> None:
+        if item.cache_key is not None and self.cache is not None:
+            self._landed(item, verdict)
         if isinstance(item.key, tuple):
             _, key, mode = item.key
             self._calibrated(run, key, mode, verdict)
@@ -499,6 +553,7 @@ class VerifierPool:
         job = run.open.pop(index, None)
         if job is not None:
             self.metrics.verified()
+            self.answered.append((verdict.cached, verdict.duration_s))
             run.outbox.append((index, job, verdict))
 
     def close(self) -> None:
@@ -507,6 +562,8 @@ class VerifierPool:
         for worker in self.workers.values():
             _kill(ray, worker.actor)
         self.workers.clear()
+        if self.cache is not None:
+            self.cache.close()
         if self._requested and ray.is_initialized():
             self._ask_autoscaler(0)
 

@@ -28,6 +28,8 @@ class Item:
     tries: int = 0
     lost: str = ""
     """Why its last worker was lost."""
+    cache_key: str | None = None
+    """Set while it leads the verdict cache's flight for its key (identical jobs wait for it)."""
 
 
 @dataclass(eq=False)

@@ -86,3 +86,23 @@ class QpuConfig(Config):
 
     always_fail: bool = False
     """Fault injection for tests: every fake run raises a permanent error."""
+
+    budget_s: float | None = Field(None, ge=0)
+    """QPU seconds one run may spend in all (None: no budget). Real QPU time is scarce and billed:
+    IBM's open plan gives 10 minutes a month (``budget_s: 600`` spends all of it), and one training
+    run can otherwise use it up in its first steps. The gateway stops submitting a run's jobs once
+    what the run has spent, plus the job's reserved estimate (the longest recent run on its
+    backend), would exceed it; the jobs it refuses end as ``over_budget`` verdicts, which no reward
+    scores, GRPO leaves out and evaluations count apart. Failed tries count (the backend ran them).
+    The gateway keeps the record: a restarted gateway starts from 0."""
+
+    budget_per_step_s: float | None = Field(None, ge=0)
+    """QPU seconds one training step's samples may spend (GRPO; None: no per-step budget), on top
+    of ``budget_s``: spreads a run's QPU time over its steps instead of letting the first ones
+    take it all (10 minutes a month over a 100-step run: ``budget_per_step_s: 6``). Jobs without a
+    step (evaluations, ``qvr verify``) draw on ``budget_s`` only."""
+
+    run_id: str | None = Field(None, exclude=True)
+    """The run whose budget this verifier's QPU jobs draw on. Every job sets it to its run
+    directory; give several runs the same id to share one budget. None (a verifier used outside a
+    job): one unnamed run. Not written to config.yaml: it names the run, it changes no verdict."""

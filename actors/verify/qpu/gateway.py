@@ -12,6 +12,8 @@ comes from an environment variable or a file that the config names, and is read 
 gateway: it never enters a sandbox); their runners are in :mod:`actors.verify.qpu.runners`.
 :class:`~actors.verify.qpu.evidence.RecordingBackend` is a fake backend that keeps its own record of
 what it received (tests and ``qvr bench qpu`` take their evidence from it, not from the gateway).
+Each run (and training step) may have a budget of QPU seconds: jobs that would go over it are
+refused before the backend sees them (:mod:`actors.verify.qpu.budget`).
 
 Times are in *gateway seconds*: real seconds times ``time_scale``, so tests and benchmarks can run
 an hour of IBM's limits in a minute.
@@ -28,10 +30,12 @@ import itertools
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
+from actors.verify.qpu.budget import BudgetLedger, BudgetScope
 from actors.verify.qpu.config import QpuConfig
-from actors.verify.qpu.errors import QpuError, TransientQpuError
+from actors.verify.qpu.errors import QpuBudgetExceeded, QpuError, TransientQpuError
 from actors.verify.qpu.runners import FakeRunner, IbmRunner
 
 log = logging.getLogger("qvr.qpu")
@@ -67,15 +71,22 @@ class BackendQueue:
     def depth(self) -> int:
         return sum(len(queue) for queue in self.waiting.values())
 
-    def next_item(self) -> Any:
-        """Round-robin: the first caller with work goes to the back of the line."""
+    def next_item(self, held: Callable[[Any], bool] = lambda item: False) -> Any:
+        """Round-robin: the first caller with work (whose next item is not ``held``) goes to the back
+        of the line."""
         for caller in list(self.waiting):
+            if held(self.waiting[caller][0]):
+                continue
             queue = self.waiting.pop(caller)
             item = queue.popleft()
             if queue:
                 self.waiting[caller] = queue
             return item
         return None
+
+    def estimate(self) -> float | None:
+        """QPU seconds a submission is expected to use: the longest recent run (None: none yet)."""
+        return max(self.runs) if self.runs else None
 
     def acknowledge(self, key: int, at: float) -> None:
         """The backend has submission ``key`` since ``at`` (the runner said so from its thread)."""
@@ -129,8 +140,10 @@ class _Job:
     pubs: list
     options: dict[str, Any]
     queued_at: float  # when it (last) entered the queue
+    scope: BudgetScope = BudgetScope()
     waited: float = 0.0  # gateway seconds not at the backend: in the queue and in backoff
     tries: int = 0
+    qpu_s: float = 0.0  # QPU seconds its tries used
 
 
 class QpuGateway:
@@ -148,6 +161,7 @@ class QpuGateway:
         self.queues: dict[str, BackendQueue] = {}
         self.schedulers: dict[str, asyncio.Task] = {}
         self.stats = collections.Counter()
+        self.budgets = BudgetLedger()
         self.waits: list[float] = []
         self.metrics = _GatewayMetrics()
         self.executor = concurrent.futures.ThreadPoolExecutor(
@@ -165,9 +179,12 @@ class QpuGateway:
         return {"backends": list(self.config.backends), "least_busy": self.config.least_busy,
                 "kind": self.config.backend_kind}
 
-    async def run(self, caller: str, backend: str, primitive: str, pubs: Any, options: dict[str, Any]) -> Any:
-        """Run one primitive job; returns the encoded PrimitiveResult and the wait (gateway seconds
-        not at the backend: in the queue, and in backoff between tries)."""
+    async def run(self, caller: str, backend: str, primitive: str, pubs: Any, options: dict[str, Any],
+                  scope: BudgetScope | None = None) -> Any:
+        """Run one primitive job billed to ``scope`` (its run and step, and their budgets); returns the
+        encoded PrimitiveResult, the wait (gateway seconds not at the backend: in the queue, and in
+        backoff between tries) and the QPU seconds its tries used. Raises QpuBudgetExceeded when the
+        budget refuses it (a first try or a retry), QpuError when it cannot run."""
         from actors.verify.sandbox.codecs.registry import decode, encode
 
         if backend not in self.config.backends:
@@ -181,10 +198,10 @@ class QpuGateway:
             queue = self.queues[backend] = BackendQueue(backend, self.config, self.clock)
             self.schedulers[backend] = asyncio.get_running_loop().create_task(self._schedule(queue))
         future = asyncio.get_running_loop().create_future()
-        queue.enqueue(caller, _Job(caller, future, primitive, decoded, options, self.clock()))
+        queue.enqueue(caller, _Job(caller, future, primitive, decoded, options, self.clock(), scope or BudgetScope()))
         self.metrics.depth(backend, queue.depth())
-        result, waited = await future
-        return {"result": encode(result), "wait_s": waited}
+        result, waited, qpu_s = await future
+        return {"result": encode(result), "wait_s": waited, "qpu_s": qpu_s}
 
     def _check_size(self, pubs: Any, options: dict[str, Any]) -> None:
         limits = self.config.limits
@@ -201,15 +218,40 @@ class QpuGateway:
     async def _schedule(self, queue: BackendQueue) -> None:
         while True:
             queue.wake.clear()  # cleared before looking: whatever changes after this wakes us
+            self._refuse_over_budget(queue)
             full = queue.depth() == 0 or queue.in_flight >= self.config.limits.max_pending
             wait = None if full else queue.wait_needed()
             if wait is not None and wait <= 0:
-                self._start(queue, queue.next_item())
-                continue
+                job = queue.next_item(held=lambda job: self.budgets.decide(job.scope, queue.estimate())[0] == "hold")
+                if job is not None:
+                    self._start(queue, job)
+                    continue
+                wait = None  # every job waiting waits for its run's jobs in flight: until one ends
             try:
                 await asyncio.wait_for(queue.wake.wait(), None if wait is None else wait / self.config.time_scale)
             except asyncio.TimeoutError:
                 pass
+
+    def _refuse_over_budget(self, queue: BackendQueue) -> None:
+        """Answer every waiting job whose run (or step) can no longer afford it: no start slot, and
+        the backend never sees it."""
+        estimate = queue.estimate()
+        for caller, jobs in list(queue.waiting.items()):
+            kept = collections.deque()
+            for job in jobs:
+                decision, why = self.budgets.decide(job.scope, estimate)
+                if decision != "refuse":
+                    kept.append(job)
+                    continue
+                self.stats["over_budget"] += 1
+                if not job.future.done():
+                    error = QpuBudgetExceeded(why)
+                    error.qpu_s = job.qpu_s
+                    job.future.set_exception(error)
+            if kept:
+                queue.waiting[caller] = kept
+            else:
+                del queue.waiting[caller]
 
     def _start(self, queue: BackendQueue, job: _Job) -> None:
         """Take a start slot for one submission (a first try or a retry) and hand it to the runner."""
@@ -222,6 +264,7 @@ class QpuGateway:
         queue.next_slot = max(queue.next_slot, now - spacing) + spacing
         queue.in_flight += 1
         queue.max_in_flight = max(queue.max_in_flight, queue.in_flight)
+        self.budgets.start(job.scope)
         waited = now - job.queued_at
         job.waited += waited
         self.waits.append(waited)
@@ -249,18 +292,22 @@ class QpuGateway:
                 ended = self.clock()
                 queue.usage.append((ended, ended - started))  # failed runs cost QPU time too
                 queue.runs.append(ended - started)
+                job.qpu_s += ended - started
+                self.budgets.spend(job.scope, ended - started)
         except Exception as error:  # noqa: BLE001 - retried or handed to the caller
             outcome = error
         finally:
             if queue.sent.get(key, 0.0) is None:
                 queue.sent[key] = self.clock()  # never acknowledged: count it from now
             queue.in_flight -= 1
-            queue.wake.set()
+            self.budgets.end(job.scope)
+            for each in self.queues.values():  # a run's budget spans backends: its jobs may wait anywhere
+                each.wake.set()
         if job.future.done():  # the caller went away
             pass
         elif outcome is None:
             self.stats["completed"] += 1
-            job.future.set_result((result, job.waited))
+            job.future.set_result((result, job.waited, job.qpu_s))
         elif isinstance(outcome, TransientQpuError) and job.tries < self.config.max_retries:
             self.stats["retried"] += 1
             delay = self.config.backoff_s * 2**job.tries * random.uniform(0.5, 1.5)
@@ -273,8 +320,9 @@ class QpuGateway:
             self.stats["failed"] += 1
             if isinstance(outcome, TransientQpuError):
                 outcome = QpuError(f"{queue.name}: still failing after {job.tries + 1} tries: {outcome}")
-            job.future.set_exception(outcome if isinstance(outcome, QpuError)
-                                     else QpuError(f"{type(outcome).__name__}: {outcome}"))
+            error = outcome if isinstance(outcome, QpuError) else QpuError(f"{type(outcome).__name__}: {outcome}")
+            error.qpu_s = job.qpu_s
+            job.future.set_exception(error)
         self.metrics.depth(queue.name, queue.depth())
 
     def report(self) -> dict[str, Any]:
@@ -282,7 +330,8 @@ class QpuGateway:
         at the backend comes from the backend's record (:meth:`RecordingBackend.violations`)."""
         return {"stats": dict(self.stats), "max_in_flight": {name: q.max_in_flight for name, q in self.queues.items()},
                 "starts": {name: list(q.history) for name, q in self.queues.items()},
-                "backlog": {name: list(q.backlog) for name, q in self.queues.items()}, "waits": list(self.waits)}
+                "backlog": {name: list(q.backlog) for name, q in self.queues.items()}, "waits": list(self.waits),
+                "qpu_s": self.budgets.report()}
 
 
 class _GatewayMetrics:
@@ -323,22 +372,52 @@ def get_gateway(config: QpuConfig | None = None, namespace: str | None = None) -
                          **placement).remote(config.model_dump())
 
 
-def gateway_handler(config: QpuConfig) -> Any:
-    """What a verifier slot does with a sandbox's QPU request: ask the cluster's gateway."""
+def gateway_handler(config: QpuConfig, call: Callable[..., Any] | None = None) -> Callable[..., dict[str, Any]]:
+    """What a verifier slot does with a sandbox's QPU request: ask the gateway, billing the job to
+    ``config``'s run (``run_id``) and to the job's training step, under their budgets.
+
+    ``handle(request, caller, step)`` returns the gateway's answer for the sandbox, or raises the
+    gateway's own error: :class:`QpuBudgetExceeded` when the budget refused the job (the verifier's
+    parent records it: actors/verify/qpu/budget.py), :class:`QpuError` otherwise, each with the
+    ``qpu_s`` its tries used. ``call(method, *args)`` reaches the gateway (default: the cluster's
+    gateway actor, through Ray; tests pass one in this process)."""
+    call = call or _ray_gateway(config)
+
+    def handle(request: dict[str, Any], caller: str, step: int | None = None) -> dict[str, Any]:
+        if request.get("op") == "info":
+            return call("info")
+        if request.get("op") == "run":
+            scope = BudgetScope(config.run_id or "", step, config.budget_s, config.budget_per_step_s)
+            return call("run", caller, request["backend"], request["primitive"], request["pubs"],
+                        request.get("options") or {}, scope)
+        return {"error": f"unknown QPU request {request.get('op')!r}"}
+
+    return handle
+
+
+def _ray_gateway(config: QpuConfig) -> Callable[..., Any]:
+    """``call(method, *args)`` on the cluster's gateway actor; the gateway's errors come out as
+    they were raised, not in Ray's wrapping."""
     gateway = None
 
-    def handle(request: dict[str, Any], caller: str) -> dict[str, Any]:
+    def call(method: str, *args: Any) -> Any:
         nonlocal gateway
         import ray
 
         if not ray.is_initialized():
-            return {"error": "no QPU gateway: this verifier does not run under Ray"}
+            raise QpuError("no QPU gateway: this verifier does not run under Ray")
         gateway = gateway or get_gateway(config)
-        if request.get("op") == "info":
-            return ray.get(gateway.info.remote())
-        if request.get("op") == "run":
-            return ray.get(gateway.run.remote(caller, request["backend"], request["primitive"], request["pubs"],
-                                              request.get("options") or {}))
-        return {"error": f"unknown QPU request {request.get('op')!r}"}
+        try:
+            return ray.get(getattr(gateway, method).remote(*args))
+        except Exception as error:  # noqa: BLE001 - re-raised as the gateway raised it
+            raise gateway_error(error) from None
 
-    return handle
+    return call
+
+
+def gateway_error(error: BaseException) -> BaseException:
+    """The gateway's own error (a QpuError, its type and ``qpu_s`` kept) out of the RayTaskError Ray
+    wraps it in; any other error as it is. (Ray's wrapper is an instance of the error's class too,
+    but without its state: ``qpu_s`` would read 0.)"""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, QpuError) else error

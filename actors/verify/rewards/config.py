@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 import actors.verify.rewards  # noqa: F401 - every reward (and its settings) registered before RewardConfig is built
 from actors.config import Config
+from actors.contracts import UNJUDGED
 from actors.verify.rewards.registry import REWARDS, SETTINGS, RewardInput, default_by_family
 
 
@@ -81,7 +82,11 @@ class RewardConfig(*_settings(), RewardWeights):
 
 
 def score(config: RewardConfig, result: RewardInput) -> tuple[float, dict[str, float]]:
-    """(weighted reward, each reward's own value), with the weights of the task's family."""
+    """(weighted reward, each reward's own value), with the weights of the task's family. A verdict
+    that judges nothing (an ``over_budget`` one: :data:`actors.contracts.UNJUDGED`) is scored by no
+    reward: (0.0, no parts), a 0.0 that its status says to leave out, not a failure's 0."""
+    if result.status in UNJUDGED:
+        return 0.0, {}
     weights = config.weights_for(result.family)
     result = replace(result, config=config)
     parts = {name: REWARDS[name](result) for name in weights}

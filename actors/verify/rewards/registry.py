@@ -18,6 +18,8 @@ class RewardInput:
     text: str
     """The raw completion, as the model wrote it."""
     status: str
+    """The verdict's status; never ``over_budget``: a verdict that judges nothing reaches no reward
+    (:func:`actors.verify.rewards.config.score`)."""
     tests_passed: int
     tests_total: int
     code: str | None = None

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from actors.config import Config
+from actors.verify.cache.figures import cache_figures
 
 log = logging.getLogger("qvr.synth")
 
@@ -176,7 +177,8 @@ def synthesize(config: Any, run: Any) -> dict[str, Any]:
     print(summary_table(todo, accepted, rewards))
     result = {"tasks": len(accepted), "problem_types": dict(sorted(per_problem.items())),
               "reference_reward_mean": round(statistics.fmean(rewards[t.task_id] for t in accepted), 4) if accepted else None,
-              "tasks_per_s": round(len(accepted) / wall_s, 3), "rejected": len(rejected), "output": str(output)}
+              "tasks_per_s": round(len(accepted) / wall_s, 3), "rejected": len(rejected), "output": str(output),
+              **cache_figures(verdicts)}
     run.log_metrics({"tasks": float(len(accepted)), "reference_reward_mean": float(result["reference_reward_mean"] or 0.0),
                      "rejected": float(len(rejected))}, step=0)
     return result

@@ -46,3 +46,30 @@ def zero_variance(grouped: torch.Tensor) -> torch.Tensor:
     """[B / G, G] rewards -> [B / G, G] bool: the group's rewards are all equal."""
     spread = grouped.max(dim=1, keepdim=True).values - grouped.min(dim=1, keepdim=True).values
     return (spread <= 1e-9).expand_as(grouped)
+
+
+def judged_advantages(estimator: AdvantageEstimator, rewards: torch.Tensor, judged: torch.Tensor,
+                      config: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``estimator``'s advantages and zero-variance flags with the samples whose verdict judges
+    nothing (``judged`` False: over_budget, see actors/contracts.py) out of their groups' statistics:
+    a group missing some is estimated on its judged samples alone, as a group of that size; a
+    single judged sample has no baseline and is marked zero-variance (no learning signal). An
+    unjudged sample gets advantage 0 and no flag: the caller leaves it out of the loss."""
+    advantages, flat = estimator(rewards, config)
+    if bool(judged.all()):
+        return advantages, flat
+    advantages, flat = advantages.clone(), flat.clone()
+    size = config.group_size
+    for start in range(0, rewards.numel(), size):
+        members = judged[start:start + size]
+        if bool(members.all()):
+            continue
+        advantages[start:start + size] = 0.0
+        flat[start:start + size] = False
+        kept = members.nonzero().flatten() + start
+        if len(kept) >= 2:
+            own, own_flat = estimator(rewards[kept], config.model_copy(update={"group_size": len(kept)}))
+            advantages[kept], flat[kept] = own.to(advantages.dtype), own_flat
+        else:
+            flat[kept] = True
+    return advantages, flat
