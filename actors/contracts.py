@@ -96,6 +96,13 @@ class Verdict:
     """Answered by the verdict cache (actors/verify/cache), not run again: a kept verdict of the
     same program, tests, settings and verifier code, or an identical job's that ran at the same
     time. ``duration_s`` is then the seconds that run took (what the answer saved)."""
+    tier: str = ""
+    """Where the primitives of the run that decided it ran, for a task served by the QPU gateway
+    (``requires_qpu``): ``ideal`` or ``noisy`` (a simulator tier of ``verifier.tiers`` that the
+    code failed, so it never reached the QPU) or ``qpu`` (the gateway's backend decided). ``""``:
+    no QPU tier applies (a task without the QPU, or no code ran), and in files written before the
+    field existed. Set by the verifier's parent, never read from the sandbox
+    (actors/verify/verifier.py)."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -32,7 +32,8 @@ class Config(JobConfig):
     """`qvr bench pool`: the VerifierPool's throughput by size, and Ray's overhead per verification."""
 
     qpu: QpuBenchConfig = QpuBenchConfig()
-    """`qvr bench qpu`: concurrent callers against one rate-limited fake backend, in scaled time."""
+    """`qvr bench qpu`: concurrent callers against one rate-limited fake backend, in scaled time;
+    then QPU submissions and seconds per GRPO step with and without simulator tiers."""
 
     rollout: RolloutBenchConfig = RolloutBenchConfig()
     """`qvr bench rollout`: tokens/s of the vLLM actor, the same engine called directly, and transformers."""

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_verifier_json(tmp_path, ray_session):
-    result = run_qvr("bench", "verifier", "verifier.small_jobs=6",
+    result = run_qvr("bench", "verifier", "verifier.workloads=[small]", "verifier.small_jobs=6",
          "verifier.subprocess_jobs=2", "verifier.rounds=2", f"run.root={tmp_path}", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -30,7 +30,7 @@ def test_bench_verifier_json(tmp_path, ray_session):
 
 def test_bench_qpu_json(tmp_path, ray_session):
     result = run_qvr("bench", "qpu", "qpu.jobs=40", "qpu.callers=8", "qpu.time_scale=60",
-         f"run.root={tmp_path}", "--json")
+         "qpu.tiers.steps=0", f"run.root={tmp_path}", "--json")  # the tiers figure: tests/test_qpu_tiers.py
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"jobs", "callers", "max_pending", "limit_per_min", "achieved_per_min", "max_in_flight", "violations"} <= set(summary)

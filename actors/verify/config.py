@@ -3,7 +3,7 @@ it drives: the sandbox's (SandboxConfig), the rewards' (RewardConfig) and the QP
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from actors.config import Config
 from actors.verify.qpu.config import QpuConfig
@@ -55,3 +55,27 @@ class VerifierConfig(Config):
 
     qpu: QpuConfig = QpuConfig()
     """The gateway's backends and limits (used by whichever verifier creates it first)."""
+
+    tiers: list[Literal["ideal", "noisy"]] = []
+    """Cheaper simulators a task served by the QPU gateway runs on first, cheapest first; empty:
+    straight to the QPU. ``ideal``: its runtime primitives (``SamplerV2``/``EstimatorV2`` on an IBM
+    backend) are served inside the sandbox by Aer's ideal simulator; ``noisy``: by Aer with the
+    backend's noise model (the fake backend that stands in for it), also in the sandbox. Neither
+    reaches the gateway nor spends QPU seconds or budget. A candidate that does not pass a tier
+    stops there: that verdict (its status and reward, ``tier`` naming the tier) is final, since
+    code that fails a simulator is taken not to pass on hardware; only candidates that pass every
+    tier go to the QPU, whose verdict decides (``tier: qpu``). In GRPO a group whose candidates
+    all fail a tier spends no QPU time, and one whose candidates all pass still goes to the QPU,
+    whose noise can split them. Real QPU time is scarce (IBM's open plan: 10 minutes a month),
+    and a wrong candidate costs as much of it as a right one. Every pass costs the candidate one
+    more sandbox run; a tier can only fail a candidate, never pass it, so telling the tiers apart
+    wins a candidate nothing. The parent chooses the tier of each run, never the candidate's code
+    (docs/verification.md, "Cheaper simulators before the QPU")."""
+
+    @field_validator("tiers")
+    @classmethod
+    def _cheapest_first(cls, tiers: list[str]) -> list[str]:
+        order = ["ideal", "noisy"]
+        if len(set(tiers)) != len(tiers) or tiers != sorted(tiers, key=order.index):
+            raise ValueError(f"tiers run cheapest first, each once (a subsequence of {order}); got {tiers}")
+        return tiers

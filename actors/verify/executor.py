@@ -65,13 +65,17 @@ class VerificationJob:
     seconds count against, besides its run's; None: its run's alone."""
 
     def payload(self, timeout_s: float, isolation: str = "shared", qpu: bool = False,
-                measure_requests: dict[str, Any] | None = None) -> dict[str, Any]:
+                measure_requests: dict[str, Any] | None = None, qpu_tier: str = "qpu",
+                qpu_info: dict[str, Any] | None = None) -> dict[str, Any]:
         """``measure_requests``: the checker's measure providers to run (sandbox/measures), hidden
-        with the tests."""
+        with the tests. ``qpu_tier``: where a QPU job's primitives run, ``qpu`` (the gateway) or a
+        simulator tier (``ideal``, ``noisy``: in the sandbox, served as ``qpu_info`` says the
+        gateway serves them); the parent's choice, in the control frame (actors/verify/verifier.py)."""
         task = self.task
         return {"harness": task.harness, "prompt": task.prompt, "completion": self.code, "tests": task.tests,
                 "entry_point": task.entry_point, "timeout_s": timeout_s, "isolation": isolation, "qpu": qpu,
-                "measure_requests": measure_requests or {}}
+                "measure_requests": measure_requests or {},
+                **({"qpu_tier": qpu_tier, "qpu_info": qpu_info or {}} if qpu else {})}
 
 
 MAX_OUTCOMES, MAX_MEASURES = 10_000, 64
@@ -106,7 +110,8 @@ def read_record(record: Any, tests_total: int) -> tuple[int, int, dict[str, str]
 
 
 def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: VerifierConfig,
-                 duration_s: float) -> Verdict:
+                 duration_s: float, tier: str = "") -> Verdict:
+    """``tier``: the QPU tier the outcome comes from, the parent's own word (``Verdict.tier``)."""
     task = job.task
     tests_total = count_tests(task.harness, task.tests)
     passed, outcomes, measures = 0, {}, {}
@@ -134,7 +139,7 @@ def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: Verifier
     return Verdict(task_id=task.task_id, sample_idx=job.sample_idx, status=status, tests_passed=passed,
                    tests_total=tests_total, reward=reward, reward_parts=parts, outcomes=outcomes, measures=measures,
                    isolation=outcome.get("isolation", "shared"), qpu_wait_s=float(outcome.get("qpu_wait_s", 0.0)),
-                   qpu_s=float(outcome.get("qpu_s", 0.0)), duration_s=duration_s,
+                   qpu_s=float(outcome.get("qpu_s", 0.0)), duration_s=duration_s, tier=tier,
                    stderr_tail="\n".join(note for note in notes if note)[-config.sandbox.max_output_bytes:])
 
 

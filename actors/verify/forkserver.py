@@ -120,7 +120,11 @@ class ForkServer:
             self._send(job)
             header = read_frame(self._replies, job["timeout_s"] + 60)
             while isinstance(header, dict) and "qpu_request" in header:
-                write_frame(self._requests, {"qpu_response": self._answer_qpu(header["qpu_request"], qpu_step, qpu)})
+                if job.get("qpu_tier", "qpu") != "qpu":  # a simulator tier has no channel; were one used, nothing goes on
+                    answer = {"error": f"no QPU in the {job['qpu_tier']} tier"}
+                else:
+                    answer = self._answer_qpu(header["qpu_request"], qpu_step, qpu)
+                write_frame(self._requests, {"qpu_response": answer})
                 header = read_frame(self._replies, job["timeout_s"] + 60)
             if isinstance(header, dict):
                 parts = {name: read_raw(self._replies, 30) for name in header.get("parts", [])}

@@ -5,7 +5,9 @@ only one that verifies model output). Benchmarks also measure floors and a basel
 the ``executor`` argument and never by config: ``inprocess`` (the job runs in the warm zygote
 itself), ``bare`` (a plain fork per job, no isolation) and ``subprocess`` (a fresh interpreter
 per job). Verdicts come back in completion
-order from :meth:`Verifier.verify`, or as they finish from :meth:`Verifier.stream`.
+order from :meth:`Verifier.verify`, or as they finish from :meth:`Verifier.stream`. A task served
+by the QPU gateway runs first in the cheaper simulator tiers of ``verifier.tiers``, and reaches
+the QPU only when it passes them (:meth:`Verifier._through_tiers`).
 """
 
 from __future__ import annotations
@@ -143,14 +145,43 @@ class Verifier:
             return no_code_verdict(job, self.config)
         if self.executor == "subprocess":
             outcome, seconds = timed(run_subprocess, job, self.config)
-        else:
-            qpu = self.config.qpu_gateway and job.task.requires_qpu
-            mode = "shared" if qpu else isolation or self.isolation_for(job.task)
-            # Measures are taken by the split checker only (see sandbox/measures).
-            wanted = requests(job.task, self.config.rewards.weights_for(job.task.family)) if mode == "split" else {}
-            payload = job.payload(self.config.timeout_s, mode, qpu, wanted)
+            return make_verdict(job, outcome, self.config, seconds)
+        qpu = self.config.qpu_gateway and job.task.requires_qpu
+        mode = "shared" if qpu else isolation or self.isolation_for(job.task)
+        # Measures are taken by the split checker only (see sandbox/measures).
+        wanted = requests(job.task, self.config.rewards.weights_for(job.task.family)) if mode == "split" else {}
+        if not qpu:
+            outcome, seconds = timed(self.servers[slot].run, job.payload(self.config.timeout_s, mode, False, wanted),
+                                     job.qpu_step)
+            return make_verdict(job, outcome, self.config, seconds)
+        return self._through_tiers(job, slot, mode, wanted)
+
+    def _through_tiers(self, job: VerificationJob, slot: int, mode: str, wanted: dict) -> Verdict:
+        """A QPU task's job: in each simulator tier of ``verifier.tiers`` (cheapest first), then on the
+        QPU. The first tier it does not pass decides its verdict (failed, timeout, error ...: only a
+        pass goes on), which says that tier; one that passes them all is decided by the QPU (tier
+        ``qpu``, as every QPU verdict is with no tiers set). The tier of each run is chosen here and
+        sent in the job's control frame: a simulator tier's sandbox gets no channel to the gateway
+        (sandbox/qpu_shim.py). ``duration_s`` adds up every run's seconds; QPU seconds and waits are
+        the QPU run's (a tier spends none).
+
+        Only candidates that pass go to the QPU, in GRPO, eval and verify alike, so a GRPO group
+        whose candidates all fail a tier spends no QPU time and needs no rule of its own: its
+        rewards are the tier's (equal where they fail alike: zero advantages, as the QPU's failures
+        would give). A group whose candidates all pass goes to the QPU whole, since hardware noise
+        can split candidates that a simulator cannot."""
+        info = {"backends": list(self.config.qpu.backends), "least_busy": self.config.qpu.least_busy,
+                "kind": self.config.qpu.backend_kind, "limits": {"max_circuits": self.config.qpu.limits.max_circuits,
+                                                                 "max_shots": self.config.qpu.limits.max_shots}}
+        spent = 0.0
+        for tier in (*self.config.tiers, "qpu"):
+            payload = job.payload(self.config.timeout_s, mode, True, wanted, qpu_tier=tier, qpu_info=info)
             outcome, seconds = timed(self.servers[slot].run, payload, job.qpu_step)
-        return make_verdict(job, outcome, self.config, seconds)
+            spent += seconds
+            verdict = make_verdict(job, outcome, self.config, spent, tier)
+            if verdict.status != "passed":
+                break
+        return verdict
 
     def isolation_for(self, task: Task) -> str:
         """The task's mode: forced by config, else its metadata's, else split (forked executor only).

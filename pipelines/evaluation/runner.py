@@ -110,7 +110,7 @@ def _row(sample: _Sample, verdict: Any) -> dict[str, Any]:
         "status": verdict.status, "tests_passed": verdict.tests_passed, "tests_total": verdict.tests_total,
         "reward": verdict.reward, "isolation": verdict.isolation, "duration_s": verdict.duration_s,
         "cached": verdict.cached,
-        "qpu_wait_s": verdict.qpu_wait_s, "qpu_s": verdict.qpu_s, "stderr_tail": verdict.stderr_tail,
+        "qpu_wait_s": verdict.qpu_wait_s, "qpu_s": verdict.qpu_s, "tier": verdict.tier, "stderr_tail": verdict.stderr_tail,
         "measures": json.dumps(verdict.measures, sort_keys=True),
         "failure": failure_kind(verdict.status, verdict.stderr_tail),
         "format_ok": None if sample.mode == "canonical" else

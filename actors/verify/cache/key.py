@@ -41,9 +41,10 @@ Sampling an ideal simulator is kept: tests compare its counts with tolerances a 
 meets with near certainty (settling such verdicts by re-measurement is issue 30's part 2)."""
 
 _SETTINGS_ASIDE = {"huge_pages": True, "warm_backends": True, "sandbox": {"hidden_paths": True},
-                   "qpu": {"budget_s": True, "budget_per_step_s": True}}
+                   "qpu": {"budget_s": True, "budget_per_step_s": True}, "tiers": True}
 """VerifierConfig fields that change how fast, where or whether a verdict is reached, not what it says
-(a QPU budget only refuses: an ``over_budget`` verdict is never kept)."""
+(a QPU budget only refuses: an ``over_budget`` verdict is never kept), or that change only verdicts
+that are never kept (``tiers``: tasks that need the QPU)."""
 
 ACTORS = Path(__file__).resolve().parents[2]
 DECIDING_CODE = ("verify", "contracts.py")

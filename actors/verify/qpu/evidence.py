@@ -3,16 +3,20 @@ history: :class:`RecordingBackend`, a fake backend (a test and benchmark double 
 gateway as its runner) that records every submission it receives and can inject transient
 failures, and the pure functions that check such a record against the limits (submissions per
 rolling minute, pending jobs, QPU seconds per rolling window) or measure the rate achieved under a
-backlog. Tests and ``qvr bench qpu`` use them.
+backlog. Tests and ``qvr bench qpu`` use them, with :func:`in_process`, which serves a gateway in
+this process to a verifier (real sandboxes, no Ray).
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import dataclasses
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from actors.verify.qpu.config import QpuConfig, QpuLimits
@@ -127,3 +131,32 @@ def qpu_window_violations(runs: list[tuple[float, float, float]], limit: float, 
     for _, opens, _ in runs:  # the windows that matter start as some run ends
         counts.append(sum(seconds for start, end, seconds in runs if end >= opens and start <= opens + window_s))
     return sum(1 for total in counts if total > limit + 1e-9), max(counts, default=0.0)
+
+
+@contextlib.contextmanager
+def in_process(gateway: Any) -> Iterator[Callable[..., Any]]:
+    """``call(method, *args)`` on ``gateway`` (a :class:`~actors.verify.qpu.gateway.QpuGateway`)
+    running on an event loop of its own thread, as Ray's actor runs it: hand it to
+    :func:`~actors.verify.qpu.gateway.gateway_handler` for a verifier whose sandboxes reach this
+    gateway, and its backend, without Ray."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True, name="qvr-qpu-in-process")
+    thread.start()
+
+    def call(method: str, *args: Any) -> Any:
+        answer = getattr(gateway, method)(*args)
+        return asyncio.run_coroutine_threadsafe(answer, loop).result() if asyncio.iscoroutine(answer) else answer
+
+    async def cancel_the_rest() -> None:  # the gateway's schedulers: ended here, not destroyed pending
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        yield call
+    finally:
+        asyncio.run_coroutine_threadsafe(cancel_the_rest(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()

@@ -6,6 +6,16 @@ names, good for transpilation), and ``SamplerV2``/``EstimatorV2`` (also inside `
 ``Session``) send their jobs over the child's channel to the gateway: circuits as QPY, results
 back as data. A primitive whose mode is a local fake backend still runs locally, as it would
 with the real package. The token never comes near: the gateway holds it.
+
+**Simulator tiers** (``verifier.tiers``): for a run in a cheaper tier the zygote installs the shim
+with :func:`install_local` instead, and opens no channel to the gateway at all. The same service
+and primitives then answer from Aer inside this child: ``ideal`` with Aer's ideal primitives,
+``noisy`` with Aer's primitives built from the stand-in fake backend (its noise model). Each job
+takes the gateway's path otherwise: its pubs are encoded and decoded (QPY) as for the gateway, the
+served backends and the gateway's job-size limits are checked, and the result comes back encoded
+and decoded, so the candidate's code sees the same types and errors in every tier. The tier comes
+from the parent, in the job's control frame; nothing in the child can choose it, and with no
+channel nothing the code does can reach the QPU.
 """
 
 from __future__ import annotations
@@ -54,14 +64,80 @@ class _Options(SimpleNamespace):
                 if isinstance(value, (int, float, str, bool, _Options))}
 
 
+class _LocalTier:
+    """A simulator tier's stand-in for the gateway: answers the same requests from Aer in this
+    process (see the module docstring). ``info``: the gateway's backends, ``least_busy`` and job
+    limits, as the parent sent them."""
+
+    SIMULATORS = ("ideal", "noisy")
+
+    def __init__(self, tier: str, info: dict[str, Any]) -> None:
+        if tier not in self.SIMULATORS:
+            raise ValueError(f"no local tier {tier!r}; tiers: {self.SIMULATORS}")
+        self.tier, self._info = tier, dict(info)
+        self._primitives: dict[tuple[str, str], Any] = {}
+
+    def info(self) -> dict[str, Any]:
+        return self._info
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        backend, kind = request.get("backend"), request.get("primitive")
+        if backend not in self._info.get("backends", []):
+            raise RuntimeError(f"QPU gateway: QpuError: backend {backend!r} is not served; "
+                               f"served: {self._info.get('backends')}")
+        if kind not in ("sampler", "estimator"):
+            raise RuntimeError(f"QPU gateway: QpuError: unknown primitive {kind!r}")
+        pubs, options = decode(request["pubs"]), request.get("options") or {}
+        limits = self._info.get("limits") or {}
+        if not isinstance(pubs, list) or len(pubs) > int(limits.get("max_circuits") or 1 << 30):
+            raise RuntimeError(f"QPU gateway: QpuError: a job may hold at most {limits.get('max_circuits')} circuits")
+        if int(options.get("shots") or 0) > int(limits.get("max_shots") or 1 << 62):
+            raise RuntimeError(f"QPU gateway: QpuError: a job may ask for at most {limits.get('max_shots')} shots")
+        if kind == "sampler":  # as the gateway's fake runner asks it
+            arguments = {"shots": int(options.get("shots") or options.get("default_shots") or 1024)}
+        else:
+            arguments = {"precision": options["precision"]} if options.get("precision") else {}
+        try:
+            result = self._primitive(backend, kind).run(pubs, **arguments).result()
+        except Exception as error:  # noqa: BLE001 - worded as the gateway words a failed job
+            raise RuntimeError(f"QPU gateway: QpuError: {type(error).__name__}: {error}") from None
+        return {"result": encode(result), "wait_s": 0.0, "qpu_s": 0.0}
+
+    def _primitive(self, backend: str, kind: str) -> Any:
+        if (backend, kind) not in self._primitives:
+            from qiskit_aer.primitives import EstimatorV2, SamplerV2
+
+            from actors.verify.sandbox.codecs.backends import stand_in_class
+
+            made = SamplerV2 if kind == "sampler" else EstimatorV2
+            self._primitives[(backend, kind)] = (made.from_backend(stand_in_class(backend)()) if self.tier == "noisy"
+                                                 else made())
+        return self._primitives[(backend, kind)]
+
+
 def install(up: int, down: int) -> None:
-    """Replace the service and the primitives in qiskit_ibm_runtime (and the modules that define them)."""
+    """Replace the service and the primitives in qiskit_ibm_runtime (and the modules that define
+    them) with ones whose jobs go to the QPU gateway over the channel ``up``/``down``."""
+    channel = _Channel(up, down)
+    _install(channel.ask, channel.info)
+
+
+def install_local(tier: str, info: dict[str, Any]) -> None:
+    """The same replacements, served by the simulator ``tier`` in this process, with no channel
+    (see the module docstring). ``info``: the gateway's backends, ``least_busy`` and limits."""
+    local = _LocalTier(tier, info)
+    _install(local.ask, local.info)
+
+
+def _install(ask: Any, info: Any) -> None:
+    """The replacements, whose jobs are answered by ``ask(request)`` and whose backends are listed
+    by ``info()``."""
     import qiskit_ibm_runtime as runtime
 
     from actors.verify.sandbox.codecs.backends import stand_in_class
     from actors.verify.sandbox.codecs.primitives import finished_job
 
-    channel = _Channel(up, down)
+    channel = SimpleNamespace(ask=ask, info=info)
     jobs: list[Any] = []
     counter = itertools.count(1)
     original = {name: getattr(runtime, name) for name in ("SamplerV2", "EstimatorV2", "Batch", "Session")}

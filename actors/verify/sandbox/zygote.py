@@ -55,6 +55,7 @@ from actors.verify.sandbox.harness import run_job, write_record
 from actors.verify.sandbox.harnesses.registry import HARNESSES
 from actors.verify.sandbox.hugepages import collapse_heap
 from actors.verify.sandbox.qpu_shim import install as install_qpu_shim
+from actors.verify.sandbox.qpu_shim import install_local as install_local_qpu
 from actors.verify.sandbox.split import run_checker, serve_solution
 
 SANDBOX_UIDS = 65536  # host uids per verifier host: sandbox_uid_base .. + 65535
@@ -332,7 +333,7 @@ class Zygote:
             self.huge_mb = collapse_heap()
 
     def run(self, control: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Held]]]:
-        """One job: ``control`` (harness, timeout, isolation, qpu) came as a plain frame; the
+        """One job: ``control`` (harness, timeout, isolation, qpu, its tier) came as a plain frame; the
         job's content and then its tests follow as sealed frames on the same channel. Returns the
         outcome's header and its held parts (record, output tails), for :func:`send`."""
         started = time.monotonic()
@@ -443,7 +444,10 @@ class Zygote:
         pipes = {name: os.pipe() for name in ("stdout", "stderr", "result")}
         children: dict[str, int] = {}
         qpu_fds: tuple[int, ...] = ()
-        if control.get("qpu"):
+        # A simulator tier (the parent's choice, in the control frame) serves the primitives in the
+        # child: no channel to the gateway is opened at all (see qpu_shim).
+        local_tier = control.get("qpu_tier") if control.get("qpu_tier") in ("ideal", "noisy") else None
+        if control.get("qpu") and local_tier is None:
             pipes["qpu_up"], pipes["qpu_down"] = os.pipe(), os.pipe()
             qpu_fds = (pipes["qpu_up"][1], pipes["qpu_down"][0])
         try:
@@ -469,6 +473,8 @@ class Zygote:
                     job = self._job(control)
                     if qpu_fds:
                         install_qpu_shim(*qpu_fds)
+                    elif control.get("qpu"):
+                        install_local_qpu(local_tier, control.get("qpu_info") or {})
                     write_record(pipes["result"][1], run_job(job))
 
                 children["main"] = self._spawn(
