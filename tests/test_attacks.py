@@ -230,7 +230,7 @@ ATTACKS = {
                                  {"failed"}),
     "infinite_recursion": (PROGRAM, "def f():\n    return f()\nf()\n", {"failed"}),
     "unbounded_recursion_limit": (PROGRAM, "import sys\nsys.setrecursionlimit(10 ** 7)\ndef f(n):\n    return f(n + 1)\nf(0)\n",
-                                  {"failed", "killed"}),
+                                  {"failed", "killed", "timeout"}),  # memory or the clock ends it, by load
     "lingering_threads": (PROGRAM, "import threading, time\nthreading.Thread(target=lambda: time.sleep(300)).start()\n"
                                    "threading.Thread(target=lambda: [0 for _ in iter(int, 1)]).start()\n", {"passed"}),
 }
@@ -308,7 +308,7 @@ def test_attack(name, verifier, host, healthy):
     # The worker still serves, from the same zygote.
     assert zygote.pid == zygote_pid and zygote.restarts == 0
     # No process is left: nothing under the zygote, nothing running as a sandbox uid.
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 30  # a bound on failure only: a healthy zygote reaps at once
     uid = verifier.config.sandbox.sandbox_uid_base + zygote_pid % SANDBOX_UIDS
     while (descendants(zygote_pid) or sandbox_uid_processes(uid)) \
             and time.monotonic() < deadline:

@@ -48,6 +48,8 @@ def test_the_key_changes_with_everything_that_decides_a_verdict(monkeypatch, tmp
     job = VerificationJob(sim_task(), BODY, 0)
     key = verdict_key(job, config)
     assert verdict_key(VerificationJob(sim_task(task_id="cache/other-id"), BODY, 7), config) == key  # ids do not decide
+    bookkeeping = replace(sim_task(), metadata={"template": "bell_state", "seed": 12, "mutants_killed": 3})
+    assert verdict_key(VerificationJob(bookkeeping, BODY, 0), config) == key
     assert verdict_key(replace(job, text="```python\n" + BODY + "```"), config) != key  # form rewards read the text
     variants = {
         "one character of the tests": sim_task(SIM_TESTS.replace("1024}", "1023}")),
@@ -59,6 +61,9 @@ def test_the_key_changes_with_everything_that_decides_a_verdict(monkeypatch, tmp
     }
     for what, task in variants.items():
         assert verdict_key(VerificationJob(task, BODY, 0), config) != key, what
+    fidelity = VerifierConfig(rewards={"weights": {"pass_fraction": 1.0, "qspark_fidelity": 1.0}})
+    named = replace(sim_task(), metadata={"circuit": "other"})  # the measure's target, read by qspark_fidelity
+    assert verdict_key(VerificationJob(named, BODY, 0), fidelity) != verdict_key(job, fidelity)
     assert verdict_key(replace(job, code=BODY.replace("x([0, 1])", "x([1, 0])")), config) != key
     assert verdict_key(job, VerifierConfig(timeout_s=30)) != key
     assert verdict_key(job, VerifierConfig(rewards={"weights": {"pass_fraction": 1.0, "format": 0.2}})) != key

@@ -1,8 +1,10 @@
 """What a verdict depends on, as one key, and which verdicts may be kept.
 
 A verdict is decided by: the program that ran (the extracted code) and the completion's text
-(form rewards read it); the task's content (family, harness, prompt, tests, entry point, QPU flag,
-metadata: its isolation mode included), never its id; the verifier settings (the sandbox's
+(form rewards read it); the task's content (family, harness, prompt, tests, entry point, QPU flag)
+and, of its metadata, what reaches the checker: its isolation mode and the measure requests its
+rewards make of it (``metadata["circuit"]`` names a measure's target), never its id or its
+bookkeeping (a template's seed, counted mutants); the verifier settings (the sandbox's
 limits, the rewards' weights, the QPU backends and their noise; not where files lie); the source
 of the code that decides it (the verifier, its harnesses, measures and rewards, the data
 contracts and any sandbox plugin: a package version does not change when that code does); and the
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actors.contracts import Verdict
+from actors.verify.rewards.measures import requests
 
 if TYPE_CHECKING:
     from actors.verify.config import VerifierConfig
@@ -69,7 +72,10 @@ def verdict_key(job: VerificationJob, config: VerifierConfig) -> str:
         "code": job.code,
         "text": job.text if job.text not in (None, job.code) else None,
         "task": {"family": task.family, "harness": task.harness, "prompt": task.prompt, "tests": task.tests,
-                 "entry_point": task.entry_point, "requires_qpu": task.requires_qpu, "metadata": task.metadata},
+                 "entry_point": task.entry_point, "requires_qpu": task.requires_qpu,
+                 # the metadata decides only through these two (a template's seed, a task's mutants do not)
+                 "isolation": task.metadata.get("isolation"),
+                 "measure_requests": requests(task, config.rewards.weights_for(task.family))},
         "settings": config.model_dump(mode="json", exclude=_SETTINGS_ASIDE),
         "code_of_verifier": fingerprint(tuple(config.sandbox.plugins)),
     }

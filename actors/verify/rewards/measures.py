@@ -36,7 +36,9 @@ class ParentMeasure:
 
     def measure(self, task: Any, code: str | None, config: Any) -> dict[str, float]:
         """The measures (without the ``<name>.`` prefix) of ``code``, the model's extracted code,
-        for ``task``; ``config`` is the RewardConfig in force (its rewards' settings)."""
+        for ``task``; ``config`` is the RewardConfig in force (its rewards' settings). Read the
+        task's content (prompt, tests, harness, entry point), not its metadata: the verdict cache
+        keys a verdict on that content (actors/verify/cache/key.py)."""
         raise NotImplementedError
 
 
