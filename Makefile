@@ -71,8 +71,12 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# Two test processes by default (pytest-xdist, one module at a time each, the longest first: tests/conftest.py);
+# TEST_WORKERS=0 runs the suite in this one process.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(VPY) -m pytest $(PYTEST_ARGS)
+	$(VPY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-quick: lint
 	$(VPY) -m pytest -m "not slow" $(PYTEST_ARGS)

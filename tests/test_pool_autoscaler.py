@@ -47,10 +47,13 @@ def wait_for(condition, timeout_s: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_pool_without_room_asks_the_autoscaler_and_withdraws_once_placed(no_ray):
+def test_a_pool_without_room_asks_the_autoscaler_and_withdraws_once_placed(no_ray, monkeypatch):
     import ray
     from ray.cluster_utils import Cluster
 
+    # Ray's test cluster names itself the machine's current cluster (/tmp/ray/ray_current_cluster):
+    # an embedded Ray started beside it (another test process) would join it instead. It is joined by address.
+    monkeypatch.setattr(ray._private.utils, "write_ray_address", lambda *args, **kwargs: None)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     ray.init(address=cluster.address, namespace="qvr-test-autoscaler")
     pool = None
