@@ -156,21 +156,7 @@ def run_qvr(*args: str) -> Finished:
 
 def pytest_collection_modifyitems(config, items):
     """A test that uses the session's Ray (or shuts it down) is slow by definition: `-m "not slow"`
-    (make test-quick) then starts no Ray in this process. With several test processes (`make test`:
-    pytest-xdist, a module at a time each) the longest modules come first, so that no process is
-    left alone with one at the end."""
+    (make test-quick) then starts no Ray in this process."""
     for item in items:
         if {"ray_session", "no_ray"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-        order = {name: rank for rank, name in enumerate(sorted(MODULE_SECONDS, key=MODULE_SECONDS.get, reverse=True))}
-        items.sort(key=lambda item: order.get(Path(str(item.fspath)).name, len(order)))  # stable: the rest as collected
-
-
-MODULE_SECONDS = {
-    "test_grpo.py": 420, "test_offline.py": 280, "test_ray_job_submit.py": 210, "test_qhe.py": 190,
-    "test_pool.py": 190, "test_bench.py": 150, "test_eval_job.py": 120, "test_rollout.py": 110,
-    "test_cluster_resources.py": 100, "test_templates.py": 90, "test_attacks.py": 90, "test_qpu_tiers.py": 80,
-    "test_qpu_budget.py": 70, "test_synth.py": 70, "test_verdict_cache.py": 60, "test_cli.py": 60,
-}
-"""Roughly what each of the longest modules takes on 2 cores (a scheduling hint, never asserted)."""

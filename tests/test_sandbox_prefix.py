@@ -36,7 +36,7 @@ SPLIT = os.geteuid() == 0
 CLOSURE = textwrap.dedent("""\
     import ast, importlib, importlib.metadata as metadata, importlib.util, json, os, sys, sysconfig
     import actors.verify.forkserver, actors.verify.verifier, pyseccomp  # noqa: F401
-    from actors.verify.sandbox.zygote import warm_up
+    from actors.verify.sandbox.warm import warm_up
     warm_up()
     for source in json.load(open(sys.argv[1])):  # what the QHE references import
         for node in ast.walk(ast.parse(source)):

@@ -51,6 +51,7 @@ from actors.contracts import Completion, Task, Verdict
 from actors.verify.cache.cache import VerdictCache, answer_for
 from actors.verify.config import VerifierConfig
 from actors.verify.pool.config import PoolConfig
+from actors.verify.pool.metrics import PoolMetrics
 from actors.verify.pool.records import Batch, Calibration, Item, Run, Worker, batch_answer, drop_answer
 
 if TYPE_CHECKING:  # the sandbox (qiskit) is imported by the workers, not by whoever reads PoolConfig
@@ -90,7 +91,7 @@ class VerifierPool:
         self.target = self.config.workers
         self.modes: dict[tuple, str] = {}
         """Isolation modes this pool calibrated, by :func:`calibration_key`."""
-        self.metrics = _PoolMetrics()
+        self.metrics = PoolMetrics()
         self.events: list[tuple[float, str, int]] = []  # (time, what, workers) for tests and reports
         self._runs: set[Run] = set()
         self._start_failures: list[str] = []
@@ -594,29 +595,3 @@ async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any
     else:
         for item in items:  # type: ignore[union-attr]
             yield item
-
-
-class _PoolMetrics:
-    """Ray metrics (Prometheus): queue depth, workers, verifications; inert where Ray has none."""
-
-    def __init__(self) -> None:
-        try:
-            from ray.util import metrics
-
-            self._queue = metrics.Gauge("qvr_verifier_queue_depth", "verifications waiting for a slot")
-            self._workers = metrics.Gauge("qvr_verifier_workers", "live verifier workers")
-            self._done = metrics.Counter("qvr_verifications_total", "verifications finished")
-        except Exception:  # noqa: BLE001
-            self._queue = self._workers = self._done = None
-
-    def queue(self, depth: int) -> None:
-        if self._queue:
-            self._queue.set(depth)
-
-    def workers(self, count: int) -> None:
-        if self._workers:
-            self._workers.set(count)
-
-    def verified(self) -> None:
-        if self._done:
-            self._done.inc()

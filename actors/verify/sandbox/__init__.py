@@ -1,7 +1,7 @@
 """What runs inside the sandbox: the zygote, its children, the test harnesses, the codecs and the
 measures, with the sandbox's own config (``config``: SandboxConfig).
 
-Everything here is imported by the zygote before it forks (see ``zygote.preload``), so a
+Everything here is imported by the zygote before it forks (see ``warm.preload``), so a
 sandboxed child never reads a file of qvr: its file view holds the interpreter and the
 third-party packages, nothing of the project. The driver side (Verifier, ForkServer, pool,
 gateway, rewards) lives one level up and imports from here what it needs (the protocol, the

@@ -185,3 +185,14 @@ def read_frame(fd: int, timeout_s: float | None = None, max_bytes: int = MAX_FRA
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise ValueError(f"frame is not readable JSON: {type(error).__name__}") from None
+
+
+def send(fd: int, header: dict[str, Any], parts: list[tuple[str, Held]]) -> None:
+    """An outcome to the parent: its header, then each held part as a raw frame; then wipe them."""
+    try:
+        write_frame(fd, {**header, "parts": [name for name, _ in parts]})
+        for _, part in parts:
+            write_raw(fd, part.view())
+    finally:
+        for _, part in parts:
+            part.wipe()

@@ -27,16 +27,15 @@ How the zygote finds the harnesses (and measure providers) without importing any
 parent: their registries live in this package (``actors/verify/sandbox/harnesses/``,
 ``measures/``), and importing a registry runs its package's ``__init__``, whose one import line
 lists the harness modules; each registers itself there. The zygote imports the registry itself
-(below), :func:`preload` imports the rest of this package, and a family kept outside qvr's packages
+(below), :func:`~actors.verify.sandbox.warm.preload` imports the rest of this package, and a family kept outside qvr's packages
 names its sandbox module in ``verifier.sandbox.plugins``, which reaches the zygote as data (an
-import path) in its settings. Then :func:`warm_up` asks every registered harness to warm what its
+import path) in its settings. Then :func:`~actors.verify.sandbox.warm.warm_up` asks every registered harness to warm what its
 checks use (:meth:`Harness.warm <actors.verify.sandbox.harnesses.registry.Harness.warm>`): no
 harness is named here, and the import-linter contract keeps the parent's modules out.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import select
@@ -48,93 +47,20 @@ import time
 import traceback
 from typing import Any
 
-from actors.verify.sandbox.codecs.backends import warm as warm_backends
-from actors.verify.sandbox.config import load_plugins
-from actors.verify.sandbox.frames import MAX_FRAME, Held, Sealed, Tail, Whole, read_frame, write_frame, write_raw
+from actors.verify.sandbox.frames import MAX_FRAME, Held, Sealed, Tail, Whole, read_frame, send, write_frame
 from actors.verify.sandbox.harness import run_job, write_record
-from actors.verify.sandbox.harnesses.registry import HARNESSES
 from actors.verify.sandbox.hugepages import collapse_heap
+from actors.verify.sandbox.processes import close_all_except, kill_and_reap, kill_tree
 from actors.verify.sandbox.qpu_shim import install as install_qpu_shim
 from actors.verify.sandbox.qpu_shim import install_local as install_local_qpu
 from actors.verify.sandbox.split import run_checker, serve_solution
+from actors.verify.sandbox.view import file_view
+from actors.verify.sandbox.warm import warm_up
 
 SANDBOX_UIDS = 65536  # host uids per verifier host: sandbox_uid_base .. + 65535
 
 
 # ---------------------------------------------------------------- the warm process
-
-
-def warm_up(backends: list[str] = (), plugins: list[str] = ()) -> None:
-    """Import what QHE and synthetic tasks use and run each hot path once, then let every harness
-    warm what its checks use, then freeze the heap. ``backends``: fake backends whose Targets the
-    split checker's codec keeps ready; ``plugins``: modules outside this package that register
-    harnesses or measure providers (``verifier.sandbox.plugins``), imported first.
-
-    The harnesses come from their registry, never by name (see the module docstring)."""
-    import numpy  # noqa: F401
-    import qiskit
-    import qiskit_aer
-    import qiskit_ibm_runtime  # noqa: F401
-    import scipy  # noqa: F401
-    from qiskit.quantum_info import Statevector
-    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
-
-    circuit = qiskit.QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    Statevector(circuit)
-    circuit.measure_all()
-    transpiled = qiskit.transpile(circuit, backend=FakeManilaV2(), optimization_level=1, seed_transpiler=1)
-    qiskit_aer.AerSimulator().run(transpiled, shots=16, seed_simulator=1).result()
-    warm_backends(list(backends))
-    load_plugins(plugins)
-    preload()
-    for harness in HARNESSES.values():
-        harness.warm()
-    gc.collect()
-    gc.freeze()
-
-
-def preload() -> None:
-    """Import every module of this package now: a child's file view holds nothing of qvr, so
-    whatever it runs of qvr must already be in memory when the zygote forks."""
-    import importlib
-    import pkgutil
-
-    import actors.verify.sandbox as package
-
-    for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-        importlib.import_module(module.name)
-
-
-def qvr_locations() -> tuple[str | None, list[str]]:
-    """(the source tree qvr runs from, or None for a regular install; qvr's own package folders
-    in every site-packages on sys.path). Found from where the packages are, without importing
-    ``pipelines``."""
-    import importlib.util
-    import site
-    import sysconfig
-
-    import actors
-
-    site_dirs = {os.path.realpath(path) for path in (*site.getsitepackages(), sysconfig.get_paths()["purelib"],
-                                                      sysconfig.get_paths()["platlib"])}
-    root = os.path.realpath(os.path.dirname(os.path.dirname(actors.__file__)))
-    packages = [os.path.join(path, name) for path in {*site_dirs, *(os.path.realpath(p) for p in sys.path if p)}
-                for name in ("actors", "pipelines") if os.path.isfile(os.path.join(path, name, "__init__.py"))
-                and os.path.isdir(os.path.join(path, "actors", "verify"))]
-    spec = importlib.util.find_spec("pipelines")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        packages.append(os.path.realpath(location))
-    return (None if root in site_dirs else root), sorted(set(packages))
-
-
-def file_view(hidden: list[str]) -> dict[str, Any]:
-    """This zygote's plan of its children's file view (see isolation.plan_view)."""
-    from actors.verify.sandbox.isolation import plan_view
-
-    project, packages = qvr_locations()
-    return plan_view([sys.prefix, sys.base_prefix, sys.exec_prefix], list(sys.path), project, packages, hidden)
 
 
 def child_environment(home: str) -> dict[str, str]:
@@ -423,7 +349,7 @@ class Zygote:
             header, parts = {"status": "error", "reason": f"supervisor failed: {type(error).__name__}: {error}"}, []
         finally:
             os.close(report_r)
-            _kill_and_reap(supervisor)
+            kill_and_reap(supervisor)
         return (header, parts) if header else ({"status": "error", "reason": "supervisor died without a report"}, [])
 
     def _supervise(self, control: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Held]]]:
@@ -534,7 +460,7 @@ class Zygote:
             os.dup2(null, 0)
             os.dup2(stdout, 1)
             os.dup2(stderr, 2)
-            _close_all_except(keep)
+            close_all_except(keep)
             os.environ.clear()
             os.environ.update(child_environment(workdir))
             self._lock_down(self.features, nproc, vm_bytes)
@@ -597,7 +523,7 @@ class Zygote:
                 children = {name: child for name, child in children.items() if name != "solution"}
         for name, pid in children.items():
             reaped = name == "main" and exit_status is not None
-            _kill_tree(pid, reaped=reaped)
+            kill_tree(pid, reaped=reaped)
             if not reaped:
                 _, code = os.waitpid(pid, 0)
                 if name == "main":
@@ -636,51 +562,8 @@ MAX_RECORD = 8 * 1024 * 1024
 """Largest result record a child may write (a unittest record with 10,000 outcomes is ~400 kB)."""
 
 
-def send(fd: int, header: dict[str, Any], parts: list[tuple[str, Held]]) -> None:
-    """An outcome to the parent: its header, then each held part as a raw frame; then wipe them."""
-    try:
-        write_frame(fd, {**header, "parts": [name for name, _ in parts]})
-        for _, part in parts:
-            write_raw(fd, part.view())
-    finally:
-        for _, part in parts:
-            part.wipe()
-
-
-def _close_all_except(keep: tuple[int, ...]) -> None:
-    """Close every descriptor from 3 up except ``keep`` (close_range under the hood: fast)."""
-    low = 3
-    for fd in sorted(keep):
-        if fd >= low:
-            os.closerange(low, fd)
-            low = fd + 1
-    os.closerange(low, 65536)
-
-
 def _host_workdir() -> str:
     return tempfile.mkdtemp(prefix=f"qvr-sandbox-{os.getpid()}-")  # the zygote's pid: whose it is
-
-
-def _kill_tree(pid: int, reaped: bool) -> None:
-    """SIGKILL to the child (PID 1 of its namespace: the kernel then kills the rest) and its group.
-    A reaped pid may already belong to someone else; its process group id cannot while members live."""
-    targets = [os.killpg] if reaped else [os.kill, os.killpg]
-    for kill in targets:
-        try:
-            kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _kill_and_reap(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def main() -> None:
