@@ -59,6 +59,20 @@ QPU_SAMPLER_PROGRAM = ("from qiskit import QuantumCircuit, transpile\n"
 sandbox's shim sends it to the QPU gateway)."""
 
 
+def bell_pubs():
+    """A Bell circuit transpiled for FakeManilaV2, encoded as the QPU gateway receives its pubs."""
+    from qiskit import QuantumCircuit, transpile
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    from actors.verify.sandbox.codecs.registry import encode
+
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure_all()
+    return encode([transpile(circuit, FakeManilaV2(), seed_transpiler=1)])
+
+
 def write_two_stage_recipe(path: Path, name: str) -> Path:
     """A recipe of two quick stages: synth (two tasks) -> verify of what synth wrote (by its output)."""
     import yaml

@@ -10,25 +10,15 @@ import os
 from pathlib import Path
 
 import pytest
-from qiskit import QuantumCircuit, transpile
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from actors.verify.qpu.config import QpuConfig
 from actors.verify.qpu.errors import QpuError
 from actors.verify.qpu.evidence import RecordingBackend, rate_under_backlog
 from actors.verify.qpu.gateway import QpuGateway
 from actors.verify.sandbox.codecs.registry import decode, encode
-from tests.conftest import QPU_SAMPLER_PROGRAM
+from tests.conftest import QPU_SAMPLER_PROGRAM, bell_pubs
 
 pytestmark = pytest.mark.slow
-
-
-def bell_pubs():
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    return encode([transpile(circuit, FakeManilaV2(), seed_transpiler=1)])
 
 
 async def run_callers(gateway, callers, jobs, pubs):

@@ -11,8 +11,6 @@ import threading
 from collections import Counter
 
 import pytest
-from qiskit import QuantumCircuit, transpile
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from actors.contracts import STATUSES, Task, Verdict, read_parquet, write_parquet
 from actors.verify.config import VerifierConfig
@@ -23,17 +21,9 @@ from actors.verify.qpu.errors import QpuBudgetExceeded
 from actors.verify.qpu.evidence import RecordingBackend
 from actors.verify.qpu.gateway import QpuGateway, gateway_error, gateway_handler
 from actors.verify.qpu.runners import FakeRunner
-from actors.verify.sandbox.codecs.registry import decode, encode
+from actors.verify.sandbox.codecs.registry import decode
 from pipelines.job import bill_qpu_to
-from tests.conftest import QPU_SAMPLER_PROGRAM
-
-
-def bell_pubs():
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    return encode([transpile(circuit, FakeManilaV2(), seed_transpiler=1)])
+from tests.conftest import QPU_SAMPLER_PROGRAM, bell_pubs
 
 
 class Instant:
