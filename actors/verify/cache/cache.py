@@ -1,5 +1,5 @@
 """VerdictCache: the pool's view of the store: keys, lookups, what is kept, and the jobs in flight
-whose identical twins wait for them (single flight). Counts its hits for the pool's log."""
+whose identical twins wait for them (single flight)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ class VerdictCache:
         self.store = open_store(self.path)
         self.flights: dict[str, list[Any]] = {}
         """Key -> the waiters (whatever the pool parks) of a job with that key now running."""
-        self.hits = self.lookups = 0
-        self.saved_s = 0.0
+        self.hits = 0
+        """Lookups the store answered."""
 
     def key(self, job: VerificationJob) -> str | None:
         """The job's key, or None where its verdict is not kept (see :func:`cacheable`)."""
@@ -37,7 +37,6 @@ class VerdictCache:
         return verdict_key(job, self.verifier)
 
     def lookup(self, key: str, job: VerificationJob) -> Verdict | None:
-        self.lookups += 1
         try:
             stored = self.store.get(key) if self.store is not None else None
         except sqlite3.Error as error:
@@ -46,7 +45,6 @@ class VerdictCache:
         if stored is None:
             return None
         self.hits += 1
-        self.saved_s += stored.duration_s
         return answer_for(stored, job)
 
     def remember(self, key: str, verdict: Verdict) -> None:

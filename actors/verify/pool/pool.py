@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors.contracts import Completion, Task, Verdict
 from actors.verify.cache.cache import VerdictCache, answer_for
+from actors.verify.cache.figures import CacheTally
 from actors.verify.config import VerifierConfig
 from actors.verify.pool.config import PoolConfig
 from actors.verify.pool.metrics import PoolMetrics
@@ -97,8 +98,8 @@ class VerifierPool:
         self._start_failures: list[str] = []
         self._requested = 0
         """Worker bundles asked of the autoscaler and not yet withdrawn."""
-        self.answered: list[tuple[bool, float]] = []
-        """(cached, duration_s) of every verdict this pool handed out (:meth:`cache_figures`)."""
+        self.tally = CacheTally()
+        """Verdicts this pool handed out, and those the cache answered (:meth:`cache_figures`)."""
         self._reconcile()
 
     # ---------------------------------------------------------------- the service
@@ -137,9 +138,7 @@ class VerifierPool:
 
     def cache_figures(self) -> dict[str, float]:
         """The verdict cache's figures over every verdict this pool handed out (jobs report them)."""
-        from actors.verify.cache.figures import cache_figures
-
-        return cache_figures({"cached": cached, "duration_s": seconds} for cached, seconds in self.answered)
+        return self.tally.figures()
 
     # ---------------------------------------------------------------- size
 
@@ -554,7 +553,7 @@ class VerifierPool:
         job = run.open.pop(index, None)
         if job is not None:
             self.metrics.verified()
-            self.answered.append((verdict.cached, verdict.duration_s))
+            self.tally.add(verdict.cached, verdict.duration_s)
             run.outbox.append((index, job, verdict))
 
     def close(self) -> None:
