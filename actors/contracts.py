@@ -1,8 +1,8 @@
 """The data contracts (docs/architecture.md): Task, Completion, Verdict.
 
 Plain dataclasses in memory; Arrow/Parquet on disk through :func:`to_table` / :func:`from_table`.
-JSON-valued fields (``metadata``, ``reward_parts``, ``outcomes``, ``measures``) are dicts in memory and JSON strings on disk,
-so the Parquet schema stays flat and readable by any tool.
+JSON-valued fields (``metadata``, ``reward_parts``, ``outcomes``, ``measures``, ``provenance``) are
+dicts in memory and JSON strings on disk, so the Parquet schema stays flat and readable by any tool.
 """
 
 from __future__ import annotations
@@ -103,6 +103,26 @@ class Verdict:
     no QPU tier applies (a task without the QPU, or no code ran), and in files written before the
     field existed. Set by the verifier's parent, never read from the sandbox
     (actors/verify/verifier.py)."""
+    runs: int = 1
+    """Runs of the job this verdict settles (actors/verify/noise): above 1 where a stochastic job's
+    verdict lay within the noise band (it passed, or failed by an assertion) and was re-measured
+    in fresh sandbox children. The other fields are those of a run with the settled status (its
+    reward, or the runs' mean under ``verifier.noise.reward: probability``); ``duration_s`` adds
+    up every run's seconds. 1 in files written before the field existed."""
+    pass_rate: float | None = None
+    """Passes / runs where the verdict was re-measured (``runs`` > 1, or a stochastic reference's
+    k runs at calibration); None where one run decided."""
+    settled: bool = False
+    """The Clopper-Pearson interval of the pass probability (``verifier.noise.confidence``) lies
+    wholly above or below ``verifier.noise.threshold``. False where the budget ran out first (the
+    status is then the pass rate against the threshold) and where it was not re-measured."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """Which simulator runs the code made, as the sandbox recorded them (the child that wrote the
+    result record: in split mode the checker's runs, not those inside the candidate's functions):
+    ``{"runs": [{"backend", "noise" (a noise model was set), "shots", "seed" (None: unseeded)}, ...
+    at most 16], "total": every run}``; ``{}`` where none ran. Checked field by field in the parent
+    (actors/verify/noise/provenance.py); informational: it never changes a reward and never reaches
+    the policy."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -114,7 +134,7 @@ class Verdict:
         return self.status not in UNJUDGED
 
 
-_JSON_FIELDS = {"metadata", "reward_parts", "outcomes", "measures"}
+_JSON_FIELDS = {"metadata", "reward_parts", "outcomes", "measures", "provenance"}
 Record = TypeVar("Record", Task, Completion, Verdict)
 
 

@@ -204,6 +204,7 @@ def prepare(config: Config) -> tuple[list[Any], dict[str, str], dict[str, list[A
 
 def run(config: Config, run: Run) -> dict[str, Any]:
     from actors.contracts import Task  # noqa: F401 - the contracts before Ray pickles tasks
+    from actors.verify.noise.references import flaky_line, flaky_references
     from actors.verify.pool.pool import VerifierPool
     from pipelines.cluster import pool_demand, rollout_demand
     from pipelines.evaluation.runner import evaluate
@@ -245,8 +246,14 @@ def run(config: Config, run: Run) -> dict[str, Any]:
         if cache is not None:
             cache.save(unmarked)
     marked = sum("isolation" in task.metadata for task in unmarked)
-    return {**write_outputs(run, config, results, sources),
-            "isolation_marks": {"from_cache": reused, "calibrated": marked - reused}}
+    summary = write_outputs(run, config, results, sources)
+    flaky = flaky_references(task for eval_set in sets for task in eval_set.tasks)
+    if flaky:  # their tests fail correct code by chance (verifier.noise.reference_runs)
+        print(flaky_line(flaky), flush=True)
+        with open(run.path / "report.md", "a") as report:
+            report.write(f"\n**Flaky references** (not passing every calibration run): {', '.join(flaky)}\n")
+    return {**summary, "isolation_marks": {"from_cache": reused, "calibrated": marked - reused},
+            "flaky_references": flaky}
 
 
 def _evaluate_model(config: Config, pool: Any, sets: list[Any], model: str, progress: Any) -> Any:

@@ -122,6 +122,7 @@ def run(config: Config, run: Run) -> dict[str, Any]:
 
     from actors.contracts import write_parquet
     from actors.verify.cache.figures import cache_figures, cache_line
+    from actors.verify.noise.references import flaky_line, flaky_references
     from actors.verify.pool.pool import VerifierPool
     from actors.verify.qpu.figures import qpu_figures
     from actors.verify.verifier import pair_jobs, reference_jobs
@@ -153,6 +154,9 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     shared_tasks = sorted(task.task_id for task in tasks if task.metadata.get("isolation") == "shared")
     if shared_tasks:
         print(f"{len(shared_tasks)} task(s) need the shared isolation mode: {', '.join(shared_tasks)}")
+    flaky = flaky_references(tasks)
+    if flaky:
+        print(flaky_line(flaky))
 
     verdicts_path = run.path / "verdicts.parquet"
     if config.feedback is None:
@@ -171,7 +175,8 @@ def run(config: Config, run: Run) -> dict[str, Any]:
     return {"total": len(verdicts), "passed": by_status["passed"], "by_status": dict(sorted(by_status.items())),
             "qpu": qpu_figures(verdicts),
             "by_isolation": {"split": by_isolation["split"], "shared": by_isolation["shared"]},
-            "shared_tasks": shared_tasks, "verdicts": str(verdicts_path), "wall_s": round(wall_s, 3), **cache}
+            "shared_tasks": shared_tasks, "flaky_references": flaky,
+            "verdicts": str(verdicts_path), "wall_s": round(wall_s, 3), **cache}
 
 
 def write_with_feedback(answered: list[tuple[Any, Any]], config: Config, path: Path) -> None:

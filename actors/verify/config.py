@@ -1,11 +1,13 @@
 """VerifierConfig: how completions are executed and judged. It composes the configs of the parts
-it drives: the sandbox's (SandboxConfig), the rewards' (RewardConfig) and the QPU gateway's (QpuConfig)."""
+it drives: the sandbox's (SandboxConfig), the rewards' (RewardConfig), the QPU gateway's (QpuConfig)
+and the settling of noisy verdicts (NoiseConfig)."""
 
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from actors.config import Config
+from actors.verify.noise.config import NoiseConfig
 from actors.verify.qpu.config import QpuConfig
 from actors.verify.rewards.config import RewardConfig
 from actors.verify.sandbox.config import SandboxConfig
@@ -55,6 +57,12 @@ class VerifierConfig(Config):
 
     qpu: QpuConfig = QpuConfig()
     """The gateway's backends and limits (used by whichever verifier creates it first)."""
+
+    noise: NoiseConfig = NoiseConfig()
+    """Shot-noise-aware verdicts: a stochastic job (noisy backend, noise model, randomness; never a
+    QPU task) whose verdict may be another draw is run again until its pass probability is settled,
+    and stochastic references are run k times at calibration, flagged unless they pass k of k
+    (docs/verification.md, "Noise-aware verdicts")."""
 
     tiers: list[Literal["ideal", "noisy"]] = []
     """Cheaper simulators a task served by the QPU gateway runs on first, cheapest first; empty:

@@ -31,6 +31,7 @@ from typing import Any
 
 from actors.contracts import Task, Verdict
 from actors.verify.config import VerifierConfig
+from actors.verify.noise.provenance import read_provenance
 from actors.verify.rewards.config import score
 from actors.verify.rewards.measures import take as take_parent_measures
 from actors.verify.rewards.registry import RewardInput
@@ -63,6 +64,9 @@ class VerificationJob:
     qpu_step: int | None = None
     """The training step whose QPU budget (``verifier.qpu.budget_per_step_s``) the job's QPU
     seconds count against, besides its run's; None: its run's alone."""
+    runs_at_least: int = 1
+    """Runs the job takes at least where its runs are draws (actors/verify/noise): k of the
+    flaky-reference check, set on a stochastic task's reference at calibration."""
 
     def payload(self, timeout_s: float, isolation: str = "shared", qpu: bool = False,
                 measure_requests: dict[str, Any] | None = None, qpu_tier: str = "qpu",
@@ -140,6 +144,7 @@ def make_verdict(job: VerificationJob, outcome: dict[str, Any], config: Verifier
                    tests_total=tests_total, reward=reward, reward_parts=parts, outcomes=outcomes, measures=measures,
                    isolation=outcome.get("isolation", "shared"), qpu_wait_s=float(outcome.get("qpu_wait_s", 0.0)),
                    qpu_s=float(outcome.get("qpu_s", 0.0)), duration_s=duration_s, tier=tier,
+                   provenance=read_provenance(outcome.get("record")) if outcome["status"] == "ok" else {},
                    stderr_tail="\n".join(note for note in notes if note)[-config.sandbox.max_output_bytes:])
 
 

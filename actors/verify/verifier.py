@@ -26,6 +26,9 @@ from actors.verify.config import VerifierConfig
 from actors.verify.executor import VerificationJob, make_verdict, no_code_verdict, run_subprocess, timed
 from actors.verify.extract import extract_code
 from actors.verify.forkserver import ForkServer
+from actors.verify.noise.config import NoiseConfig
+from actors.verify.noise.references import mark_reference, reference_runs
+from actors.verify.noise.settle import settle
 from actors.verify.qpu.gateway import gateway_handler
 from actors.verify.rewards.measures import requests
 from actors.verify.sandbox.config import load_plugins
@@ -71,17 +74,21 @@ def needs_shared_try(split: Verdict) -> bool:
     return split.status in ("failed", "error")
 
 
-def calibrate_isolation(run: Callable[[list[VerificationJob]], list[Verdict]],
-                        tasks: list[Task]) -> tuple[dict[str, str], list[Verdict]]:
+def calibrate_isolation(run: Callable[[list[VerificationJob]], list[Verdict]], tasks: list[Task],
+                        noise: NoiseConfig | None = None) -> tuple[dict[str, str], list[Verdict]]:
     """Find once, by running each reference, which tasks need the shared mode: those whose
     reference fails split (see :func:`needs_shared_try`) but passes shared. ``run`` is any
     verifier's run honouring ``metadata.isolation``. Returns ({task_id: mode}, the reference
     verdicts in the mode chosen). The mode is then fixed per task: what a candidate returns
-    never chooses it. The VerifierPool applies the same rule job by job."""
+    never chooses it. The VerifierPool applies the same rule job by job.
+
+    With ``noise``, a stochastic task's reference runs at least ``noise.reference_runs`` times and
+    its pass rate is written into the task's metadata in place (``reference_pass_rate``; see
+    actors/verify/noise/references.py): below 1, the reference is flaky."""
 
     def marked(mode: str) -> list[VerificationJob]:
-        return [VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution)
-                for task in tasks]
+        return [VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution,
+                                runs_at_least=reference_runs(task, noise) if noise else 1) for task in tasks]
 
     verdicts = run(marked("split"))
     retry = [index for index, verdict in enumerate(verdicts) if needs_shared_try(verdict)]
@@ -91,6 +98,8 @@ def calibrate_isolation(run: Callable[[list[VerificationJob]], list[Verdict]],
         if verdict.status == "passed":
             modes[tasks[index].task_id] = "shared"
             verdicts[index] = verdict
+    for task, verdict in zip(tasks, verdicts):
+        mark_reference(task, verdict)
     return modes, verdicts
 
 
@@ -137,24 +146,31 @@ class Verifier:
         return verdicts  # type: ignore[return-value]
 
     def calibrate(self, tasks: list[Task]) -> tuple[dict[str, str], list[Verdict]]:
-        """:func:`calibrate_isolation` with this verifier."""
-        return calibrate_isolation(self.run, tasks)
+        """:func:`calibrate_isolation` with this verifier (and its flaky-reference check)."""
+        return calibrate_isolation(self.run, tasks, self.config.noise)
 
     def verify_one(self, job: VerificationJob, slot: int = 0, isolation: str | None = None) -> Verdict:
+        """One job's verdict. A stochastic job's verdict that lies within the noise band is settled by
+        running the job again in fresh children (:func:`~actors.verify.noise.settle.settle`); a QPU
+        task's job goes through the tiers and is never re-measured."""
         if job.code is None:
             return no_code_verdict(job, self.config)
+        if self.executor != "subprocess" and self.config.qpu_gateway and job.task.requires_qpu:
+            return self._through_tiers(job, slot, "shared", {})
         if self.executor == "subprocess":
-            outcome, seconds = timed(run_subprocess, job, self.config)
-            return make_verdict(job, outcome, self.config, seconds)
-        qpu = self.config.qpu_gateway and job.task.requires_qpu
-        mode = "shared" if qpu else isolation or self.isolation_for(job.task)
-        # Measures are taken by the split checker only (see sandbox/measures).
-        wanted = requests(job.task, self.config.rewards.weights_for(job.task.family)) if mode == "split" else {}
-        if not qpu:
-            outcome, seconds = timed(self.servers[slot].run, job.payload(self.config.timeout_s, mode, False, wanted),
-                                     job.qpu_step)
-            return make_verdict(job, outcome, self.config, seconds)
-        return self._through_tiers(job, slot, mode, wanted)
+            def run_once() -> tuple[Verdict, object]:
+                outcome, seconds = timed(run_subprocess, job, self.config)
+                return make_verdict(job, outcome, self.config, seconds), outcome.get("record")
+        else:
+            mode = isolation or self.isolation_for(job.task)
+            # Measures are taken by the split checker only (see sandbox/measures).
+            wanted = requests(job.task, self.config.rewards.weights_for(job.task.family)) if mode == "split" else {}
+            payload = job.payload(self.config.timeout_s, mode, False, wanted)
+
+            def run_once() -> tuple[Verdict, object]:
+                outcome, seconds = timed(self.servers[slot].run, payload, job.qpu_step)
+                return make_verdict(job, outcome, self.config, seconds), outcome.get("record")
+        return settle(job.task, job.code, run_once, self.config.noise, job.runs_at_least)
 
     def _through_tiers(self, job: VerificationJob, slot: int, mode: str, wanted: dict) -> Verdict:
         """A QPU task's job: in each simulator tier of ``verifier.tiers`` (cheapest first), then on the

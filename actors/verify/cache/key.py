@@ -19,12 +19,12 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actors.contracts import Verdict
+from actors.verify.noise.stochastic import stochastic
 from actors.verify.rewards.measures import requests
 
 if TYPE_CHECKING:
@@ -37,17 +37,11 @@ is the infrastructure's (no code, a lost worker, a zygote that failed): all run 
 
 LIBRARIES = ("qiskit", "qiskit-aer", "qiskit-ibm-runtime", "numpy", "scipy")
 
-STOCHASTIC = re.compile(r"Fake\w+|NoiseModel|noise_model|from_backend|QiskitRuntimeService|least_busy|random")
-"""Names that make a run a draw rather than a function of the program: qiskit-ibm-runtime's fake
-backends and noise models (noisy simulation), a runtime service (the QPU), unseeded randomness.
-Sampling an ideal simulator is kept: tests compare its counts with tolerances a correct program
-meets with near certainty (settling such verdicts by re-measurement is issue 30's part 2)."""
-
 _SETTINGS_ASIDE = {"huge_pages": True, "warm_backends": True, "sandbox": {"hidden_paths": True},
-                   "qpu": {"budget_s": True, "budget_per_step_s": True}, "tiers": True}
+                   "qpu": {"budget_s": True, "budget_per_step_s": True}, "tiers": True, "noise": True}
 """VerifierConfig fields that change how fast, where or whether a verdict is reached, not what it says
 (a QPU budget only refuses: an ``over_budget`` verdict is never kept), or that change only verdicts
-that are never kept (``tiers``: tasks that need the QPU)."""
+that are never kept (``tiers``: tasks that need the QPU; ``noise``: stochastic jobs)."""
 
 ACTORS = Path(__file__).resolve().parents[2]
 DECIDING_CODE = ("verify", "contracts.py")
@@ -56,10 +50,9 @@ DECIDING_CODE = ("verify", "contracts.py")
 
 def cacheable(job: VerificationJob) -> bool:
     """Whether the job's verdict is a function of its key: no QPU, nothing noisy or random in the
-    task or the program."""
-    task = job.task
-    text = "\n".join(part or "" for part in (task.prompt, task.tests, job.code, task.reference_solution))
-    return not task.requires_qpu and STOCHASTIC.search(text) is None
+    task or the program (:func:`~actors.verify.noise.stochastic.stochastic`: such a verdict is a
+    draw, settled by re-measurement, never a fact to keep)."""
+    return not job.task.requires_qpu and not stochastic(job.task, job.code)
 
 
 def keeps(verdict: Verdict) -> bool:

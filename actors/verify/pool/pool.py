@@ -51,6 +51,7 @@ from actors.contracts import Completion, Task, Verdict
 from actors.verify.cache.cache import VerdictCache, answer_for
 from actors.verify.cache.figures import CacheTally
 from actors.verify.config import VerifierConfig
+from actors.verify.noise.references import mark_reference, reference_runs
 from actors.verify.pool.config import PoolConfig
 from actors.verify.pool.metrics import PoolMetrics
 from actors.verify.pool.records import Batch, Calibration, Item, Run, Worker, batch_answer, drop_answer
@@ -411,7 +412,8 @@ class VerifierPool:
     def _calibrate(self, run: Run, task: Task, mode: str) -> None:
         from actors.verify.executor import VerificationJob
 
-        job = VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution, 0)
+        job = VerificationJob(replace(task, metadata={**task.metadata, "isolation": mode}), task.reference_solution, 0,
+                              runs_at_least=reference_runs(task, self.verifier.noise))  # the flaky-reference check
         self._enqueue(run, Item(("calibrate", calibration_key(task), mode), job), front=True)
 
     def _calibrated(self, run: Run, key: tuple, mode: str, verdict: Verdict) -> None:
@@ -431,6 +433,7 @@ class VerifierPool:
         del run.calibrating[key]
         self.modes[key] = chosen
         calibration.task.metadata["isolation"] = chosen
+        mark_reference([calibration.task, *(item.job.task for item in calibration.held)], reference)
         release = []
         for item in calibration.held:
             run.waiting -= 1

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.verify.sandbox.harnesses.registry import get, record
+from actors.verify.sandbox.provenance import recording
 
 RESULT_FD_ENV = "QVR_RESULT_FD"
 
@@ -44,7 +45,8 @@ def fresh_namespace() -> dict[str, Any]:
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Shared mode: the solution and then its tests in this one process (never raises)."""
+    """Shared mode: the solution and then its tests in this one process (never raises). The record
+    says which simulators they ran (``provenance``: sandbox/provenance.py)."""
     harness, tests = get(job["harness"]), job["tests"]
     namespace = fresh_namespace()
 
@@ -52,7 +54,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         exec(compile(harness.solution(job["prompt"], job["completion"]), "<solution>", "exec"), namespace)
         return harness.run(namespace, tests, job["entry_point"])
 
-    return guarded(harness.name, tests, body)
+    with recording() as provenance:
+        record = guarded(harness.name, tests, body)
+    return {**record, "provenance": provenance}
 
 
 def write_record(fd: int, record: dict[str, Any]) -> None:

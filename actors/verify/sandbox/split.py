@@ -23,6 +23,7 @@ from actors.verify.sandbox.harness import fresh_namespace, guarded
 from actors.verify.sandbox.harnesses.registry import Candidate, get
 from actors.verify.sandbox.measures.registry import Absent
 from actors.verify.sandbox.measures.registry import take as take_measures
+from actors.verify.sandbox.provenance import recording
 
 MAX_ANSWER_BYTES = 96 * 1024 * 1024
 
@@ -182,7 +183,9 @@ def run_checker(job: dict[str, Any], requests: int, answers: int) -> dict[str, A
         harness.bind(namespace, job, RemoteCandidate(channel))
         return harness.run(namespace, tests, job["entry_point"])
 
-    record = guarded(harness.name, tests, body)
+    with recording() as provenance:  # the tests' runs; the candidate's own, in the solution child, are not seen
+        record = guarded(harness.name, tests, body)
+    record["provenance"] = provenance
     if job.get("measure_requests"):  # after the tests, here in the clean checker (see measures/)
         candidate = RemoteCandidate(channel) if ready == [True] else Absent()
         record["measures"] = {**record.get("measures", {}), **take_measures(job, candidate)}

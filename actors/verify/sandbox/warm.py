@@ -5,6 +5,8 @@ child's file view holds nothing of qvr), and freeze the heap."""
 from __future__ import annotations
 
 import gc
+import os
+import sys
 
 from actors.verify.sandbox.codecs.backends import warm as warm_backends
 from actors.verify.sandbox.config import load_plugins
@@ -38,6 +40,7 @@ def warm_up(backends: list[str] = (), plugins: list[str] = ()) -> None:
     preload()
     for harness in HARNESSES.values():
         harness.warm()
+    os.register_at_fork(after_in_child=fresh_numpy_draws)
     gc.collect()
     gc.freeze()
 
@@ -52,3 +55,13 @@ def preload() -> None:
 
     for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
         importlib.import_module(module.name)
+
+
+def fresh_numpy_draws() -> None:
+    """Reseed numpy's global generator from the OS, in a child right after its fork: every child
+    would otherwise inherit the zygote's generator state and draw the same ``np.random`` numbers,
+    so that running a job again (a re-measurement, actors/verify/noise) would not be a new draw.
+    (Python's ``random`` reseeds itself after a fork; Aer seeds each run itself.)"""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
