@@ -6,6 +6,7 @@ import argparse
 import importlib
 from typing import Any, Literal
 
+from pipelines.benches.noise import NoiseBenchConfig
 from pipelines.benches.pool import PoolBenchConfig
 from pipelines.benches.qpu import QpuBenchConfig
 from pipelines.benches.rewards import RewardsBenchConfig
@@ -17,11 +18,11 @@ from pipelines.runs import Run
 
 BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu",
            "rollout": "pipelines.benches.rollout", "rewards": "pipelines.benches.rewards",
-           "templates": "pipelines.benches.templates"}
+           "templates": "pipelines.benches.templates", "noise": "pipelines.benches.noise"}
 
 
 class Config(JobConfig):
-    target: Literal["verifier", "pool", "qpu", "rollout", "rewards", "templates"] = "verifier"
+    target: Literal["verifier", "pool", "qpu", "rollout", "rewards", "templates", "noise"] = "verifier"
     """Which benchmark runs."""
 
     verifier: VerifierBenchConfig = VerifierBenchConfig()
@@ -43,6 +44,10 @@ class Config(JobConfig):
 
     templates: TemplatesBenchConfig = TemplatesBenchConfig()
     """`qvr bench templates`: seconds each synthetic template's reference takes in the verifier."""
+
+    noise: NoiseBenchConfig = NoiseBenchConfig()
+    """`qvr bench noise`: on QHE's noisy-backend tasks, how often one run's verdict disagrees with
+    the settled one, and how often a noise-aware verdict does (and the runs it spends)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

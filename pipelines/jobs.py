@@ -48,7 +48,7 @@ JOBS: dict[str, Job] = {
                   "a recipe: jobs chained from one YAML (synth -> sft/pairs -> dpo -> grpo -> eval), resumable by stage"),
     "bench": Job("pipelines.bench",
                  "benchmarks, printed as ratios measured side by side (targets: verifier, pool, qpu, rollout, rewards, "
-                 "templates)"),
+                 "templates, noise)"),
 }
 
 
