@@ -20,7 +20,9 @@ from actors.verify.verifier import Verifier
 
 @pytest.fixture(scope="module")
 def verifier():
-    config = VerifierConfig(timeout_s=30, qpu_gateway=False, rewards=RewardConfig(weights={"pass_fraction": 1.0}))
+    # Re-measurement on, as the evaluation presets set it (its default is off).
+    config = VerifierConfig(timeout_s=30, qpu_gateway=False, rewards=RewardConfig(weights={"pass_fraction": 1.0}),
+                            noise=NoiseConfig(max_runs=5))
     with Verifier(config, slots=2) as verifier:
         yield verifier
 
@@ -109,11 +111,11 @@ def test_a_flaky_reference_is_flagged_at_calibration(verifier):
     fixed = Task(task_id="noise/fixed-reference", family="qhe", harness="qhe", entry_point="one",
                  prompt='def one():\n    """One."""\n', tests="def check(candidate):\n    assert candidate() == 1\n",
                  reference_solution="    return 1\n")
-    # 8 of 8 halves pass together once in 256 calibrations.
-    with noise(verifier, max_runs=8, reference_runs=8):
+    # 12 of 12 halves pass together once in 4096 calibrations.
+    with noise(verifier, max_runs=12, reference_runs=12):
         _, verdicts = verifier.calibrate([flaky, steady, fixed])
-    assert verdicts[0].runs >= 8 and 0 <= flaky.metadata[PASS_RATE] < 1
-    assert steady.metadata[PASS_RATE] == 1.0 and verdicts[1].runs >= 8
+    assert verdicts[0].runs >= 12 and 0 <= flaky.metadata[PASS_RATE] < 1
+    assert steady.metadata[PASS_RATE] == 1.0 and verdicts[1].runs >= 12
     assert PASS_RATE not in fixed.metadata and verdicts[2].runs == 1
     assert flaky_references([flaky, steady, fixed]) == ["noise/flaky-reference"]
 

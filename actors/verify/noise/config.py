@@ -10,13 +10,16 @@ from actors.config import Config
 class NoiseConfig(Config):
     """Re-measurement of verdicts that lie within the noise band (actors/verify/noise)."""
 
-    max_runs: int = Field(5, ge=1, le=100)
+    max_runs: int = Field(1, ge=1, le=100)
     """Runs of one job at most (the budget), the first included. A verdict in the noise band (a
     stochastic job without the QPU that passed, or failed by an assertion) is run again in fresh
-    sandbox children until its pass probability is settled or this many runs are spent. 1 switches
-    re-measurement off. With the defaults, a job that passes (or fails) every time is settled only
-    at the fifth run: the Clopper-Pearson interval of 4 of 4 at 90% still reaches below 0.5, and
-    fewer runs cannot tell a 0.6 coin from a certainty."""
+    sandbox children until its pass probability is settled or this many runs are spent. 1 (the
+    default) switches re-measurement off: in GRPO and synth one run is an unbiased draw of the pass
+    probability, which is what a policy-gradient reward or a reference filter needs, and the group's
+    mean already averages the noise. Evaluations that report per-task verdicts set 5 (configs/eval-qhe.yaml,
+    eval-paper.yaml): with the other defaults a job that passes (or fails) every time is settled
+    at the fifth run (the Clopper-Pearson interval of 4 of 4 at 90% still reaches below 0.5, and
+    fewer runs cannot tell a 0.6 coin from a certainty), so a settled verdict costs five sandbox runs."""
 
     confidence: float = Field(0.9, gt=0, lt=1)
     """Coverage of the two-sided Clopper-Pearson interval of the pass probability; the verdict is
