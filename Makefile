@@ -71,12 +71,13 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-# TEST_WORKERS=N runs the suite in N processes (pytest-xdist, a whole module at a time each); CI runs one
+# TEST_WORKERS=N runs the suite in N processes (pytest-xdist, a whole module at a time each, the
+# trainings one after another in one of them: tests/conftest.py); CI runs one
 # (docs/development.md: on 2 cores the tests that time a start-up or a calibration feel the other process).
 TEST_WORKERS ?= 0
 
 test: lint
-	$(VPY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
+	$(VPY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --no-loadscope-reorder) $(PYTEST_ARGS)
 
 test-quick: lint
 	$(VPY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -100,8 +100,9 @@ def _init_ray(config: RayConfig) -> bool:
     else:
         memory = config.object_store_memory_mb * 1024 * 1024 if config.object_store_memory_mb else None
         try:
-            ray.init(num_cpus=config.num_cpus, object_store_memory=memory, include_dashboard=config.include_dashboard,
-                     runtime_env={"worker_process_setup_hook": "pipelines.job.pin_ray_address"}, **quiet)
+            _start_embedded(num_cpus=config.num_cpus, object_store_memory=memory,
+                            include_dashboard=config.include_dashboard,
+                            runtime_env={"worker_process_setup_hook": "pipelines.job.pin_ray_address"}, **quiet)
         except ValueError:
             # Ray found a local `ray start` cluster and refuses local sizes for it: join it as it is.
             ray.init(**quiet)
@@ -113,6 +114,27 @@ def _init_ray(config: RayConfig) -> bool:
     # This process started the head node itself (an embedded Ray) rather than connecting to one.
     node = getattr(ray._private.worker, "_global_node", None)
     return bool(node is not None and getattr(node, "head", False))
+
+
+EMBEDDED_START_TRIES = 3
+
+
+def _start_embedded(**init: object) -> None:
+    """ray.init() of a local Ray, tried again when its node does not register in time: Ray waits a
+    fixed 30 s for its raylet (ray/_private/node.py), which a machine busy with other work can
+    exceed; a later try on the same machine then starts in seconds."""
+    import ray
+
+    for attempt in range(1, EMBEDDED_START_TRIES + 1):
+        try:
+            ray.init(**init)
+            return
+        except Exception as error:  # noqa: BLE001 - Ray raises a bare Exception for this
+            if "timed out during startup" not in str(error) or attempt == EMBEDDED_START_TRIES:
+                raise
+            log.warning("Ray's local node did not start in time (a busy machine?); starting it again (%d of %d)",
+                        attempt + 1, EMBEDDED_START_TRIES)
+            ray.shutdown()
 
 
 def pin_ray_address() -> None:

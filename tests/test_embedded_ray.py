@@ -46,3 +46,32 @@ def test_workers_of_an_embedded_ray_find_their_own_cluster_with_another_ray_besi
     addresses = json.loads(result.stdout.strip().splitlines()[-1])
     assert addresses["theirs"] and addresses["theirs"] != addresses["ours"]
     assert addresses["found"] == addresses["ours"], addresses
+
+
+@pytest.mark.parametrize("message, tries", [
+    ("The current node timed out during startup. This could happen because some of the raylet failed to "
+     "startup or the GCS has become overloaded.", 2),
+    ("some other failure", 1)])
+def test_an_embedded_ray_whose_node_registers_late_is_started_again(monkeypatch, message, tries):
+    """Ray waits a fixed 30 s for its raylet; on a busy machine the start is tried again, other
+    errors are not."""
+    import ray
+
+    from pipelines import job
+
+    calls: list[dict] = []
+
+    def init(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise Exception(message)  # what ray/_private/node.py raises
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append({"shutdown": True}))
+    if tries == 1:
+        with pytest.raises(Exception, match="some other failure"):
+            job._start_embedded(num_cpus=1)
+        assert calls == [{"num_cpus": 1}]
+    else:
+        job._start_embedded(num_cpus=1)
+        assert calls == [{"num_cpus": 1}, {"shutdown": True}, {"num_cpus": 1}]
