@@ -424,6 +424,46 @@ def test_matches_trl_token_truncated_importance_sampling(trl, batch, loss_type, 
     assert_same(ours, theirs)
 
 
+def trl_importance_ratio(batch, mode: str, low: float | None, high: float | None) -> torch.Tensor:
+    """The ratio TRL 1.16's _generate_and_score_completions builds for ``vllm_importance_sampling_mode``
+    (its lines, restated: the method cannot be called alone)."""
+    diff = torch.nan_to_num((batch.old - batch.rollout) * batch.mask, nan=0.0)
+    if mode.startswith("sequence"):
+        diff = diff.sum(dim=-1, keepdim=True)
+    ratio = torch.exp(diff)
+    if mode.endswith("truncate"):
+        return torch.clamp(ratio, min=low, max=high)
+    invalid = (ratio < (low if low is not None else -math.inf)) | (ratio > (high if high is not None else math.inf))
+    return ratio.masked_fill(invalid, value=0.0)
+
+
+@pytest.mark.parametrize("mode", ["token_truncate", "token_mask", "sequence_truncate", "sequence_mask"])
+@pytest.mark.parametrize("bounds", [(None, 1.3), (0.5, 2.0)])
+@pytest.mark.parametrize("loss_type, aggregation", [("grpo", "seq-mean-token-mean"), ("dapo", "token-mean")])
+def test_matches_trl_importance_sampling_modes(trl, batch, mode, bounds, loss_type, aggregation):
+    """Truncation and masking, per token (IcePop) and per sequence, against TRL's; the metrics count
+    the tokens the bound changed and the sequences it left without a weighted token."""
+    low, high = bounds
+    is_ratio = trl_importance_ratio(batch, mode, low, high)
+    theirs = trl_loss(trl, batch, loss_type, beta=0.04, is_ratio=is_ratio, num_items_in_batch=batch.mask.sum())
+    config = cfg(aggregation=aggregation, beta=0.04, importance_mode=mode, importance_min=low, importance_cap=high)
+    ours = our_loss(batch, config, rollout_logprobs=batch.rollout)
+    assert_same(ours, theirs)
+    raw = torch.exp(torch.nan_to_num((batch.old - batch.rollout) * batch.mask))
+    if mode.startswith("sequence"):
+        raw = raw.prod(dim=1, keepdim=True).expand_as(batch.mask)
+    lower = low if low is not None else -math.inf
+    changed = ((raw < lower) | (raw > high)) & batch.mask.bool()
+    assert changed.any() and not changed[batch.mask.bool()].all()  # the bound bites, not everywhere
+    assert math.isclose(ours[2]["importance_bounded_tokens"].item(), (changed.sum() / batch.mask.sum()).item(),
+                        abs_tol=1e-9)
+    weighted = (torch.as_tensor(is_ratio).expand_as(batch.mask) > 0) & batch.mask.bool()
+    emptied = (~weighted.any(dim=1)).sum() / batch.mask.bool().any(dim=1).sum()
+    assert math.isclose(ours[2]["importance_masked_sequences"].item(), emptied.item(), abs_tol=1e-9)
+    if mode == "sequence_mask":
+        assert emptied > 0  # some sequences lose all their weight, not by chance of the draw
+
+
 def test_matches_trl_dapo_across_micro_batches(trl, batch):
     # TRL's num_items_in_batch counts the generation batch; with steps_per_generation == accumulation steps its
     # normaliser is that global count, as our num_items.

@@ -32,6 +32,7 @@ from pydantic import Field
 
 from actors.learner.algorithms.advantages import ADVANTAGE_ESTIMATORS, judged_advantages
 from actors.learner.algorithms.base import AlgorithmConfig, OnlineAlgorithm
+from actors.learner.algorithms.off_policy import ImportanceMode, importance_weights
 from actors.learner.algorithms.policy_losses import POLICY_LOSSES
 
 if TYPE_CHECKING:  # torch is imported where a loss is computed: the config alone stays light for the CLI
@@ -100,9 +101,20 @@ class GrpoConfig(AlgorithmConfig):
     code (DAPO's overlong filtering)."""
 
     importance_cap: float | None = Field(2.0, gt=0.0)
-    """Truncated importance sampling: each token's loss is weighted by min(exp(old_logprobs -
-    rollout_logprobs), cap), without gradient, to correct for the rollout engine's numerics and its
-    lag behind the learner. None turns it off."""
+    """The importance weight's upper bound: each token's loss is weighted, without gradient, by
+    exp(old_logprobs - rollout_logprobs) bounded as ``importance_mode`` says, to correct for the
+    rollout engine's numerics and its lag behind the learner. None turns the weight off."""
+
+    importance_mode: ImportanceMode = "token_truncate"
+    """How the weight is bounded (actors/learner/algorithms/off_policy.py; TRL's
+    ``vllm_importance_sampling_mode``). token_truncate: each token's weight clamped to
+    [importance_min, importance_cap] (truncated IS, Yao et al. 2025); token_mask: a token whose
+    weight leaves the range is masked out (weight 0; IcePop, arXiv 2510.18855); sequence_truncate /
+    sequence_mask: one weight per sequence (the product of its tokens'), clamped or masked."""
+
+    importance_min: float | None = Field(None, ge=0.0)
+    """The weight's lower bound (None: none). IcePop masks below 0.5 and above 2 (token_mask with
+    importance_min 0.5, importance_cap 2.0)."""
 
     old_logprobs: Literal["learner", "rollout"] = "learner"
     """The ratio's denominator. learner: the learner's own logprobs of the batch before the update
@@ -181,14 +193,17 @@ def grpo_loss(
     per_token = term.per_token
 
     zero = torch.zeros((), dtype=dtype, device=logprobs.device)
-    weight_mean, gap = torch.ones_like(zero), zero
+    weight_mean, gap, bounded_tokens, masked_sequences = torch.ones_like(zero), zero, zero, zero
     if rollout_logprobs is not None:
         rollout_logprobs = rollout_logprobs.to(dtype)
         gap = masked_mean((old_logprobs - rollout_logprobs).abs())
         if config.importance_cap is not None:
-            weight = torch.exp(old_logprobs - rollout_logprobs).clamp(max=config.importance_cap).detach()
+            weight, bounded, masked = importance_weights(old_logprobs, rollout_logprobs, mask.to(dtype),
+                                                         config.importance_mode, config.importance_min,
+                                                         config.importance_cap)
             per_token = per_token * weight
-            weight_mean = masked_mean(weight)
+            weight_mean, bounded_tokens = masked_mean(weight), masked_mean(bounded.to(dtype))
+            masked_sequences = ((masked & (per_seq_tokens > 0)).sum() / sequences.clamp(min=1)).detach()
 
     kl_mean = zero
     if ref_logprobs is not None:
@@ -211,6 +226,8 @@ def grpo_loss(
         "kl": kl_mean,
         "ratio_mean": masked_mean(term.ratio),
         "importance_weight_mean": weight_mean,
+        "importance_bounded_tokens": bounded_tokens,
+        "importance_masked_sequences": masked_sequences,
         "logprob_gap": gap,
         "tokens": tokens.detach(),
         "sequences": sequences,
@@ -271,15 +288,22 @@ class Grpo(OnlineAlgorithm[GrpoConfig]):
                                   num_items=num_items)
         tokens = float(metrics["tokens"])
         # The means are token means: weighted by the tokens, they add up over micro-batches and ranks.
-        return loss, {"tokens": tokens, "sequences": float(metrics["sequences"]),
+        sequences = float(metrics["sequences"])
+        return loss, {"tokens": tokens, "sequences": sequences,
+                      "importance_masked_sequences": float(metrics["importance_masked_sequences"]) * sequences,
                       **{name: float(metrics[name]) * tokens for name in TOKEN_MEANS}}
 
     def report(self, sums: Mapping[str, float]) -> dict[str, float]:
+        """Token means, and ``importance_masked_sequences``: the share of trained sequences that the
+        importance bound left without a weighted token (masking modes)."""
         tokens = max(sums["tokens"], 1.0)
         return {"kl": sums["kl"] / tokens, "clip_fraction": sums["clip_fraction"] / tokens,
                 "logprob_gap": sums["logprob_gap"] / tokens, "importance_weight": sums["importance_weight_mean"] / tokens,
+                "importance_bounded_tokens": sums.get("importance_bounded_tokens", 0.0) / tokens,
+                "importance_masked_sequences": sums.get("importance_masked_sequences", 0.0)
+                / max(sums.get("sequences", 0.0), 1.0),
                 "trained_tokens": sums["tokens"]}
 
 
-TOKEN_MEANS = ("kl", "clip_fraction", "logprob_gap", "importance_weight_mean")
+TOKEN_MEANS = ("kl", "clip_fraction", "logprob_gap", "importance_weight_mean", "importance_bounded_tokens")
 """The loss's metrics that are means over its tokens."""
