@@ -141,6 +141,35 @@ def test_score_step_turns_verdicts_into_advantages_and_drops_what_the_loss_would
         score_step(0, rollouts[:-1], Grpo(grpo), world_size=1, micro_batch_size=8)
 
 
+def test_tokens_older_than_the_lag_are_masked_out_of_the_loss_and_their_samples_kept():
+    """Step 3 with max_policy_lag 2: a token sampled by version 0 is 3 steps stale, one by version 1
+    is 2 (inside the bound). Per token, whatever the sample's own version says."""
+    task = Task(task_id="a", family="t", harness="program", prompt="a", tests="")
+    versions = {0: [0, 0, 1, 3], 1: [], 2: [0, 0], 3: [2, 3, 3]}  # sample 1: all its completion's version (3)
+    rollouts = []
+    for index, per_token in versions.items():
+        tokens = len(per_token) or 3
+        completion = RolloutCompletion(task_id="a", sample_idx=index, text="x", token_ids=[5] * tokens,
+                                       logprobs=[-1.0] * tokens, prompt_token_ids=[1, 2], policy_version=3,
+                                       token_policy_versions=per_token)
+        reward = float(index % 2)
+        rollouts.append(Rollout(task, completion, Verdict(task_id="a", sample_idx=index, status="failed",
+                                                          tests_passed=0, tests_total=1, reward=reward)))
+    grpo = Grpo(GrpoConfig(group_size=4, filter_zero_variance=False))
+    batch, stats = score_step(3, rollouts, grpo, world_size=1, micro_batch_size=8, max_policy_lag=2)
+    [micro] = batch[0].micro_batches
+    rows = [micro["completion_mask"][row].tolist() for row in range(micro["completion_mask"].shape[0])]
+    assert stats["stale_tokens"] == 4  # sample 0's first two, all of sample 2's
+    assert stats["samples_trained"] == 3  # sample 2 has no token left to train; the others stay whole or in part
+    assert [0.0, 0.0, 1.0, 1.0] in rows  # sample 0: its fresh tokens only
+    assert batch[0].num_items == 2 + 3 + 3  # tokens trained: 2 of sample 0, samples 1 and 3 whole
+    # Advantages are the whole group's: sample 2 (reward 0) still counts in its group's statistics,
+    # so the three trained samples keep the advantages they have without the bound.
+    whole, unbounded = score_step(3, rollouts, grpo, world_size=1, micro_batch_size=8)
+    assert unbounded["stale_tokens"] == 0 and unbounded["samples_trained"] == 4
+    assert sorted(micro["advantages"].tolist()) == sorted(whole[0].micro_batches[0]["advantages"].tolist())[1:]
+
+
 def test_lora_weights_are_published_merged_and_the_reference_is_the_base(tiny):
     config = LearnerConfig(lora=LoraConfig(enabled=True, r=4, alpha=8, target_modules=["q_proj", "v_proj"]))
     model, reference = load_policy(config, tiny, with_reference=True)
@@ -355,21 +384,22 @@ def fake_producer(lag):
     from actors.verify.pool.config import PoolConfig
 
     tasks = [Task(task_id=str(i), family="t", harness="program", prompt=f"p{i}", tests="") for i in range(3)]
-    return ExperienceProducer(tasks, ProducerConfig(prompts_per_step=2, max_policy_lag=lag, batch_timeout_s=1),
+    return ExperienceProducer(tasks, ProducerConfig(prompts_per_step=2, max_policy_lag=lag, batch_timeout_s=120),
                               GrpoConfig(group_size=4), RolloutConfig(), SamplingConfig(seed=0), VerifierConfig(),
                               PoolConfig(), world_size=2, micro_batch_size=4, group=FakeGroup(), verifier_pool=FakePool())
 
 
-@pytest.mark.parametrize("lag", [0, 1])
+@pytest.mark.parametrize("lag", [0, 1, 2])
 def test_the_producer_runs_at_most_max_policy_lag_steps_ahead(lag):
     producer = fake_producer(lag)
     try:
         producer.start(0, 4)
         first = producer.get_batch(0, rank=0), producer.get_batch(0, rank=1)
         assert all(batch.step == 0 and batch.num_items == 16 for batch in first)  # 2 tasks x 4 samples x 2 tokens
-        if lag == 1:  # step 1 is sampled before step 0's weights exist
+        if lag:  # steps 1 .. lag are sampled before step 0's weights exist
             with producer.cond:
-                assert producer.cond.wait_for(lambda: 1 in producer.batches, timeout=120)
+                assert producer.cond.wait_for(lambda: set(range(1, lag + 1)) <= set(producer.batches), timeout=120)
+            assert producer.group.calls[:lag + 1] == [0] * (lag + 1)
         # lag 0: step 1 waits for them; the weights that sampled it (group.calls, below) say so.
         producer.publish(1, object())
         producer.finish_step(0, {"loss": 0.5})
@@ -381,9 +411,11 @@ def test_the_producer_runs_at_most_max_policy_lag_steps_ahead(lag):
         assert metrics["policy_lag"] == 0
         # A restarted learner restores step 1 with its weights: production starts again from there.
         producer.publish(1, object())
-        producer.start(1, 4)
+        producer.start(1, 6)
         assert producer.get_batch(1, rank=0).step == 1
+        assert producer.get_batch(1 + lag, rank=1).step == 1 + lag  # needs weights 1: there
+        producer.config = producer.config.model_copy(update={"batch_timeout_s": 1.0})  # what never comes
         with pytest.raises(TimeoutError):
-            producer.get_batch(3, rank=0)  # step 3 needs weights 3 (or 2 with lag 1): never published
+            producer.get_batch(2 + lag, rank=0)  # needs weights 2: never published
     finally:
         producer.close()

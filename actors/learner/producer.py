@@ -23,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -48,9 +48,13 @@ class ProducerConfig(Config):
     prompts_per_step: int = Field(2, ge=1, le=1_000_000)
     """Tasks per step; each is sampled group_size times."""
 
-    max_policy_lag: Literal[0, 1] = 0
-    """0: synchronous on-policy GRPO. 1: generate step t+1 while the learner trains step t (one
-    step stale; the importance weight corrects for it)."""
+    max_policy_lag: int = Field(0, ge=0, le=16)
+    """How many optimizer steps older than the learner's the weights that sampled a token may be.
+    0: synchronous on-policy GRPO. 1: generate step t+1 while the learner trains step t (one step
+    stale; the importance weight corrects for it). k: generation runs up to k steps ahead. The
+    bound holds per token: a token sampled by weights more than k versions old is masked out of
+    the loss, its sample kept (actors/learner/staleness.py; ``stale_tokens`` in the metrics).
+    verl's and AReaL's asynchronous modes use 1-4 with an importance-sampling correction."""
 
     seed: int = 0
     """Seeds the task order (a fresh shuffle per pass over the tasks) and the sampling of each
@@ -235,7 +239,8 @@ class ExperienceProducer:
         sampling = self.sampling.model_copy(update={"seed": seed})
         version = self.version  # a step without an update publishes no weights: the engines keep the old number
         rollouts, timing, turn_stats = asyncio.run(self._sample_and_verify(tasks, sampling, step))
-        batch, stats = score_step(step, rollouts, self.algorithm, self.world_size, self.micro_batch_size, timing)
+        batch, stats = score_step(step, rollouts, self.algorithm, self.world_size, self.micro_batch_size, timing,
+                                  max_policy_lag=self.config.max_policy_lag)
         stats.update(turn_stats)
         stats["policy_lag"] = float(step - version)
         stats["rollout_tokens_per_s"] = stats["generated_tokens"] / max(timing["generate_s"], 1e-9)

@@ -19,23 +19,28 @@ log = logging.getLogger("qvr.scoring")
 
 
 def score_step(step: int, rollouts: list[Rollout], algorithm: OnlineAlgorithm, world_size: int,
-               micro_batch_size: int, timing: dict[str, float] | None = None
+               micro_batch_size: int, timing: dict[str, float] | None = None, max_policy_lag: int | None = None
                ) -> tuple[dict[int, RankBatch], dict[str, float]]:
     """Rank -> its share of the step, and the step's statistics. ``rollouts`` are the step's in task
-    order, ``samples_per_prompt`` per task (a group). The samples the algorithm leaves out and those
-    without a token of the policy's are dropped here; ``num_items`` is the algorithm's count of what
-    is left."""
+    order, ``samples_per_prompt`` per task (a group). With ``max_policy_lag``, tokens sampled by
+    older weights than it allows are masked out of the loss (actors/learner/staleness.py; their
+    count is ``stale_tokens``). The samples the algorithm leaves out and those without a token of
+    the policy's are dropped here; ``num_items`` is the algorithm's count of what is left."""
     from actors.learner.experience import RankBatch, shard
+    from actors.learner.staleness import mask_stale_tokens
 
     if len(rollouts) % algorithm.samples_per_prompt():
         raise ValueError(f"step {step}: {len(rollouts)} rollouts are not groups of {algorithm.samples_per_prompt()}")
-    trained = [sample for sample in algorithm.train_samples(rollouts) if sample.trained and sample.policy_tokens]
+    samples = algorithm.train_samples(rollouts)
+    stale = 0 if max_policy_lag is None else mask_stale_tokens(samples, rollouts, step, max_policy_lag)
+    trained = [sample for sample in samples if sample.trained and sample.policy_tokens]
     num_items = algorithm.count(trained)
     shares = shard(trained, world_size, micro_batch_size)
     batch = {rank: RankBatch(step=step, micro_batches=[algorithm.collate(micro) for micro in share], num_items=num_items,
                              samples=sum(len(micro) for micro in share))
              for rank, share in enumerate(shares)}
     stats = {**rollout_stats(rollouts, algorithm.samples_per_prompt()), "samples_trained": float(len(trained)),
+             "stale_tokens": float(stale),
              **{f"time/{name}": value for name, value in (timing or {}).items()}}
     log.info("step %d: %d samples, reward %.3f, pass rate %.2f, %d trained, %.1f QPU s, %d over the QPU budget",
              step, len(rollouts), stats["reward_mean"], stats["pass_rate"], len(trained), stats["qpu_s"],

@@ -34,6 +34,9 @@ class RolloutCompletion(Completion):
     loss_mask: list[float] = field(default_factory=list)
     """Per completion token: 1 where the policy sampled it, 0 where it was inserted (a multi-turn
     rollout's feedback message). Empty: every token is the policy's (single-turn)."""
+    token_policy_versions: list[int] = field(default_factory=list)
+    """Per completion token: the policy version that sampled it, where a generation spanned weight
+    updates. Empty: every token is ``policy_version``'s (actors/learner/staleness.py)."""
 
     def to_completion(self) -> Completion:
         return Completion(**{f.name: getattr(self, f.name) for f in fields(Completion)})
