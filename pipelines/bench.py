@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pipelines.benches.noise import NoiseBenchConfig
 from pipelines.benches.pool import PoolBenchConfig
+from pipelines.benches.publish import PublishBenchConfig
 from pipelines.benches.qpu import QpuBenchConfig
 from pipelines.benches.rewards import RewardsBenchConfig
 from pipelines.benches.rollout import RolloutBenchConfig
@@ -18,11 +19,12 @@ from pipelines.runs import Run
 
 BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu",
            "rollout": "pipelines.benches.rollout", "rewards": "pipelines.benches.rewards",
-           "templates": "pipelines.benches.templates", "noise": "pipelines.benches.noise"}
+           "templates": "pipelines.benches.templates", "noise": "pipelines.benches.noise",
+           "publish": "pipelines.benches.publish"}
 
 
 class Config(JobConfig):
-    target: Literal["verifier", "pool", "qpu", "rollout", "rewards", "templates", "noise"] = "verifier"
+    target: Literal["verifier", "pool", "qpu", "rollout", "rewards", "templates", "noise", "publish"] = "verifier"
     """Which benchmark runs."""
 
     verifier: VerifierBenchConfig = VerifierBenchConfig()
@@ -48,6 +50,9 @@ class Config(JobConfig):
     noise: NoiseBenchConfig = NoiseBenchConfig()
     """`qvr bench noise`: on QHE's noisy-backend tasks, how often one run's verdict disagrees with
     the settled one, and how often a noise-aware verdict does (and the runs it spends)."""
+
+    publish: PublishBenchConfig = PublishBenchConfig()
+    """`qvr bench publish`: seconds per weight publish and GB/s against parameter count, per transport."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -73,3 +73,19 @@ def test_bench_templates_reports_each_templates_reference_seconds():
     for row in slowest:
         assert row["over_median"] == pytest.approx(row["s"] / results["median_s"], rel=0.02)
     assert results["over_slow_s"] == [row["template"] for row in slowest]  # every one is over a microsecond
+
+
+def test_bench_publish_json(tmp_path, ray_session):
+    """Every worker holds the very weights sent (checked by the bench on the workers' side), and the
+    figures are of the bytes each received."""
+    result = run_qvr("bench", "publish", "publish.parameters=[100000, 1000000]", "publish.workers=2",
+                     "publish.repeats=1", "publish.layers=2", f"run.root={tmp_path}", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    sizes = summary["transports"]["object_store"]
+    assert set(sizes) == {"0.1M", "1M"}
+    for figures in sizes.values():
+        assert figures["gb"] == pytest.approx(4 * figures["parameters"] / 1e9)  # float32, each worker all of it
+        assert figures["seconds"] > 0 and figures["gb_per_s"] == pytest.approx(figures["gb"] / figures["seconds"])
+        assert figures["gb_per_s_all_workers"] == pytest.approx(2 * figures["gb_per_s"])
+    assert sizes["1M"]["parameters"] == pytest.approx(1_000_000, rel=0.01)
