@@ -168,12 +168,18 @@ def run_qvr(*args: str) -> Finished:
     return Finished(code, stdout.getvalue(), stderr.getvalue())
 
 
-TRAININGS_AND_CLUSTERS = ("test_grpo", "test_offline", "test_ray_job_submit", "test_cluster_resources",
-                          "test_rollout", "test_pairs", "test_embedded_ray", "test_pool_autoscaler")
-"""Modules that train a policy, serve one, or start Ray nodes of their own. With several test
-processes (``make test TEST_WORKERS=N``) one process runs them one after another, first; every
-other module goes whole to whichever process is free. Two of them at once on two cores would make
-Ray's fixed 30 s wait for a raylet, or a timed calibration, fail through no fault of the code."""
+ONE_AFTER_ANOTHER = {
+    "trainings": ("test_grpo", "test_offline"),
+    "ray_nodes": ("test_ray_job_submit", "test_cluster_resources", "test_embedded_ray", "test_pool_autoscaler",
+                  "test_rollout", "test_pairs"),
+}
+"""Units a test process runs whole, first, with several test processes (``make test
+TEST_WORKERS=N``): the trainings (Ray Train with DeepSpeed, a vLLM engine, a killed run's own
+Ray), and the modules that start Ray nodes of their own or serve a policy. Every other module is
+a unit of its own, taken by whichever process is free. Two trainings at once on two cores, or
+two Ray nodes starting at once, would make Ray's fixed 30 s wait for a raylet, or a timed
+calibration, fail through no fault of the code."""
+UNIT_OF = {module: unit for unit, modules in ONE_AFTER_ANOTHER.items() for module in modules}
 
 
 def _module(nodeid: str) -> str:
@@ -181,13 +187,12 @@ def _module(nodeid: str) -> str:
 
 
 def _work_unit(nodeid: str) -> str:
-    """The unit one test process takes whole: its module, or all of ``TRAININGS_AND_CLUSTERS``."""
-    module = _module(nodeid)
-    return "trainings" if module in TRAININGS_AND_CLUSTERS else nodeid.split("::")[0]
+    """The unit one test process takes whole: its module, or its group of ``ONE_AFTER_ANOTHER``."""
+    return UNIT_OF.get(_module(nodeid), nodeid.split("::")[0])
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """pytest-xdist's module-at-a-time scheduling with the trainings as one unit. Written here
+    """pytest-xdist's module-at-a-time scheduling with the units of ``ONE_AFTER_ANOTHER``. Written here
     because xdist's own ``xdist_group`` marks no longer group under pytest 9 (xdist rewrites a
     node id attribute that pytest 9 no longer reads)."""
     from xdist.scheduler import LoadScopeScheduling
@@ -202,9 +207,12 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_collection_modifyitems(config, items):
     """A test that uses the session's Ray (or shuts it down) is slow by definition: `-m "not slow"`
     (make test-quick) then starts no Ray in this process. In a test process of several (xdist)
-    the trainings come first, so that their long unit starts at once."""
+    the units of ``ONE_AFTER_ANOTHER`` come first (the trainings first of all), so that the
+    longest units start at once."""
     for item in items:
         if {"ray_session", "no_ray"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        items.sort(key=lambda item: _module(item.nodeid) not in TRAININGS_AND_CLUSTERS)  # stable
+        order = list(ONE_AFTER_ANOTHER)
+        items.sort(key=lambda item: order.index(UNIT_OF[_module(item.nodeid)]) if _module(item.nodeid) in UNIT_OF
+                   else len(order))  # stable: modules keep their order within a unit
