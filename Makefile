@@ -72,9 +72,10 @@ lint: setup
 	$(VENV)/bin/lint-imports
 
 # TEST_WORKERS=N runs the suite in N processes (pytest-xdist, a whole module at a time each, the
-# trainings one after another in one of them: tests/conftest.py); CI runs one
-# (docs/development.md: on 2 cores the tests that time a start-up or a calibration feel the other process).
-TEST_WORKERS ?= 0
+# trainings and Ray-node modules one after another in one of them: tests/conftest.py). Default: 2
+# where there are 2 cores or more (21.5 min on the 2-core machine against 27 in one process;
+# docs/development.md), else 1. TEST_WORKERS=0 runs one process without xdist.
+TEST_WORKERS ?= $(shell [ "$$(nproc 2>/dev/null || echo 1)" -ge 2 ] && echo 2 || echo 0)
 
 test: lint
 	$(VPY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --no-loadscope-reorder) $(PYTEST_ARGS)

@@ -169,16 +169,16 @@ def run_qvr(*args: str) -> Finished:
 
 
 ONE_AFTER_ANOTHER = {
-    "trainings": ("test_grpo", "test_offline"),
-    "ray_nodes": ("test_ray_job_submit", "test_cluster_resources", "test_embedded_ray", "test_pool_autoscaler",
-                  "test_rollout", "test_pairs"),
+    "trainings": ("test_grpo", "test_offline", "test_ray_job_submit", "test_cluster_resources", "test_rollout",
+                  "test_pairs", "test_embedded_ray", "test_pool_autoscaler"),
 }
 """Units a test process runs whole, first, with several test processes (``make test
 TEST_WORKERS=N``): the trainings (Ray Train with DeepSpeed, a vLLM engine, a killed run's own
-Ray), and the modules that start Ray nodes of their own or serve a policy. Every other module is
-a unit of its own, taken by whichever process is free. Two trainings at once on two cores, or
-two Ray nodes starting at once, would make Ray's fixed 30 s wait for a raylet, or a timed
-calibration, fail through no fault of the code."""
+Ray) and the modules that start Ray nodes of their own or serve a policy, one after another in
+one process. Every other module is a unit of its own, taken by whichever process is free. Two of
+them at once on two cores would make Ray's fixed 30 s wait for a raylet, or a timed calibration,
+fail through no fault of the code (seen when GRPO ran beside the offline trainings); as one unit,
+2 processes passed in 21.5 min where 3, splitting it in two, were slower still (docs/development.md)."""
 UNIT_OF = {module: unit for unit, modules in ONE_AFTER_ANOTHER.items() for module in modules}
 
 
