@@ -183,3 +183,17 @@ def test_forked_children_draw_different_numpy_numbers(verifier):
         verdicts = verifier.run([VerificationJob(program, code, index) for index in range(4)], "shared")
     draws = [re.search(r"draw (\S+)", verdict.stderr_tail).group(1) for verdict in verdicts]
     assert len(set(draws)) == 4, draws
+
+
+def test_a_reference_that_passes_split_only_by_chance_is_calibrated_shared(verifier):
+    """Its tests seed numpy in the checker (as QHE's task 63 does): shared, the candidate draws from
+    that seed and always passes; split, its own draws pass 7 times in 10: more often than not, so
+    the split verdict settles as a pass, but one that does not hold on every run is no evidence
+    for split (30 of 30 by chance: twice in 100,000)."""
+    tests = ("def check(candidate):\n    np.random.seed(7)\n    want = np.random.random()\n"
+             "    np.random.seed(7)\n    got = candidate()\n    assert got == want or got < 0.7\n")
+    task = draw_task(tests, COIN, "noise/seeded-by-the-tests")
+    with noise(verifier, reference_runs=30):
+        modes, [verdict] = verifier.calibrate([task])
+    assert modes == {task.task_id: "shared"}
+    assert (verdict.status, verdict.isolation, verdict.pass_rate) == ("passed", "shared", 1.0)

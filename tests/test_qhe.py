@@ -34,9 +34,9 @@ def verifier():
     # Offline, as QHE's own harness sees it: tasks needing IBM's service get no QPU gateway here
     # (test_qpu.py covers them through the gateway).
     # 180 s: task 100 needs ~40 s on 2 quiet cores; a loaded machine must not turn that into a failure.
-    # One run per reference: flaky-reference flagging is test_noise_verdicts' claim, not this module's.
-    config = VerifierConfig.model_validate({"timeout_s": 180, "qpu_gateway": False, "noise": {"reference_runs": 1}})
-    with Verifier(config, slots=2) as verifier:
+    # The default flaky-reference check (3 runs of each stochastic reference) also keeps task 63 shared:
+    # its tests seed numpy in the checker, so split its candidate's own draws pass now and then.
+    with Verifier(VerifierConfig(timeout_s=180, qpu_gateway=False), slots=2) as verifier:
         yield verifier
 
 
