@@ -62,10 +62,8 @@ def random_state_dict(parameters: int, layers: int) -> dict[str, Any]:
 class Receiver:
     """A rollout worker's side of a publish: receive, and copy each tensor into its own buffer."""
 
-    def __init__(self, transport_name: str, chunk_bytes: int) -> None:
-        from actors.rollout.transport import TRANSPORTS
-
-        self.transport = TRANSPORTS[transport_name](chunk_bytes=chunk_bytes)
+    def __init__(self, transport_name: str) -> None:
+        self.transport = transport_for(transport_name)
         self.buffers: dict[str, Any] = {}
 
     def receive(self, handle: Any) -> int:
@@ -88,6 +86,14 @@ class Receiver:
 def state_checksum(state: dict[str, Any]) -> float:
     """The tensors' sums, each weighted by its place (two tensors swapped change it too)."""
     return float(sum(float(tensor.double().sum()) * (index + 1) for index, tensor in enumerate(state.values())))
+
+
+def transport_for(name: str) -> Any:
+    """The named transport as a run's rollout config (its defaults) makes it."""
+    from actors.rollout.config import RolloutConfig
+    from actors.rollout.transport import TRANSPORTS
+
+    return TRANSPORTS[name].from_config(RolloutConfig())
 
 
 def publish_seconds(transport: Any, receivers: list[Any], state: dict[str, Any]) -> tuple[float, int]:
@@ -115,7 +121,6 @@ def figures(state: dict[str, Any], size: int, seconds: list[float], workers: int
 def run(config: PublishBenchConfig) -> dict[str, Any]:
     import ray
 
-    from actors.rollout.config import RolloutConfig
     from actors.rollout.transport import TRANSPORTS
     from pipelines.job import RayConfig, connect_ray
 
@@ -123,13 +128,12 @@ def run(config: PublishBenchConfig) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"bench.publish.transports: unknown {unknown}; known: {sorted(TRANSPORTS)}")
     connect_ray(RayConfig())
-    chunk_bytes = int(RolloutConfig().chunk_mb * 1024 * 1024)
     states = {count: random_state_dict(count, config.layers) for count in config.parameters}
     remote = ray.remote(num_cpus=0)(Receiver)
     results: dict[str, Any] = {}
     for name in config.transports:
-        transport = TRANSPORTS[name](chunk_bytes=chunk_bytes)
-        receivers = [remote.remote(name, chunk_bytes) for _ in range(config.workers)]
+        transport = transport_for(name)
+        receivers = [remote.remote(name) for _ in range(config.workers)]
         try:
             times: dict[int, list[float]] = {count: [] for count in config.parameters}
             sizes: dict[int, int] = {}
