@@ -155,6 +155,25 @@ def test_weight_update_changes_outputs_and_logprobs(served):
         assert argmax.tolist() == completion.token_ids
 
 
+def test_a_saved_folder_is_served_without_starting_the_engine_again(served, tmp_path):
+    """What an offline job's final evaluation does: the engine that served the starting policy
+    reads the final one from its folder. The tiny model ties its output layer to the embedding, and
+    save_pretrained leaves lm_head out: an engine that kept its old output layer fails here."""
+    import ray
+
+    pid = ray.get(served.worker.info.remote())["pid"]
+    other = save_tiny_model(tmp_path / "other", seed=7)
+    old_reference = served.reference
+    assert ray.get(served.worker.load_folder.remote(served.version + 1, str(other))) == served.version + 1
+    served.version, served.reference = served.version + 1, reference_model(other)
+    after = served.generate(PROMPTS, n=2, max_tokens=16, seed=4)
+    assert all(c.policy_version == served.version for c in after)
+    assert max_logprob_error(served.reference, after) < LOGPROB_TOLERANCE
+    assert max_logprob_error(old_reference, after) > 0.1
+    info = ray.get(served.worker.info.remote())
+    assert info["pid"] == pid and info["model"] == str(other)
+
+
 def test_worker_rejects_bad_requests(served):
     import ray
 

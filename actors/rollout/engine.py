@@ -25,6 +25,32 @@ log = logging.getLogger("qvr.rollout")
 NamedTensors = Iterable[tuple[str, Any]]
 
 
+def folder_weights(path: str | Path) -> NamedTensors:
+    """The ``(name, tensor)`` pairs of a saved Hugging Face model folder (its safetensors files), one
+    file at a time, with ``lm_head.weight`` added where the folder's config ties it to the input
+    embedding: ``save_pretrained`` leaves it out, and an engine given only the embedding keeps its
+    old output layer."""
+    import json
+
+    from safetensors.torch import load_file
+
+    folder = Path(path)
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no *.safetensors weights")
+    config_file = folder / "config.json"
+    tied = config_file.is_file() and json.loads(config_file.read_text()).get("tie_word_embeddings", False)
+    embedding, seen_head = None, False
+    for file in files:
+        for name, tensor in load_file(file).items():
+            seen_head = seen_head or name == "lm_head.weight"
+            if name.endswith("embed_tokens.weight"):
+                embedding = tensor
+            yield name, tensor
+    if tied and not seen_head and embedding is not None:
+        yield "lm_head.weight", embedding
+
+
 @dataclass
 class RolloutCompletion(Completion):
     """A :class:`Completion` plus the prompt's token ids, so the learner scores exactly the tokens

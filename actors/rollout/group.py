@@ -115,6 +115,22 @@ class RolloutGroup:
                 log.warning("rollout worker %d died during a weight update; replacing it", index)
                 self._replace(index, workers[index])
 
+    def serve_folder(self, version: int, path: str) -> None:
+        """Serve the model saved at ``path`` (a checkpoint of the served model: the same architecture
+        and tokenizer) as policy ``version``, without starting the engines again: each worker reads
+        the folder itself. A worker replaced later starts from that folder."""
+        import ray
+
+        self.config = self.config.model_copy(update={"model": str(path)})
+        self._latest_weights, self.policy_version = None, version
+        workers = list(self.workers)
+        for index, ref in enumerate([worker.load_folder.remote(version, str(path)) for worker in workers]):
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayActorError:
+                log.warning("rollout worker %d died while loading %s; replacing it", index, path)
+                self._replace(index, workers[index])
+
     def policy_versions(self) -> list[int]:
         """Each worker's policy version, as the workers report it."""
         import ray

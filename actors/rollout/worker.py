@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.rollout.config import RolloutConfig, SamplingConfig
-from actors.rollout.engine import RolloutCompletion
+from actors.rollout.engine import RolloutCompletion, folder_weights
 from actors.rollout.factory import make_engine
 from actors.rollout.prompts import PromptLike
 from actors.rollout.transport import make_transport
@@ -34,6 +34,13 @@ class RolloutWorker:
         """Load the weights behind ``handle`` (from this worker's transport's ``send``) and serve
         them as policy ``version``; returns the version."""
         self.engine.update_weights(version, self.transport.receive(handle))
+        return self.engine.policy_version
+
+    def load_folder(self, version: int, path: str) -> int:
+        """Serve the weights saved in the model folder ``path`` (the same architecture and tokenizer
+        as the one being served; read here, not sent) as policy ``version``; returns the version."""
+        self.engine.update_weights(version, folder_weights(path))
+        self.config = self.config.model_copy(update={"model": path})
         return self.engine.policy_version
 
     def policy_version(self) -> int:

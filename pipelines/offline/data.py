@@ -11,6 +11,7 @@ counted as ``truncated``. A dataset with no usable row is an error naming the fi
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from pathlib import Path
@@ -237,6 +238,27 @@ class Tokenize:
         return out
 
 
+def tokenize_batch(batch: Any, model: str, fields: dict[str, str], kind: Kind, prompt_format: str,
+                   max_length: int) -> Any:
+    """Ray Data ``map_batches`` function: one batch of text rows -> token rows."""
+    return tokenizer_for(model, tuple(fields.items()), kind, prompt_format, max_length, _files_stamp(model))(batch)
+
+
+@functools.lru_cache(maxsize=4)
+def tokenizer_for(model: str, fields: tuple[tuple[str, str], ...], kind: Kind, prompt_format: str, max_length: int,
+                  stamp: tuple[int, ...]) -> Tokenize:
+    """The worker process's Tokenize for these settings, loaded once (``stamp``: the model folder's
+    files as they are now, so a tokenizer rewritten in place is loaded again)."""
+    return Tokenize(model, dict(fields), kind, prompt_format, max_length)
+
+
+def _files_stamp(model: str) -> tuple[int, ...]:
+    folder = Path(model)
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(path.stat().st_mtime_ns for path in folder.glob("*.json")))
+
+
 def read_dataset(path: str) -> Any:
     import ray.data
 
@@ -262,11 +284,11 @@ def tokenize_files(paths: list[str], config: OfflineDataConfig, kind: Kind, mode
     dataset = datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
     # Packed texts are cut after tokenizing (pack_texts), so here they keep every token.
     limit = 1 << 40 if packs(config, kind) else config.max_length
-    # max_restarts=0: tokenizing is short, and a failure fails the read with its error; for a
-    # restartable actor whose arguments sit in the object store Ray prints a warning on the console.
-    tokenized = dataset.map_batches(Tokenize, fn_constructor_args=(model, fields, kind, config.prompt_format, limit),
-                                    batch_format="pandas", batch_size=256, compute=_actor_pool(), num_cpus=0.5,
-                                    max_restarts=0)
+    # Tasks rather than an actor: a worker process tokenizes batch after batch with the tokenizer it
+    # keeps (tokenizer_for), and the next job stage of the same Ray job reuses the warm process,
+    # where an actor would start a process and import transformers again each time.
+    tokenized = dataset.map_batches(tokenize_batch, fn_args=(model, fields, kind, config.prompt_format, limit),
+                                    batch_format="pandas", batch_size=256, num_cpus=0.5)
     results = []
     rows = tokenized.take_all()
     for index in range(len(paths)):
@@ -285,12 +307,6 @@ def tokenize_files(paths: list[str], config: OfflineDataConfig, kind: Kind, mode
 
 SOURCE = "_source"
 """The column that says which file a row came from."""
-
-
-def _actor_pool() -> Any:
-    from ray.data import ActorPoolStrategy
-
-    return ActorPoolStrategy(size=1)
 
 
 ROW_KEYS: dict[str, tuple[str, ...]] = {"sft": ("prompt_ids", "completion_ids"), "sft_text": ("prompt_ids", "completion_ids"),

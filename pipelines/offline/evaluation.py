@@ -60,15 +60,21 @@ def evaluate_policies(config: OfflineEvalConfig, policies: dict[int, str], steps
         return {}
     results: dict[str, dict[str, float]] = {}
     pool = VerifierPool(config.verifier, config.pool, hidden_paths=[*hidden_paths(config), str(run.path.resolve())])
+    group = None
     try:
         for step, model in sorted(due.items()):
             print(f"evaluating the {'starting' if step == 0 else 'final'} policy on held-out tasks ...", flush=True)
-            with RolloutGroup(config.rollout.model_copy(update={"model": model})) as group:
-                flat = evaluator(group, pool, step)
+            if group is None:
+                group = RolloutGroup(config.rollout.model_copy(update={"model": model}))
+            else:  # the engines that served the starting policy load the final one: no second start
+                group.serve_folder(step, model)
+            flat = evaluator(group, pool, step)
             run.log_metrics(flat, step=step)
             tag = "before" if step == 0 else "after"
             results[tag] = flat
             print(eval_line(flat), flush=True)
     finally:
+        if group is not None:
+            group.close()
         pool.close()
     return results
