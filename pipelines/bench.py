@@ -6,6 +6,7 @@ import argparse
 import importlib
 from typing import Any, Literal
 
+from pipelines.benches.learner import LearnerBenchConfig
 from pipelines.benches.noise import NoiseBenchConfig
 from pipelines.benches.pool import PoolBenchConfig
 from pipelines.benches.publish import PublishBenchConfig
@@ -20,11 +21,12 @@ from pipelines.runs import Run
 BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu",
            "rollout": "pipelines.benches.rollout", "rewards": "pipelines.benches.rewards",
            "templates": "pipelines.benches.templates", "noise": "pipelines.benches.noise",
-           "publish": "pipelines.benches.publish"}
+           "publish": "pipelines.benches.publish", "learner": "pipelines.benches.learner"}
 
 
 class Config(JobConfig):
-    target: Literal["verifier", "pool", "qpu", "rollout", "rewards", "templates", "noise", "publish"] = "verifier"
+    target: Literal["verifier", "pool", "qpu", "rollout", "rewards", "templates", "noise", "publish",
+                    "learner"] = "verifier"
     """Which benchmark runs."""
 
     verifier: VerifierBenchConfig = VerifierBenchConfig()
@@ -53,6 +55,9 @@ class Config(JobConfig):
 
     publish: PublishBenchConfig = PublishBenchConfig()
     """`qvr bench publish`: seconds per weight publish and GB/s against parameter count, per transport."""
+
+    learner: LearnerBenchConfig = LearnerBenchConfig()
+    """`qvr bench learner`: the learner alone (Ray Train + DeepSpeed), tokens/s against model size and ranks."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

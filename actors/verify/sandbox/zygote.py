@@ -51,11 +51,12 @@ from actors.verify.sandbox.frames import MAX_FRAME, Held, Sealed, Tail, Whole, r
 from actors.verify.sandbox.harness import run_job, write_record
 from actors.verify.sandbox.hugepages import collapse_heap
 from actors.verify.sandbox.processes import close_all_except, kill_and_reap, kill_tree
-from actors.verify.sandbox.qpu_shim import install as install_qpu_shim
-from actors.verify.sandbox.qpu_shim import install_local as install_local_qpu
-from actors.verify.sandbox.split import run_checker, serve_solution
 from actors.verify.sandbox.view import file_view
-from actors.verify.sandbox.warm import warm_up
+
+# The split checker, the QPU shim and the warm-up (with the codecs: Qiskit and qiskit-ibm-runtime)
+# are imported where the zygote uses them, not here: the verifier's own process imports this module
+# for Zygote, and a second of imports in every verifier worker is what a pool pays to start. The
+# zygote has them all in memory before it forks (warm_up imports the whole package).
 
 SANDBOX_UIDS = 65536  # host uids per verifier host: sandbox_uid_base .. + 65535
 
@@ -376,6 +377,9 @@ class Zygote:
         if control.get("qpu") and local_tier is None:
             pipes["qpu_up"], pipes["qpu_down"] = os.pipe(), os.pipe()
             qpu_fds = (pipes["qpu_up"][1], pipes["qpu_down"][0])
+        from actors.verify.sandbox import qpu_shim
+        from actors.verify.sandbox import split as split_checker
+
         try:
             if split:
                 for name in ("solution.stdout", "solution.stderr", "to_solution", "to_checker"):
@@ -384,23 +388,23 @@ class Zygote:
                 children["solution"] = self._spawn(
                     workdir, nproc, vm_bytes, pipes["solution.stdout"][1], pipes["solution.stderr"][1],
                     keep=(requests, answers), report_fd=pipes["solution.stderr"][1],
-                    action=lambda: serve_solution(self._job(control, tests=False), requests, answers))
+                    action=lambda: split_checker.serve_solution(self._job(control, tests=False), requests, answers))
                 self._load_tests()
                 to_solution, from_solution = pipes["to_solution"][1], pipes["to_checker"][0]
                 children["main"] = self._spawn(
                     workdir, nproc, vm_bytes, pipes["stdout"][1], pipes["stderr"][1],
                     keep=(to_solution, from_solution, pipes["result"][1]), report_fd=pipes["result"][1],
                     action=lambda: write_record(pipes["result"][1],
-                                                run_checker(self._job(control), to_solution, from_solution)))
+                                                split_checker.run_checker(self._job(control), to_solution, from_solution)))
             else:
                 self._load_tests()
 
                 def shared() -> None:
                     job = self._job(control)
                     if qpu_fds:
-                        install_qpu_shim(*qpu_fds)
+                        qpu_shim.install(*qpu_fds)
                     elif control.get("qpu"):
-                        install_local_qpu(local_tier, control.get("qpu_info") or {})
+                        qpu_shim.install_local(local_tier, control.get("qpu_info") or {})
                     write_record(pipes["result"][1], run_job(job))
 
                 children["main"] = self._spawn(
@@ -573,6 +577,8 @@ def main() -> None:
     zygote = Zygote(settings)
     zygote.control = (requests, replies)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    from actors.verify.sandbox.warm import warm_up
+
     warm_up(backends=settings.get("warm_backends", []), plugins=settings["sandbox"].get("plugins", []))
     probe = zygote.probe()
     zygote.use({name for name, error in probe.items() if error is None} & zygote.requested)
