@@ -220,8 +220,11 @@ def test_deepspeeds_own_console_handler_is_bypassed_unless_verbose(tmp_path, cap
     from pipelines.console import setup_logging
 
     # DeepSpeed's handler keeps the stdout of when it was first imported (maybe an earlier test's capture).
+    # Only its own plain StreamHandler: pytest's capture handlers (StreamHandler subclasses) may sit
+    # on the logger too after an in-process job, and must keep their own streams.
     for handler in deepspeed_logger.handlers:
-        handler.setStream(sys.stdout)
+        if type(handler) is logging.StreamHandler:
+            handler.setStream(sys.stdout)
     file_log = logging.FileHandler(tmp_path / "run.log")
     logging.getLogger().addHandler(file_log)
     try:

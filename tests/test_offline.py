@@ -13,6 +13,7 @@ import torch
 from actors.learner.config import ScheduleConfig, lr_factor
 from actors.learner.offline import OfflinePlan, OfflineSource, step_rows
 from actors.rollout.testing import save_tiny_model
+from tests.conftest import run_qvr
 
 
 @pytest.fixture(scope="module")
@@ -274,3 +275,19 @@ def test_dpo_learns_and_resumes_mid_epoch_with_its_frozen_reference_to_identical
     a, b = final_weights(whole), final_weights(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
     assert resumed["heldout"]["after"] == whole["heldout"]["after"]
+
+
+@pytest.mark.slow
+def test_bench_learner_json(tmp_path, ray_session):
+    """`qvr bench learner` is SFT runs on synthetic rows (tested here, after the offline jobs): each
+    step trains on exactly rows x tokens tokens (the synthetic rows are cut to length), and the
+    figure is those tokens over the step's learn seconds, read from the SFT run's own metrics."""
+    result = run_qvr("bench", "learner", 'learner.models=[{"name": "tiny", "layers": 1, "hidden_size": 64}]',
+                     "learner.workers=[1]", "learner.rows=4", "learner.tokens=32", "learner.micro_batch_size=2",
+                     "learner.steps=3", f"run.root={tmp_path}", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = summary["models"]["tiny"]["1_workers"]
+    assert figures["tokens_per_step"] == 4 * 32
+    assert figures["tokens_per_s"] == pytest.approx(figures["tokens_per_step"] / figures["learn_s"])
+    assert figures["overhead_s"] > 0 and figures["parameters"] > 0
