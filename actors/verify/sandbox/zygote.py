@@ -53,11 +53,6 @@ from actors.verify.sandbox.hugepages import collapse_heap
 from actors.verify.sandbox.processes import close_all_except, kill_and_reap, kill_tree
 from actors.verify.sandbox.view import file_view
 
-# The split checker, the QPU shim and the warm-up (with the codecs: Qiskit and qiskit-ibm-runtime)
-# are imported where the zygote uses them, not here: the verifier's own process imports this module
-# for Zygote, and a second of imports in every verifier worker is what a pool pays to start. The
-# zygote has them all in memory before it forks (warm_up imports the whole package).
-
 SANDBOX_UIDS = 65536  # host uids per verifier host: sandbox_uid_base .. + 65535
 
 
@@ -377,9 +372,9 @@ class Zygote:
         if control.get("qpu") and local_tier is None:
             pipes["qpu_up"], pipes["qpu_down"] = os.pipe(), os.pipe()
             qpu_fds = (pipes["qpu_up"][1], pipes["qpu_down"][0])
+        # Here, not at the top (they bring Qiskit): the verifier's process imports this module too.
         from actors.verify.sandbox import qpu_shim
         from actors.verify.sandbox import split as split_checker
-
         try:
             if split:
                 for name in ("solution.stdout", "solution.stderr", "to_solution", "to_checker"):
@@ -578,7 +573,6 @@ def main() -> None:
     zygote.control = (requests, replies)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     from actors.verify.sandbox.warm import warm_up
-
     warm_up(backends=settings.get("warm_backends", []), plugins=settings["sandbox"].get("plugins", []))
     probe = zygote.probe()
     zygote.use({name for name, error in probe.items() if error is None} & zygote.requested)
