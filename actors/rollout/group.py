@@ -99,8 +99,6 @@ class RolloutGroup:
         learner restarted from an older checkpoint serves that checkpoint's version again. The
         group keeps the latest weights staged (for the object store: one copy of them) until the
         next update, so that a worker replaced later loads them before it serves anything."""
-        import ray
-
         if not isinstance(version, int) or version < 0 or (version < self.policy_version and not rewind):
             raise ValueError(f"policy version must be an int >= the current {self.policy_version}, got {version!r}")
         handle = weights if self.transport.is_handle(weights) else self.transport.send(weights)
@@ -108,27 +106,28 @@ class RolloutGroup:
         refs = [worker.update_weights.remote(version, handle) for worker in workers]
         self.transport.push(handle)
         self._latest_weights, self.policy_version = handle, version
-        for index, ref in enumerate(refs):
-            try:
-                ray.get(ref)
-            except ray.exceptions.RayActorError:
-                log.warning("rollout worker %d died during a weight update; replacing it", index)
-                self._replace(index, workers[index])
+        self._await_or_replace(workers, refs, "a weight update")
 
     def serve_folder(self, version: int, path: str) -> None:
         """Serve the model saved at ``path`` (a checkpoint of the served model: the same architecture
         and tokenizer) as policy ``version``, without starting the engines again: each worker reads
         the folder itself. A worker replaced later starts from that folder."""
-        import ray
-
         self.config = self.config.model_copy(update={"model": str(path)})
         self._latest_weights, self.policy_version = None, version
         workers = list(self.workers)
-        for index, ref in enumerate([worker.load_folder.remote(version, str(path)) for worker in workers]):
+        self._await_or_replace(workers, [worker.load_folder.remote(version, str(path)) for worker in workers],
+                               f"loading {path}")
+
+    def _await_or_replace(self, workers: list[Any], refs: list[Any], doing: str) -> None:
+        """Wait for each worker's call; a worker that died during it is replaced (the replacement
+        catches up with what the group serves now)."""
+        import ray
+
+        for index, ref in enumerate(refs):
             try:
                 ray.get(ref)
             except ray.exceptions.RayActorError:
-                log.warning("rollout worker %d died while loading %s; replacing it", index, path)
+                log.warning("rollout worker %d died during %s; replacing it", index, doing)
                 self._replace(index, workers[index])
 
     def policy_versions(self) -> list[int]:

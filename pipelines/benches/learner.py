@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,10 @@ def write_rows(path: Path, tokenizer: Any, rows: int, tokens: int, seed: int = 0
     return path
 
 
-def save_model(path: Path, model: LearnerModel) -> tuple[Path, int]:
-    """The random model saved at ``path`` with the tiny tokenizer; (path, parameter count)."""
-    from actors.rollout.testing import build_model, build_tokenizer
+def save_model(path: Path, model: LearnerModel, tokenizer: Any) -> tuple[Path, int]:
+    """The random model saved at ``path`` with ``tokenizer``; (path, parameter count)."""
+    from actors.rollout.testing import build_model
 
-    tokenizer = build_tokenizer()
     network = build_model(tokenizer, layers=model.layers, hidden_size=model.hidden_size)
     network.save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -105,12 +105,6 @@ def sft_config(config: LearnerBenchConfig, model: Path, data: Path, workers: int
         "checkpoint": {"every": config.steps, "keep": 1, "max_failures": 0}})
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def measure(config: LearnerBenchConfig, model: Path, data: Path, workers: int, root: Path) -> dict[str, float]:
     """One setting: an SFT run, and its per-step figures read from the run's metrics."""
     from pipelines import sft
@@ -127,17 +121,16 @@ def measure(config: LearnerBenchConfig, model: Path, data: Path, workers: int, r
     if len(steps) != config.steps:
         raise RuntimeError(f"the learner bench's run {run.path} logged {len(steps)} of {config.steps} steps")
     timed = steps[config.warmup_steps:]
-    tokens = {row["input_tokens"] for row in timed}
-    if len(tokens) != 1:
-        raise RuntimeError(f"the learner bench's steps trained on different token counts: {sorted(tokens)}")
-    learn_s = median([row["time/learn_s"] for row in timed])
-    return {"tokens_per_s": tokens.pop() / learn_s, "learn_s": learn_s, "tokens_per_step": float(timed[0]["input_tokens"]),
+    counts = {row["input_tokens"] for row in timed}
+    if len(counts) != 1:
+        raise RuntimeError(f"the learner bench's steps trained on different token counts: {sorted(counts)}")
+    tokens, learn_s = float(counts.pop()), statistics.median(row["time/learn_s"] for row in timed)
+    return {"tokens_per_s": tokens / learn_s, "learn_s": learn_s, "tokens_per_step": tokens,
             "overhead_s": summary["wall_s"] - sum(row["time/step_s"] for row in steps)}
 
 
 def run(config: LearnerBenchConfig) -> dict[str, Any]:
-    from transformers import AutoTokenizer
-
+    from actors.rollout.testing import build_tokenizer
     from pipelines.job import RayConfig, connect_ray
 
     if config.warmup_steps >= config.steps:
@@ -148,9 +141,9 @@ def run(config: LearnerBenchConfig) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="qvr-bench-learner-") as scratch:
         root = Path(scratch)
-        saved = {model.name: save_model(root / model.name, model) for model in config.models}
-        first = next(iter(saved.values()))[0]
-        data = write_rows(root / "rows.jsonl", AutoTokenizer.from_pretrained(first), config.rows, config.tokens)
+        tokenizer = build_tokenizer()
+        saved = {model.name: save_model(root / model.name, model, tokenizer) for model in config.models}
+        data = write_rows(root / "rows.jsonl", tokenizer, config.rows, config.tokens)
         for workers in config.workers:
             for model in config.models:
                 path, parameters = saved[model.name]
