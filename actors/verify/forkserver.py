@@ -8,6 +8,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from actors.verify.config import VerifierConfig
@@ -34,26 +37,41 @@ class ForkServer:
     START_TIMEOUT_S = 180.0
 
     def __init__(self, config: VerifierConfig, slot: int = 0, mode: str = "forked",
-                 qpu_handler: Any = None) -> None:
+                 qpu_handler: Any = None, clone_slots: Sequence[int] = (), channel: tuple[int, int] | None = None) -> None:
+        """``clone_slots``: other slots whose zygotes this one's forks once it is warm (one warm-up for
+        all: actors/verify/sandbox/clones.py); their handles are in ``clones``. ``channel``: this is
+        such a clone, already forked; its (requests, replies) fds."""
         self.config, self.slot, self.mode = config, slot, mode
         self.qpu_handler = qpu_handler
         self.process: subprocess.Popen | None = None
+        self.clone_pid: int | None = None
+        """A clone's zygote: its pid (a child of the first slot's zygote, not of this process)."""
+        self.clones: list[ForkServer] = []
         self.features: list[str] = []
         self.can_split = False
         """Whether this zygote can run split verifications (it makes a PID namespace per child)."""
         self.restarts = -1
-        self._start()
+        if channel is None:
+            self._start(clone_slots)
+        else:
+            self.restarts, (self._requests, self._replies) = 0, channel
+            self._handshake()
 
-    def _start(self) -> None:
+    def _start(self, clone_slots: Sequence[int] = ()) -> None:
         self.restarts += 1
+        self.clone_pid = None
         requests_r, requests_w = os.pipe()
         replies_r, replies_w = os.pipe()
+        # Per clone: (slot, its requests read end, write end, its replies read end, write end).
+        channels = [(slot, *os.pipe(), *os.pipe()) for slot in clone_slots]
+        theirs = [requests_r, replies_w, *(fd for _, read, _, _, write in channels for fd in (read, write))]
         sandbox = self.config.sandbox.model_dump()
         if self.config.qpu.token_file:  # the token file is the gateway's, never the sandbox's
             sandbox["hidden_paths"] = [*sandbox["hidden_paths"], self.config.qpu.token_file]
         settings = {"slot": self.slot, "mode": self.mode, "sandbox": sandbox,
                     "huge_pages": self.config.huge_pages,
-                    "warm_backends": self.config.warm_backends}
+                    "warm_backends": self.config.warm_backends,
+                    "clones": [[slot, read, write] for slot, read, _, _, write in channels]}
         env = child_environment(os.environ.get("TMPDIR", "/tmp"))
         if self.config.huge_pages:
             env["GLIBC_TUNABLES"] = MALLOC_TUNABLE
@@ -61,18 +79,39 @@ class ForkServer:
         self.process = subprocess.Popen(
             [self.config.python or sys.executable, "-I", "-c", boot_code("actors.verify.sandbox.zygote"),
              json.dumps(settings), str(requests_r), str(replies_w)],
-            pass_fds=(requests_r, replies_w), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            pass_fds=theirs, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True)
-        os.close(requests_r)
-        os.close(replies_w)
+        for fd in theirs:
+            os.close(fd)
         self._requests, self._replies = requests_w, replies_r
+        handed: set[int] = set()  # a clone's handle owns its fds from its start, and closes them on failure
+        try:
+            self._handshake()
+            for slot, _, requests, replies, _ in channels:
+                handed |= {requests, replies}
+                self.clones.append(ForkServer(self.config, slot, self.mode, self.qpu_handler, channel=(requests, replies)))
+        except BaseException:
+            for server in self.clones:
+                server.close()
+            for _, _, requests, replies, _ in channels:
+                for fd in {requests, replies} - handed:
+                    os.close(fd)
+            self.clones = []
+            self.close()
+            raise
+
+    def _handshake(self) -> None:
+        """Wait for the zygote's ready frame, then agree on the isolation features."""
         try:
             ready = read_frame(self._replies, self.START_TIMEOUT_S)
         except TimeoutError:
             ready = None
         if not ready or not ready.get("ready"):
+            exit_status = self.process.poll() if self.process else None
             self.close()
-            raise RuntimeError(f"zygote for slot {self.slot} did not start (exit {self.process.poll()})")
+            raise RuntimeError(f"zygote for slot {self.slot} did not start (exit {exit_status})")
+        if self.process is None:
+            self.clone_pid = int(ready["pid"])
         self.huge_mb = int(ready.get("huge_mb", 0))
         """MiB of the zygote's memory folded into huge pages (see actors/verify/sandbox/hugepages.py)."""
         self.features = self._agree_on_features(ready.get("probe", {}))
@@ -162,7 +201,7 @@ class ForkServer:
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self.process.pid if self.process else self.clone_pid
 
     def close(self) -> None:
         for fd in (getattr(self, "_requests", -1), getattr(self, "_replies", -1)):
@@ -177,6 +216,31 @@ class ForkServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, 9)
                 self.process.wait()
+        elif self.process is None and self.clone_pid is not None:
+            _end_clone(self.clone_pid)
+            self.clone_pid = None
+
+
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` has exited (gone, or a zombie its parent has not reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def _end_clone(pid: int, grace_s: float = 5.0) -> None:
+    """A clone's zygote ends by itself once its requests channel closes; it is not this process's
+    child, so it is watched through /proc, and its session is killed after ``grace_s``."""
+    deadline = time.monotonic() + grace_s
+    while not _ended(pid):
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(pid, 9)
+            except ProcessLookupError:
+                pass
+            return
+        time.sleep(0.01)
 
 
 def interpret(header: dict[str, Any], parts: dict[str, bytes]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Literal
 
@@ -119,19 +118,10 @@ class Verifier:
         self.slots = slots or os.cpu_count() or 1
         self.servers: list[ForkServer] = []
         if self.executor != "subprocess":
-            with ThreadPoolExecutor(self.slots) as pool:
-                handler = qpu_handler or (gateway_handler(self.config.qpu) if self.config.qpu_gateway else None)
-                starting = [pool.submit(ForkServer, self.config, slot, self.executor, handler)
-                            for slot in range(self.slots)]
-                errors = []
-                for future in starting:
-                    try:
-                        self.servers.append(future.result())
-                    except Exception as error:  # noqa: BLE001 - close the started ones, then re-raise
-                        errors.append(error)
-            if errors:
-                self.close()
-                raise errors[0]
+            handler = qpu_handler or (gateway_handler(self.config.qpu) if self.config.qpu_gateway else None)
+            # One zygote warms; the other slots' are forked from it (actors/verify/sandbox/clones.py).
+            first = ForkServer(self.config, 0, self.executor, handler, clone_slots=range(1, self.slots))
+            self.servers = [first, *first.clones]
 
     @property
     def features(self) -> list[str]:

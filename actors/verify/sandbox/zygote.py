@@ -567,13 +567,13 @@ def _host_workdir() -> str:
 
 def main() -> None:
     """Zygote entry: settings as argv[1] (JSON); frames in on fd argv[2], out on fd argv[3]."""
+    from actors.verify.sandbox import clones, warm
     settings = json.loads(sys.argv[1])
-    requests, replies = int(sys.argv[2]), int(sys.argv[3])
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    warm.warm_up(backends=settings.get("warm_backends", []), plugins=settings["sandbox"].get("plugins", []))
+    settings, requests, replies = clones.fork_clones(settings, int(sys.argv[2]), int(sys.argv[3]))  # other slots' zygotes
     zygote = Zygote(settings)
     zygote.control = (requests, replies)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    from actors.verify.sandbox.warm import warm_up
-    warm_up(backends=settings.get("warm_backends", []), plugins=settings["sandbox"].get("plugins", []))
     probe = zygote.probe()
     zygote.use({name for name, error in probe.items() if error is None} & zygote.requested)
     write_frame(replies, {"ready": True, "pid": os.getpid(), "probe": probe, "features": sorted(zygote.features),
