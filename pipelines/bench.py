@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 from typing import Any, Literal
 
 from pipelines.benches.learner import LearnerBenchConfig
@@ -13,6 +14,7 @@ from pipelines.benches.publish import PublishBenchConfig
 from pipelines.benches.qpu import QpuBenchConfig
 from pipelines.benches.rewards import RewardsBenchConfig
 from pipelines.benches.rollout import RolloutBenchConfig
+from pipelines.benches.step import StepBenchConfig
 from pipelines.benches.templates import TemplatesBenchConfig
 from pipelines.benches.verifier import VerifierBenchConfig
 from pipelines.job import JobConfig
@@ -21,12 +23,13 @@ from pipelines.runs import Run
 BENCHES = {"verifier": "pipelines.benches.verifier", "pool": "pipelines.benches.pool", "qpu": "pipelines.benches.qpu",
            "rollout": "pipelines.benches.rollout", "rewards": "pipelines.benches.rewards",
            "templates": "pipelines.benches.templates", "noise": "pipelines.benches.noise",
-           "publish": "pipelines.benches.publish", "learner": "pipelines.benches.learner"}
+           "publish": "pipelines.benches.publish", "learner": "pipelines.benches.learner",
+           "step": "pipelines.benches.step"}
 
 
 class Config(JobConfig):
     target: Literal["verifier", "pool", "qpu", "rollout", "rewards", "templates", "noise", "publish",
-                    "learner"] = "verifier"
+                    "learner", "step"] = "verifier"
     """Which benchmark runs."""
 
     verifier: VerifierBenchConfig = VerifierBenchConfig()
@@ -59,6 +62,10 @@ class Config(JobConfig):
     learner: LearnerBenchConfig = LearnerBenchConfig()
     """`qvr bench learner`: the learner alone (Ray Train + DeepSpeed), tokens/s against model size and ranks."""
 
+    step: StepBenchConfig = StepBenchConfig()
+    """`qvr bench step`: whole GRPO steps of a recipe's GRPO stage per setting (policy lag ...), split
+    by component, beside TRL's GRPOTrainer on the same work."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bench_target", nargs="?", metavar="TARGET", help=f"one of: {', '.join(BENCHES)}")
@@ -74,7 +81,9 @@ def overrides_from(args: argparse.Namespace) -> list[str]:
 
 def run(config: Config, run: Run) -> dict[str, Any]:
     module = importlib.import_module(BENCHES[config.target])
-    results = module.run(getattr(config, config.target))
+    target = getattr(config, config.target)
+    # A bench whose run takes a folder writes files (a plot) into the bench run's.
+    results = module.run(target, run.path) if "folder" in inspect.signature(module.run).parameters else module.run(target)
     flat = {f"{workload}/{key}": value for workload, figures in results.items() if isinstance(figures, dict)
             for key, value in figures.items() if isinstance(value, float)}
     flat.update({key: value for key, value in results.items() if isinstance(value, float)})

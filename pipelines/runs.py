@@ -162,10 +162,13 @@ class Run:
         self.sinks += _external_sinks(run_config, self.path.name, resolved, self.path)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Every finite number to metrics.jsonl; ``clock/*`` values (wall-clock stamps, for
+        timelines) to no chart."""
         clean = {name: float(value) for name, value in metrics.items()
                  if isinstance(value, (int, float)) and math.isfinite(value)}
+        charts = {name: value for name, value in clean.items() if not name.startswith("clock/")}
         for sink in self.sinks:
-            sink.log(clean, step)
+            sink.log(clean if isinstance(sink, JsonlSink) else charts, step)
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         path = self.path / "summary.json"

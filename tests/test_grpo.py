@@ -219,3 +219,39 @@ def test_failed_ranks_restart_and_a_killed_run_resumes_to_the_same_parameters(po
     assert set(reference) == set(final)
     for name, tensor in reference.items():
         assert torch.equal(tensor, final[name]), name
+
+
+def test_bench_step_runs_the_recipes_grpo_stage_per_setting_beside_trl(tmp_path, policy):
+    """`qvr bench step` on a one-stage recipe: the setting's figures are read from its `qvr grpo`
+    run (its timed steps' seconds, every component's share of them, the lag it ran at), and TRL's
+    GRPOTrainer trains the same policy on the same tasks with qvr's verifier as its reward."""
+    import yaml
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "bench-step", "stages": {"grpo": {
+        "job": "grpo", "config": "configs/grpo-smoke.yaml",
+        "overrides": [f"rollout.model={policy}", f"run.root={tmp_path}", *OVERRIDES]}}}))
+    result = run_qvr("bench", "step", f"step.recipe={recipe}", "step.steps=3", "step.warmup_steps=1",
+                     'step.settings=[{"name": "lag1", "overrides": ["producer.max_policy_lag=1"]}]',
+                     f"run.root={tmp_path}", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = result.summary
+    lag1, trl = summary["lag1"], summary["trl"]
+    assert summary["workload"]["prompts_per_step"] == 5 and summary["workload"]["group_size"] == 8
+    assert len(lag1["timeline"]) == 2 and len(trl["timeline"]) == 2
+    for figures in (lag1, trl):
+        assert figures["samples_per_s"] == pytest.approx(40 / figures["seconds_per_step"])
+        assert 0 < figures["floor_s"] and 0 <= figures["pass_rate"] <= 1
+    assert lag1["vs_trl"] == pytest.approx(lag1["samples_per_s"] / trl["samples_per_s"])
+    assert lag1["policy_lag"] <= 1
+    assert set(lag1["shares"]) == {"generate", "verify", "verify_tail", "learn", "publish", "wait_batch"}
+    for name, busy in lag1["busy_s"].items():
+        assert busy > 0 or name in ("verify_tail", "wait_batch"), name
+        assert lag1["idle_s"][name] == pytest.approx(max(0.0, lag1["seconds_per_step"] - busy))
+        assert lag1["shares"][name] == pytest.approx(busy / lag1["seconds_per_step"])
+    # The learner's own parts fit in its step; generation may overlap the step before (lag 1).
+    assert sum(lag1["busy_s"][name] for name in ("wait_batch", "learn", "publish")) <= lag1["seconds_per_step"]
+    # TRL's step: generation (and its reference scoring), the reward call (qvr's verifier), learning.
+    assert set(trl["busy_s"]) == {"generate", "verify", "learn"} and min(trl["busy_s"].values()) > 0
+    assert sum(trl["busy_s"].values()) == pytest.approx(trl["seconds_per_step"])
+    assert Path(summary["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

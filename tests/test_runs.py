@@ -21,7 +21,7 @@ def test_run_directory_holds_everything(tmp_path):
     assert run.path.parent == tmp_path and run.path.name.startswith("verify-") and run.path.name.endswith("Z")
     logging.getLogger("qvr.test").warning("hello from the job")
     run.log_metrics({"reward": 0.5, "skipped": float("nan"), "label": "x"}, step=1)
-    run.log_metrics({"reward": 0.75}, step=2)
+    run.log_metrics({"reward": 0.75, "clock/step_end": 1.8e9}, step=2)
     run.write_summary({"passed": 1})
     run.close()
 
@@ -29,6 +29,7 @@ def test_run_directory_holds_everything(tmp_path):
     rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert [(row["step"], row["reward"]) for row in rows] == [(1, 0.5), (2, 0.75)]
     assert "skipped" not in rows[0] and "label" not in rows[0]
+    assert rows[1]["clock/step_end"] == 1.8e9  # wall-clock stamps: metrics.jsonl only, no chart
     assert "hello from the job" in (run.path / "run.log").read_text()
     assert json.loads((run.path / "summary.json").read_text()) == {"passed": 1}
 
@@ -37,6 +38,7 @@ def test_run_directory_holds_everything(tmp_path):
     events = EventAccumulator(str(run.path))
     events.Reload()
     assert [(event.step, event.value) for event in events.Scalars("reward")] == [(1, 0.5), (2, 0.75)]
+    assert events.Tags()["scalars"] == ["reward"]
 
 
 def test_tensorboard_can_be_turned_off(tmp_path):

@@ -238,11 +238,13 @@ class ExperienceProducer:
         seed = None if self.sampling.seed is None else self.sampling.seed + step * 1_000_003
         sampling = self.sampling.model_copy(update={"seed": seed})
         version = self.version  # a step without an update publishes no weights: the engines keep the old number
+        started_at = time.time()
         rollouts, timing, turn_stats = asyncio.run(self._sample_and_verify(tasks, sampling, step))
         batch, stats = score_step(step, rollouts, self.algorithm, self.world_size, self.micro_batch_size, timing,
                                   max_policy_lag=self.config.max_policy_lag)
         stats.update(turn_stats)
         stats["policy_lag"] = float(step - version)
+        stats["clock/sample_start"] = started_at  # a wall-clock stamp: timelines (qvr bench step)
         stats["rollout_tokens_per_s"] = stats["generated_tokens"] / max(timing["generate_s"], 1e-9)
         return batch, stats
 

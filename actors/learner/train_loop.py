@@ -217,7 +217,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         # Metrics go out before the checkpoint: a rank failing right after the report must not
         # lose them. A step's time runs from the previous step's end (its checkpoint included).
         if rank == 0:
-            ray.get(reporter.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - previous_step_end}))
+            ray.get(reporter.finish_step.remote(step, {**metrics, "time/step_s": time.monotonic() - previous_step_end,
+                                                       "clock/step_end": time.time()}))
         if done and offline is not None:
             evaluate(version)
         # Only steps with a checkpoint report to Ray Train: a report is a barrier of all ranks through
