@@ -88,10 +88,10 @@ def busy_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def stage_job(config: StepBenchConfig, settings: list[str]) -> Any:
-    """The recipe's stage as a `qvr grpo` config (its placeholders filled from the earlier stages,
-    which run now in the recipe's folder unless finished there) with ``settings`` on top."""
-    from pipelines import grpo, recipe
+def prepare_stage(config: StepBenchConfig) -> tuple[str | None, list[str]]:
+    """The recipe's stage as a `qvr grpo` preset and its overrides, placeholders filled from the
+    earlier stages (which run now in the recipe's folder, unless finished there)."""
+    from pipelines import recipe
     from pipelines.config import resolve_config
     from pipelines.runs import Run
 
@@ -112,11 +112,25 @@ def stage_job(config: StepBenchConfig, settings: list[str]) -> Any:
         for index, name in enumerate(earlier, 1):
             summaries[name] = recipe.finished_summary(folder / "stages" / f"{index:02d}-{name}") or {}
     stage = full.stages[config.stage]
-    overrides = [recipe.filled(override, summaries, config.stage) for override in stage.overrides]
-    return resolve_config(grpo.Config, stage.config, [*overrides, *settings])
+    return stage.config, [recipe.filled(override, summaries, config.stage) for override in stage.overrides]
 
 
-def measure(config: StepBenchConfig, setting: StepSetting, root: Path) -> dict[str, Any]:
+def stage_job(stage: tuple[str | None, list[str]], settings: list[str]) -> Any:
+    """The stage (from :func:`prepare_stage`) as a `qvr grpo` config with ``settings`` on top."""
+    from pipelines import grpo
+    from pipelines.config import resolve_config
+
+    preset, overrides = stage
+    return resolve_config(grpo.Config, preset, [*overrides, *settings])
+
+
+def floor_s(cpu_s: float, wall_s: float, timed_s: float, timed_steps: int) -> float:
+    """A run's busy CPU-seconds per timed step over the cores, start-up's share taken out."""
+    return cpu_s * (timed_s / wall_s) / timed_steps / (os.cpu_count() or 1)
+
+
+def measure(config: StepBenchConfig, stage: tuple[str | None, list[str]], setting: StepSetting,
+            root: Path) -> dict[str, Any]:
     """One qvr setting: a `qvr grpo` run of the stage; its timed steps' figures."""
     from pipelines import grpo
     from pipelines.runs import Run
@@ -125,7 +139,7 @@ def measure(config: StepBenchConfig, setting: StepSetting, root: Path) -> dict[s
     # feature (repeated completions), across settings a hit would be another setting's work.
     cache = root / f"cache-{setting.name}"
     cache.mkdir(parents=True, exist_ok=True)
-    job = stage_job(config, [f"steps={config.steps}", "eval.every=0", "eval.at_end=false", "plot=false",
+    job = stage_job(stage, [f"steps={config.steps}", "eval.every=0", "eval.at_end=false", "plot=false",
                              f"checkpoint.every={config.steps}", f"run.root={root}", "run.tensorboard=false",
                              f"pool.cache.path={cache / 'verdicts.sqlite'}", *setting.overrides])
     run = Run("grpo", job, job.run)
@@ -145,8 +159,7 @@ def measure(config: StepBenchConfig, setting: StepSetting, root: Path) -> dict[s
     figures = figures_of(timed, samples)
     figures["learner_tokens_per_s"] = statistics.median(row["learner_tokens_per_s"] for row in timed)
     figures["startup_s"] = wall_s - sum(row["time/step_s"] for row in steps)
-    # The floor: the run's busy CPU-seconds per step over the cores, start-up's share taken out.
-    figures["floor_s"] = cpu_s * (figures["seconds_per_step"] * len(timed) / wall_s) / len(timed) / (os.cpu_count() or 1)
+    figures["floor_s"] = floor_s(cpu_s, wall_s, figures["seconds_per_step"] * len(timed), len(timed))
     figures["timeline"] = [timeline_row(row) for row in timed]
     figures["pass_rate"] = statistics.fmean(row["pass_rate"] for row in timed)
     figures["policy_lag"] = max(row["policy_lag"] for row in timed)
@@ -180,12 +193,12 @@ def figures_of(timed: list[dict[str, float]], samples: int) -> dict[str, Any]:
             "shares": {name: value / per_step for name, value in busy.items()}}
 
 
-def measure_trl(config: StepBenchConfig, root: Path) -> dict[str, Any]:
+def measure_trl(config: StepBenchConfig, stage: tuple[str | None, list[str]], root: Path) -> dict[str, Any]:
     """TRL's GRPOTrainer on the stage's work; its figures as a qvr setting's."""
     from pipelines.benches import trl_grpo
     from pipelines.tasks.loader import load_tasks
 
-    job = stage_job(config, [])
+    job = stage_job(stage, [])
     algorithm = job.algorithm
     if (algorithm.name, algorithm.aggregation, algorithm.kl_estimator, algorithm.advantage) != (
             "grpo", "token-mean", "k3", "grpo") or not algorithm.normalize_std:
@@ -210,7 +223,7 @@ def measure_trl(config: StepBenchConfig, root: Path) -> dict[str, Any]:
             for row in timed]
     figures = figures_of(rows, samples)
     figures["startup_s"] = wall_s - sum(row["step_s"] for row in steps_run)
-    figures["floor_s"] = cpu_s * (figures["seconds_per_step"] * len(timed) / wall_s) / len(timed) / (os.cpu_count() or 1)
+    figures["floor_s"] = floor_s(cpu_s, wall_s, figures["seconds_per_step"] * len(timed), len(timed))
     figures["timeline"] = [{"step": [(row["start"], row["end"])],
                             "generate": [(row["start"], row["reward_start"])],
                             "verify": [(row["reward_start"], row["reward_start"] + row["reward_s"])],
@@ -263,24 +276,25 @@ def run(config: StepBenchConfig, folder: Path) -> dict[str, Any]:
 
     if config.warmup_steps >= config.steps or config.warmup_steps >= (config.trl_steps or config.steps):
         raise ValueError(f"bench.step.warmup_steps ({config.warmup_steps}) must be below steps")
-    job = stage_job(config, [])
+    stage = prepare_stage(config)
+    job = stage_job(stage, [])
     connect_ray(job.ray)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="qvr-bench-step-") as scratch:
         for setting in config.settings:
-            results[setting.name] = measure(config, setting, Path(scratch))
+            results[setting.name] = measure(config, stage, setting, Path(scratch))
             log.info("step %-8s %6.2f s a step, %6.1f samples/s (floor %.2f s)", setting.name,
                      results[setting.name]["seconds_per_step"], results[setting.name]["samples_per_s"],
                      results[setting.name]["floor_s"])
         if config.trl:
-            results["trl"] = measure_trl(config, Path(scratch))
+            results["trl"] = measure_trl(config, stage, Path(scratch))
             log.info("step %-8s %6.2f s a step, %6.1f samples/s", "trl", results["trl"]["seconds_per_step"],
                      results["trl"]["samples_per_s"])
     if "trl" in results:
         for name, figures in results.items():
             if name != "trl":
                 figures["vs_trl"] = figures["samples_per_s"] / results["trl"]["samples_per_s"]
-    image = Path(folder) / "step.png"
+    image = folder / "step.png"
     plot(results, image)
     return {**results, "workload": {"policy": job.rollout.model, "tasks": job.tasks.source,
                                               "prompts_per_step": job.producer.prompts_per_step,
